@@ -1,0 +1,108 @@
+"""One exception root for the whole package.
+
+Each subclass carries its operator-facing message in its docstring (a ``str.format``
+template); raise it with the keyword arguments the template names. Messages never
+contain secrets: pass ids and names, never keys or URLs with credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TrialSyncError(Exception):
+    """An error in trialsync-async."""
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.context = kwargs
+        if message is None:
+            template = (self.__doc__ or "").strip().splitlines()[0]
+            try:
+                message = template.format(**kwargs)
+            except (KeyError, IndexError):
+                message = template
+        super().__init__(message)
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+class ConfigError(TrialSyncError):
+    """Invalid configuration: {detail}"""
+
+
+class IdentifierError(ConfigError):
+    """Refused identifier {value!r} for {what}: {reason}"""
+
+
+class UnknownJobError(ConfigError):
+    """Unknown job id {job_id}: see `trialsync-async jobs list`"""
+
+
+class InactiveJobError(ConfigError):
+    """Job {job_id} ({name}) is disabled: {reason}"""
+
+
+class UnknownInstanceError(ConfigError):
+    """Unknown API instance {instance}: see `trialsync-async instances list`"""
+
+
+class MissingApiKeyError(ConfigError):
+    """API instance {instance_id} has no key: set it with `instances set --api-key-env VAR`"""
+
+
+class DependencyCycleError(ConfigError):
+    """The jobs' parameter sources form a cycle: {cycle}"""
+
+
+# --- database ----------------------------------------------------------------------
+
+
+class DatabaseError(TrialSyncError):
+    """Database error: {detail}"""
+
+
+class EmbeddedPostgresUnavailable(DatabaseError):
+    """DATABASE_URL is not set and no embedded PostgreSQL is available: {detail}"""
+
+
+class MigrationError(DatabaseError):
+    """Migration {name} failed: {detail}"""
+
+
+# --- API -----------------------------------------------------------------------------
+
+
+class ApiError(TrialSyncError):
+    """API error: {detail}"""
+
+
+class AuthError(ApiError):
+    """HTTP {status} from API instance {instance_id}: check the API key of instance {instance_id}"""
+
+
+class EndpointNotFound(ApiError):
+    """HTTP {status} for endpoint {endpoint}: the API does not serve it on this instance"""
+
+
+class RetryableApiError(ApiError):
+    """Transient API failure on {endpoint}: {detail}"""
+
+
+class RetriesExhausted(ApiError):
+    """Gave up on {endpoint} after {attempts} attempts: {detail}"""
+
+
+class MalformedResponse(ApiError):
+    """Malformed response from {endpoint}: {detail}"""
+
+
+class ClientRequestError(ApiError):
+    """HTTP {status} for {endpoint}: {detail}"""
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+class RunFailed(TrialSyncError):
+    """Run {run_id} of job {job_id} failed: {detail}"""
