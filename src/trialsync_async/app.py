@@ -1,0 +1,78 @@
+"""The library's front door: one object that the CLI, the daemon, the demo and tests share."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+import asyncpg
+
+from trialsync_async.db import catalog
+from trialsync_async.db.connect import create_pool, database_url
+from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
+from trialsync_async.inventory import JobSpec, load_inventory
+from trialsync_async.settings import Settings
+
+
+class TrialSync:
+    """Holds the settings and the database pool.
+
+    ``async with TrialSync(settings) as ts:`` resolves the database (``DATABASE_URL`` or the
+    embedded PostgreSQL) and opens a pool; every operation is a method.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dsn: str | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> TrialSync:
+        self.dsn = await self._stack.enter_async_context(database_url(self.settings))
+        self._pool = await create_pool(self.dsn, max_size=max(4, self.settings.concurrency + 2))
+        self._stack.push_async_callback(self._pool.close)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("TrialSync is not open: use 'async with TrialSync(settings)'")
+        return self._pool
+
+    def inventory(self) -> list[JobSpec]:
+        return load_inventory(self.settings.jobs_file)
+
+    async def migrate(self) -> MigrationReport:
+        jobs = self.inventory()  # validated before anything touches the database
+        async with self.pool.acquire() as conn:
+            return await migrate(
+                conn,
+                migrations_dir=self.settings.migrations_dir,
+                jobs=jobs,
+                default_instance_url=self.settings.default_instance_url,
+            )
+
+    async def sync_jobs(self) -> MigrationReport:
+        jobs = self.inventory()
+        async with self.pool.acquire() as conn:
+            return await sync_inventory(conn, jobs)
+
+    async def list_jobs(self) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await catalog.list_jobs(conn)
+
+    async def list_instances(self) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await catalog.list_instances(conn)
+
+    async def set_instance(self, instance_id: int, **fields: object) -> int:
+        async with self.pool.acquire() as conn:
+            return await catalog.set_instance(conn, instance_id, **fields)  # type: ignore[arg-type]

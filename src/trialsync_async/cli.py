@@ -1,0 +1,209 @@
+"""Command line: argument parsing and printing only; all work is done by the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from trialsync_async.app import TrialSync
+from trialsync_async.errors import TrialSyncError
+from trialsync_async.log import configure_logging
+from trialsync_async.output import format_table
+from trialsync_async.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialsync-async",
+        description="Copy the Clinical Conductor API into PostgreSQL staging tables.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("migrate", help="apply migrations, sync the job inventory, create tables")
+
+    jobs = sub.add_parser("jobs", help="the job inventory (dw_etl_jobs)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    jobs_list = jobs_sub.add_parser("list", help="list jobs")
+    jobs_list.add_argument("--active", action="store_true", help="only active jobs")
+    jobs_sub.add_parser("sync", help="load config/jobs.toml into dw_etl_jobs")
+
+    inst = sub.add_parser("instances", help="API instances (dw_api_credentials)")
+    inst_sub = inst.add_subparsers(dest="instances_command", metavar="ACTION", required=True)
+    inst_sub.add_parser("list", help="list instances (keys are never shown)")
+    inst_set = inst_sub.add_parser("set", help="create or update an instance")
+    inst_set.add_argument("instance_id", type=int)
+    inst_set.add_argument("--name")
+    inst_set.add_argument("--base-url", help="e.g. https://host/CCSWEB")
+    key = inst_set.add_mutually_exclusive_group()
+    key.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="read the key at run time from this environment variable (nothing stored)",
+    )
+    key.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="read the key from standard input (or a prompt) and store it in the database",
+    )
+    key.add_argument("--clear-key", action="store_true", help="forget the stored key")
+    inst_set.add_argument("--auth-header", help="header carrying the key (default CCAPIKey)")
+    inst_set.add_argument("--rate-limit", type=float, help="requests/second for the instance")
+    active = inst_set.add_mutually_exclusive_group()
+    active.add_argument("--active", dest="is_active", action="store_true", default=None)
+    active.add_argument("--inactive", dest="is_active", action="store_false")
+
+    sim = sub.add_parser("simulate", help="run the Clinical Conductor API simulator")
+    _add_simulator_arguments(sim)
+
+    sub.add_parser("demo", help="migrate, then show the jobs and instances")
+    return parser
+
+
+def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from trialsync_async.simulator.cli import add_arguments
+    except ImportError:
+        return
+    add_arguments(parser)
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _print_jobs(rows: Sequence[Any], *, only_active: bool) -> None:
+    shown = [r for r in rows if r["is_active"] or not only_active]
+    print(
+        format_table(
+            ["id", "name", "endpoint", "target", "active", "params", "last run"],
+            [
+                (
+                    r["id"],
+                    r["name"],
+                    r["source_endpoint"],
+                    r["target_table"],
+                    "yes" if r["is_active"] else "no",
+                    r["parameter_name"] or "",
+                    r["last_run_status"] or "",
+                )
+                for r in shown
+            ],
+        )
+    )
+    active = sum(1 for r in rows if r["is_active"])
+    print(f"\n{len(rows)} jobs: {active} active, {len(rows) - active} disabled")
+
+
+def _print_instances(rows: Sequence[Any]) -> None:
+    print(
+        format_table(
+            ["id", "name", "base_url", "header", "rate/s", "key", "active"],
+            [
+                (
+                    r["id"],
+                    r["name"],
+                    r["base_url"],
+                    r["auth_header"],
+                    r["rate_limit_per_second"],
+                    f"env {r['api_key_env']}"
+                    if r["api_key_env"]
+                    else ("stored" if r["has_key"] else "none"),
+                    "yes" if r["is_active"] else "no",
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+async def _migrate(ts: TrialSync) -> int:
+    report = await ts.migrate()
+    print(
+        f"migrations applied: {len(report.applied)} "
+        f"(already applied: {len(report.already_applied)}); "
+        f"jobs synced: {report.jobs_synced}; staging tables: {len(report.staging_tables)}"
+    )
+    return EXIT_OK
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    async with TrialSync(settings) as ts:
+        if args.command == "migrate":
+            return await _migrate(ts)
+        if args.command == "demo":
+            await _migrate(ts)
+            _print_jobs(await ts.list_jobs(), only_active=False)
+            print()
+            _print_instances(await ts.list_instances())
+            return EXIT_OK
+        if args.command == "jobs":
+            if args.jobs_command == "sync":
+                report = await ts.sync_jobs()
+                print(f"jobs synced: {report.jobs_synced}")
+            else:
+                _print_jobs(await ts.list_jobs(), only_active=args.active)
+            return EXIT_OK
+        if args.command == "instances":
+            if args.instances_command == "list":
+                _print_instances(await ts.list_instances())
+                return EXIT_OK
+            api_key = _read_key() if args.api_key_stdin else None
+            instance_id = await ts.set_instance(
+                args.instance_id,
+                name=args.name,
+                base_url=args.base_url,
+                api_key=api_key,
+                api_key_env=args.api_key_env,
+                auth_header=args.auth_header,
+                rate_limit=args.rate_limit,
+                is_active=args.is_active,
+                clear_key=args.clear_key,
+            )
+            print(f"instance {instance_id} saved")
+            return EXIT_OK
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+def _read_key() -> str:
+    key = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if not key:
+        raise TrialSyncError("no API key given on standard input")
+    return key
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    settings_factory: Callable[[], Settings] = Settings.from_env,
+) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = settings_factory()
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "simulate":
+            from trialsync_async.simulator.cli import run_from_args
+
+            return run_from_args(args)
+        return _run(_dispatch(args, settings))
+    except TrialSyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

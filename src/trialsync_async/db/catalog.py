@@ -1,0 +1,207 @@
+"""The configuration tables: API instances (``dw_api_credentials``) and jobs (``dw_etl_jobs``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from trialsync_async.db.queries import query
+from trialsync_async.errors import (
+    ConfigError,
+    MissingApiKeyError,
+    UnknownInstanceError,
+    UnknownJobError,
+)
+from trialsync_async.inventory import JobSpec, parse_job
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One API instance, its key resolved. ``repr`` never shows the key."""
+
+    id: int
+    name: str
+    base_url: str
+    auth_header: str
+    rate_limit: float
+    is_active: bool
+    api_key: str | None
+
+    def __repr__(self) -> str:
+        return (
+            f"Instance(id={self.id}, name={self.name!r}, base_url={self.base_url!r}, "
+            f"auth_header={self.auth_header!r}, rate_limit={self.rate_limit}, "
+            f"has_key={self.api_key is not None})"
+        )
+
+    def require_key(self) -> str:
+        if not self.api_key:
+            raise MissingApiKeyError(instance_id=self.id)
+        return self.api_key
+
+
+# --- instances ------------------------------------------------------------------------
+
+
+async def ensure_default_instance(conn: asyncpg.Connection, base_url: str) -> None:
+    await conn.execute(query("instance_default"), base_url)
+    await conn.execute(query("instance_sequence_sync"))
+
+
+async def list_instances(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every instance, with ``has_key`` in place of the key itself."""
+    return list(await conn.fetch(query("instance_list")))
+
+
+async def get_instance(
+    conn: asyncpg.Connection, instance_id: int, *, environ: Mapping[str, str] | None = None
+) -> Instance:
+    """The instance with its key: the row's ``api_key_env`` variable wins over ``api_key``."""
+    row = await conn.fetchrow(query("instance_get"), instance_id)
+    if row is None:
+        raise UnknownInstanceError(instance=instance_id)
+    env = os.environ if environ is None else environ
+    key = row["api_key"]
+    if row["api_key_env"]:
+        key = env.get(row["api_key_env"]) or key
+    return Instance(
+        id=row["id"],
+        name=row["name"],
+        base_url=row["base_url"].rstrip("/"),
+        auth_header=row["auth_header"],
+        rate_limit=float(row["rate_limit_per_second"]),
+        is_active=row["is_active"],
+        api_key=key,
+    )
+
+
+async def set_instance(
+    conn: asyncpg.Connection,
+    instance_id: int,
+    *,
+    name: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api_key_env: str | None = None,
+    auth_header: str | None = None,
+    rate_limit: float | None = None,
+    is_active: bool | None = None,
+    clear_key: bool = False,
+) -> int:
+    """Create or update an instance; ``None`` leaves a field as it is."""
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(detail=f"base_url must start with http:// or https://: {base_url!r}")
+    if rate_limit is not None and rate_limit <= 0:
+        raise ConfigError(detail="rate limit must be positive")
+    args = (
+        instance_id,
+        name,
+        base_url.rstrip("/") if base_url else None,
+        api_key,
+        api_key_env,
+        auth_header,
+        rate_limit,
+        is_active,
+    )
+    try:
+        async with conn.transaction():
+            updated = await conn.fetchval(query("instance_update"), *args, clear_key)
+            if updated is None:
+                updated = await conn.fetchval(query("instance_insert"), *args)
+                await conn.execute(query("instance_sequence_sync"))
+        return int(updated)
+    except asyncpg.CheckViolationError as exc:
+        raise ConfigError(detail=f"instance {instance_id}: {exc.constraint_name} refused") from exc
+    except asyncpg.NotNullViolationError as exc:
+        raise ConfigError(detail=f"instance {instance_id} needs a base_url") from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise ConfigError(detail=f"an instance named {name!r} exists already") from exc
+
+
+# --- jobs -----------------------------------------------------------------------------
+
+
+def parent_jobs(jobs: list[JobSpec]) -> dict[int, int | None]:
+    """``parent_job_id`` per job: explicit, else the first active job loading its source table."""
+    loaders: dict[str, int] = {}
+    for job in sorted(jobs, key=lambda j: (not j.is_active, j.id)):
+        loaders.setdefault(job.target_table, job.id)
+    parents: dict[int, int | None] = {}
+    for job in jobs:
+        parent = job.parent_job_id
+        if parent is None and job.parameter_source_table:
+            parent = loaders.get(job.parameter_source_table)
+        parents[job.id] = parent if parent != job.id else None
+    return parents
+
+
+def _job_args(job: JobSpec) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.name,
+        job.source_endpoint,
+        job.target_table,
+        job.is_active,
+        job.requires_parameters,
+        job.legacy_parameter_name,
+        job.parameter_source_table,
+        job.legacy_parameter_column,
+        job.source_instance_id,
+        [{"name": p.name, "path": list(p.path)} for p in job.parameters],
+        str(job.record_key),
+        job.page_size,
+        job.paged,
+        job.schedule_minutes,
+        job.incremental_field,
+        job.disabled_reason,
+    )
+
+
+async def sync_jobs(conn: asyncpg.Connection, jobs: list[JobSpec]) -> int:
+    """Upsert the inventory into ``dw_etl_jobs`` (run columns untouched); return its size."""
+    async with conn.transaction():
+        await conn.executemany(query("job_upsert"), [_job_args(job) for job in jobs])
+        await conn.executemany(query("job_set_parent"), list(parent_jobs(jobs).items()))
+        await conn.execute(query("job_sequence_sync"))
+    return len(jobs)
+
+
+def job_from_row(row: Mapping[str, Any]) -> JobSpec:
+    """Re-validate a ``dw_etl_jobs`` row (operators may have edited it) into a JobSpec."""
+    raw: dict[str, Any] = {
+        "id": row["id"],
+        "name": row["name"],
+        "source_endpoint": row["source_endpoint"],
+        "target_table": row["target_table"],
+        "is_active": bool(row["is_active"]),
+        "record_key": row["record_key"],
+        "page_size": row["page_size"],
+        "paged": row["paged"],
+        "source_instance_id": row["source_instance_id"] or 1,
+    }
+    for optional in ("disabled_reason", "parameter_source_table", "parent_job_id",
+                     "schedule_minutes", "incremental_field"):  # fmt: skip
+        if row[optional] is not None:
+            raw[optional] = row[optional]
+    if not raw["is_active"] and "disabled_reason" not in raw:
+        raw["disabled_reason"] = "disabled in dw_etl_jobs"
+    if row["parameters"]:
+        raw["parameters"] = [
+            {"name": p["name"], "path": ".".join(p["path"])} for p in row["parameters"]
+        ]
+    return parse_job(raw)
+
+
+async def list_jobs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return list(await conn.fetch(query("job_list")))
+
+
+async def get_job(conn: asyncpg.Connection, job_id: int) -> JobSpec:
+    row = await conn.fetchrow(query("job_get"), job_id)
+    if row is None:
+        raise UnknownJobError(job_id=job_id)
+    return job_from_row(row)

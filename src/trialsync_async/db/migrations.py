@@ -1,0 +1,108 @@
+"""Schema migrations: numbered .sql files applied once each, in order, under a lock.
+
+A PostgreSQL advisory lock serialises ``migrate`` across processes; the applied versions
+live in ``trialsync_schema_migrations``. After the SQL files, the job inventory is synced and
+every staging table it names is created, so one ``migrate`` brings an empty database to a
+usable state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+from trialsync_async.db.catalog import ensure_default_instance, sync_jobs
+from trialsync_async.db.queries import query
+from trialsync_async.db.staging_schema import ensure_staging_tables
+from trialsync_async.errors import MigrationError
+from trialsync_async.inventory import JobSpec
+
+log = structlog.get_logger(__name__)
+
+# pg_advisory_lock key shared by every trialsync-async process ("tsync-mg").
+MIGRATION_LOCK_KEY = 0x7473796E632D6D67
+
+
+@dataclass(slots=True)
+class MigrationReport:
+    applied: list[str] = field(default_factory=list)
+    already_applied: list[str] = field(default_factory=list)
+    jobs_synced: int = 0
+    staging_tables: list[str] = field(default_factory=list)
+
+
+def migration_files(directory: Path) -> list[Path]:
+    files = sorted(directory.glob("*.sql"))
+    if not files:
+        raise MigrationError(name=str(directory), detail="no .sql files found")
+    return files
+
+
+@asynccontextmanager
+async def advisory_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[None]:
+    await conn.execute(query("advisory_lock"), key)
+    try:
+        yield
+    finally:
+        await conn.execute(query("advisory_unlock"), key)
+
+
+async def apply_sql_migrations(conn: asyncpg.Connection, directory: Path) -> MigrationReport:
+    """Apply the files not yet recorded; the caller holds the migration lock."""
+    report = MigrationReport()
+    await conn.execute(query("schema_version_create"))
+    applied = {r["version"]: r["checksum"] for r in await conn.fetch(query("schema_versions"))}
+    for path in migration_files(directory):
+        text = path.read_text(encoding="utf-8")
+        checksum = hashlib.sha256(text.encode()).hexdigest()
+        if path.name in applied:
+            if applied[path.name] != checksum:
+                log.warning("migration changed after it was applied", migration=path.name)
+            report.already_applied.append(path.name)
+            continue
+        try:
+            async with conn.transaction():
+                await conn.execute(text)
+                await conn.execute(query("schema_version_insert"), path.name, checksum)
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(name=path.name, detail=str(exc)) from exc
+        log.info("migration applied", migration=path.name)
+        report.applied.append(path.name)
+    return report
+
+
+async def migrate(
+    conn: asyncpg.Connection,
+    *,
+    migrations_dir: Path,
+    jobs: list[JobSpec],
+    default_instance_url: str,
+) -> MigrationReport:
+    """Bring the database up to date: SQL files, instance 1, the inventory, staging tables."""
+    async with advisory_lock(conn, MIGRATION_LOCK_KEY):
+        report = await apply_sql_migrations(conn, migrations_dir)
+        await ensure_default_instance(conn, default_instance_url)
+        await _sync_inventory_locked(conn, jobs, report)
+    return report
+
+
+async def sync_inventory(conn: asyncpg.Connection, jobs: list[JobSpec]) -> MigrationReport:
+    """``jobs sync``: load the inventory and its staging tables into a migrated database."""
+    report = MigrationReport()
+    async with advisory_lock(conn, MIGRATION_LOCK_KEY):
+        await _sync_inventory_locked(conn, jobs, report)
+    return report
+
+
+async def _sync_inventory_locked(
+    conn: asyncpg.Connection, jobs: list[JobSpec], report: MigrationReport
+) -> None:
+    report.jobs_synced = await sync_jobs(conn, jobs)
+    tables = [t for job in jobs for t in (job.target_table, job.parameter_source_table) if t]
+    report.staging_tables = await ensure_staging_tables(conn, tables)

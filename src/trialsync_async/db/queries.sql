@@ -1,0 +1,158 @@
+-- Every SQL statement of trialsync-async, loaded by name (see queries.py).
+-- Statements with {braces} are templates for staging tables: only validated, quoted
+-- identifiers and expressions built from validated JSON paths are put into them.
+
+-- name: schema_version_create
+CREATE TABLE IF NOT EXISTS trialsync_schema_migrations (
+    version VARCHAR(255) PRIMARY KEY,
+    checksum VARCHAR(64) NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+)
+
+-- name: schema_versions
+SELECT version, checksum FROM trialsync_schema_migrations ORDER BY version
+
+-- name: schema_version_insert
+INSERT INTO trialsync_schema_migrations (version, checksum) VALUES ($1, $2)
+
+-- name: advisory_lock
+SELECT pg_advisory_lock($1)
+
+-- name: advisory_unlock
+SELECT pg_advisory_unlock($1)
+
+-- name: instance_default
+-- Instance 1 exists from the first migrate on; it has no key until an operator sets one.
+INSERT INTO dw_api_credentials (id, name, base_url)
+VALUES (1, 'default', $1)
+ON CONFLICT (id) DO NOTHING
+
+-- name: instance_sequence_sync
+SELECT setval(pg_get_serial_sequence('dw_api_credentials', 'id'),
+              GREATEST((SELECT max(id) FROM dw_api_credentials), 1))
+
+-- name: instance_list
+SELECT id, name, base_url, auth_header, rate_limit_per_second, is_active,
+       api_key IS NOT NULL AS has_key, api_key_env, created_at, updated_at
+FROM dw_api_credentials ORDER BY id
+
+-- name: instance_get
+SELECT id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active
+FROM dw_api_credentials WHERE id = $1
+
+-- name: instance_update
+-- NULL arguments keep the stored value.
+UPDATE dw_api_credentials AS c SET
+    name = COALESCE($2::text, c.name),
+    base_url = COALESCE($3::text, c.base_url),
+    api_key = CASE WHEN $9::bool THEN NULL ELSE COALESCE($4::text, c.api_key) END,
+    api_key_env = CASE WHEN $9::bool THEN NULL ELSE COALESCE($5::text, c.api_key_env) END,
+    auth_header = COALESCE($6::text, c.auth_header),
+    rate_limit_per_second = COALESCE($7::numeric, c.rate_limit_per_second),
+    is_active = COALESCE($8::bool, c.is_active),
+    updated_at = CURRENT_TIMESTAMP
+WHERE id = $1::int
+RETURNING id
+
+-- name: instance_insert
+INSERT INTO dw_api_credentials
+    (id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active)
+VALUES ($1::int, COALESCE($2::text, 'instance ' || $1::int), $3::text,
+        $4::text, $5::text, COALESCE($6::text, 'CCAPIKey'), COALESCE($7::numeric, 10),
+        COALESCE($8::bool, true))
+RETURNING id
+
+-- name: job_upsert
+-- The inventory owns the configuration columns; the run columns stay as they are.
+INSERT INTO dw_etl_jobs AS j (
+    id, name, source_endpoint, target_table, is_active, requires_parameters,
+    parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
+    parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
+    disabled_reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+ON CONFLICT (id) DO UPDATE SET
+    name = EXCLUDED.name,
+    source_endpoint = EXCLUDED.source_endpoint,
+    target_table = EXCLUDED.target_table,
+    is_active = EXCLUDED.is_active,
+    requires_parameters = EXCLUDED.requires_parameters,
+    parameter_name = EXCLUDED.parameter_name,
+    parameter_source_table = EXCLUDED.parameter_source_table,
+    parameter_source_column = EXCLUDED.parameter_source_column,
+    source_instance_id = EXCLUDED.source_instance_id,
+    parameters = EXCLUDED.parameters,
+    record_key = EXCLUDED.record_key,
+    page_size = EXCLUDED.page_size,
+    paged = EXCLUDED.paged,
+    schedule_minutes = EXCLUDED.schedule_minutes,
+    incremental_field = EXCLUDED.incremental_field,
+    disabled_reason = EXCLUDED.disabled_reason,
+    updated_at = CURRENT_TIMESTAMP
+WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
+       j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
+       j.schedule_minutes, j.incremental_field, j.disabled_reason)
+  IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
+       EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
+       EXCLUDED.record_key, EXCLUDED.page_size, EXCLUDED.paged, EXCLUDED.schedule_minutes,
+       EXCLUDED.incremental_field, EXCLUDED.disabled_reason)
+
+-- name: job_set_parent
+UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
+
+-- name: job_sequence_sync
+SELECT setval(pg_get_serial_sequence('dw_etl_jobs', 'id'),
+              GREATEST((SELECT max(id) FROM dw_etl_jobs), 1))
+
+-- name: job_list
+SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
+       parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
+       source_instance_id, last_run_status, last_run_at, last_run_records,
+       parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
+       disabled_reason
+FROM dw_etl_jobs ORDER BY id
+
+-- name: job_get
+SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
+       parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
+       source_instance_id, last_run_status, last_run_at, last_run_records,
+       parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
+       disabled_reason
+FROM dw_etl_jobs WHERE id = $1
+
+-- name: staging_table_create
+CREATE TABLE IF NOT EXISTS {table} (
+    id SERIAL PRIMARY KEY,
+    data JSONB NOT NULL,
+    source_id VARCHAR(255),
+    source_instance_id INTEGER,
+    etl_job_id INTEGER,
+    etl_run_id INTEGER,
+    loaded_at TIMESTAMP DEFAULT NOW(),
+    created_at TIMESTAMP DEFAULT NOW(),
+    updated_at TIMESTAMP DEFAULT NOW(),
+    record_key TEXT,
+    scope_key TEXT
+)
+
+-- name: staging_table_add_key_columns
+-- Tables made by the earlier loader lack the two key columns of keyless/composite jobs.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS record_key TEXT,
+                    ADD COLUMN IF NOT EXISTS scope_key TEXT
+
+-- name: staging_index_instance_entity
+CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} (source_instance_id, (data->>'id'))
+
+-- name: staging_index_record_key
+CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} (source_instance_id, record_key)
+    WHERE record_key IS NOT NULL
+
+-- name: staging_index_scope
+CREATE INDEX IF NOT EXISTS {index} ON {table} (source_instance_id, etl_job_id, scope_key)
+    WHERE scope_key IS NOT NULL
+
+-- name: staging_index_source_id
+CREATE INDEX IF NOT EXISTS {index} ON {table} (source_id)
+
+-- name: staging_index_data_gin
+CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (data)

@@ -1,0 +1,231 @@
+"""The job inventory: ``config/jobs.toml`` parsed into validated, typed job specifications.
+
+Every identifier is checked here, once, when the file is read: staging table names,
+endpoint placeholders, parameter JSON paths and record keys. Code downstream builds SQL
+only from these validated values.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from trialsync_async.errors import ConfigError, IdentifierError
+from trialsync_async.identifiers import (
+    json_text_expr,
+    parse_json_path,
+    validate_placeholder,
+    validate_staging_table,
+)
+
+ENDPOINT_RE = re.compile(r"^/api/v[0-9]+(/[A-Za-z0-9_.\-]+|/\{[A-Za-z_][A-Za-z0-9_]*\})+$")
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+API_MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 1000
+DEFAULT_INSTANCE_ID = 1
+
+KeyKind = Literal["id", "paths", "value", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One endpoint placeholder and the JSON path inside the source table's ``data``."""
+
+    name: str
+    path: tuple[str, ...]
+
+    @property
+    def sql_expr(self) -> str:
+        return json_text_expr(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKey:
+    """How a record of a job is identified in its staging table.
+
+    ``id``: the top-level ``id`` (the staging table's unique index on ``data->>'id'``);
+    ``paths``: one or more JSON paths joined into ``record_key`` (``Id``, ``visit.id+element.id``);
+    ``value``: the record's own canonical JSON (records that are plain strings);
+    ``none``: no key at all, so a unit's rows replace the rows of the same job and scope.
+    """
+
+    kind: KeyKind
+    paths: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> RecordKey:
+        if text == "id":
+            return cls("id")
+        if text == "$":
+            return cls("value")
+        if text == "none":
+            return cls("none")
+        paths = tuple(parse_json_path(part, what="record key") for part in text.split("+"))
+        return cls("paths", paths)
+
+    def __str__(self) -> str:
+        if self.kind == "paths":
+            return "+".join(".".join(p) for p in self.paths)
+        return {"id": "id", "value": "$", "none": "none"}[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    id: int
+    name: str
+    source_endpoint: str
+    target_table: str
+    is_active: bool = True
+    disabled_reason: str | None = None
+    parameter_source_table: str | None = None
+    parameters: tuple[Parameter, ...] = ()
+    record_key: RecordKey = field(default_factory=lambda: RecordKey("id"))
+    page_size: int = DEFAULT_PAGE_SIZE
+    paged: bool = True
+    source_instance_id: int = DEFAULT_INSTANCE_ID
+    parent_job_id: int | None = None
+    schedule_minutes: int | None = None
+    incremental_field: str | None = None
+
+    @property
+    def requires_parameters(self) -> bool:
+        return bool(self.parameters)
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(PLACEHOLDER_RE.findall(self.source_endpoint))
+
+    @property
+    def legacy_parameter_name(self) -> str | None:
+        """``dw_etl_jobs.parameter_name``: the placeholder names, comma-separated."""
+        return ",".join(p.name for p in self.parameters) or None
+
+    @property
+    def legacy_parameter_column(self) -> str | None:
+        """``dw_etl_jobs.parameter_source_column``: the SQL expressions, for operators to read."""
+        return ", ".join(p.sql_expr for p in self.parameters) or None
+
+
+def _fail(job: Mapping[str, Any], detail: str) -> ConfigError:
+    return ConfigError(detail=f"job {job.get('id', '?')} ({job.get('name', '?')}): {detail}")
+
+
+def _parse_parameters(raw: Mapping[str, Any]) -> tuple[Parameter, ...]:
+    params = raw.get("parameters", [])
+    if not isinstance(params, list):
+        raise _fail(raw, "parameters must be a list of {name, path} tables")
+    parsed = []
+    for item in params:
+        if not isinstance(item, dict) or set(item) != {"name", "path"}:
+            raise _fail(raw, "each parameter needs exactly 'name' and 'path'")
+        parsed.append(
+            Parameter(
+                validate_placeholder(item["name"]),
+                parse_json_path(item["path"], what="parameter path"),
+            )
+        )
+    return tuple(parsed)
+
+
+_KNOWN_KEYS = {
+    "id", "name", "source_endpoint", "target_table", "is_active", "disabled_reason",
+    "parameter_source_table", "parameters", "record_key", "page_size", "paged",
+    "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
+}  # fmt: skip
+
+
+def parse_job(raw: Mapping[str, Any]) -> JobSpec:
+    """Validate one ``[[jobs]]`` table; raise ConfigError/IdentifierError naming the job."""
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise _fail(raw, f"unknown keys {sorted(unknown)}")
+    for required in ("id", "name", "source_endpoint", "target_table"):
+        if required not in raw:
+            raise _fail(raw, f"missing {required!r}")
+    if not isinstance(raw["id"], int) or raw["id"] <= 0:
+        raise _fail(raw, "id must be a positive integer")
+    endpoint = raw["source_endpoint"]
+    if not isinstance(endpoint, str) or not ENDPOINT_RE.fullmatch(endpoint):
+        raise _fail(raw, f"source_endpoint {endpoint!r} is not an /api/vN/... path")
+    try:
+        target = validate_staging_table(raw["target_table"])
+        params = _parse_parameters(raw)
+        source_table = raw.get("parameter_source_table")
+        if source_table is not None:
+            validate_staging_table(source_table)
+        record_key = RecordKey.parse(raw.get("record_key", "id"))
+        placeholders = [validate_placeholder(p) for p in PLACEHOLDER_RE.findall(endpoint)]
+    except IdentifierError as exc:
+        raise _fail(raw, str(exc)) from exc
+    if sorted(placeholders) != sorted(p.name for p in params):
+        raise _fail(
+            raw,
+            f"endpoint placeholders {placeholders} do not match parameters "
+            f"{[p.name for p in params]}",
+        )
+    if len(set(placeholders)) != len(placeholders):
+        raise _fail(raw, "an endpoint placeholder appears twice")
+    if params and source_table is None:
+        raise _fail(raw, "a parameterized job needs parameter_source_table")
+    if not params and source_table is not None:
+        raise _fail(raw, "parameter_source_table given but the endpoint has no placeholders")
+    page_size = raw.get("page_size", DEFAULT_PAGE_SIZE)
+    if not isinstance(page_size, int) or not 1 <= page_size <= API_MAX_PAGE_SIZE:
+        raise _fail(raw, f"page_size must be 1..{API_MAX_PAGE_SIZE}")
+    is_active = bool(raw.get("is_active", True))
+    reason = raw.get("disabled_reason")
+    if not is_active and not reason:
+        raise _fail(raw, "a disabled job needs a disabled_reason")
+    incremental = raw.get("incremental_field")
+    if incremental is not None:
+        parse_json_path(incremental, what="incremental field")
+    return JobSpec(
+        id=raw["id"],
+        name=str(raw["name"]),
+        source_endpoint=endpoint,
+        target_table=target,
+        is_active=is_active,
+        disabled_reason=reason,
+        parameter_source_table=source_table,
+        parameters=params,
+        record_key=record_key,
+        page_size=page_size,
+        paged=bool(raw.get("paged", endpoint.endswith("/odata"))),
+        source_instance_id=int(raw.get("source_instance_id", DEFAULT_INSTANCE_ID)),
+        parent_job_id=raw.get("parent_job_id"),
+        schedule_minutes=raw.get("schedule_minutes"),
+        incremental_field=incremental,
+    )
+
+
+def parse_inventory(raw_jobs: Iterable[Mapping[str, Any]]) -> list[JobSpec]:
+    jobs = [parse_job(raw) for raw in raw_jobs]
+    seen: set[int] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise ConfigError(detail=f"job id {job.id} appears twice")
+        seen.add(job.id)
+    ids = {job.id for job in jobs}
+    for job in jobs:
+        if job.parent_job_id is not None and job.parent_job_id not in ids:
+            raise ConfigError(detail=f"job {job.id}: parent_job_id {job.parent_job_id} unknown")
+    return sorted(jobs, key=lambda j: j.id)
+
+
+def load_inventory(path: Path) -> list[JobSpec]:
+    """Read and validate the job inventory file."""
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(detail=f"job inventory {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(detail=f"{path}: {exc}") from exc
+    jobs = document.get("jobs")
+    if not isinstance(jobs, list) or not jobs:
+        raise ConfigError(detail=f"{path}: no [[jobs]] tables")
+    return parse_inventory(jobs)

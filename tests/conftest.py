@@ -1,0 +1,61 @@
+"""Fixtures shared by the whole suite: a real PostgreSQL and per-test databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from tests.pg_support import (
+    create_database,
+    create_template,
+    drop_database,
+    postgres_server,
+    unique_name,
+)
+from trialsync_async.db.connect import connect
+from trialsync_async.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("pgdata")) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server_dsn: str) -> AsyncIterator[str]:
+    name = await create_template(pg_server_dsn)
+    yield name
+    await drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+async def db_dsn(pg_server_dsn: str, template_db: str) -> AsyncIterator[str]:
+    """DSN of a fresh, migrated database of this test's own."""
+    name = unique_name("t")
+    dsn = await create_database(pg_server_dsn, name, template=template_db)
+    yield dsn
+    await drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+async def empty_db_dsn(pg_server_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh database with nothing in it."""
+    name = unique_name("e")
+    dsn = await create_database(pg_server_dsn, name)
+    yield dsn
+    await drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(db_dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def settings(db_dsn: str) -> Settings:
+    return Settings.from_dsn(db_dsn, log_format="json")

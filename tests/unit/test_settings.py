@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trialsync_async.errors import ConfigError
+from trialsync_async.log import MASK, redact_secrets
+from trialsync_async.settings import Settings
+
+
+def test_defaults_and_environment(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("TRIALSYNC_CONCURRENCY=3\nDATABASE_URL=postgresql://from-file/db\n")
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://h/db", "TRIALSYNC_PAGE_SIZE": "200"}, env_file=env_file
+    )
+    assert settings.database_url == "postgresql://h/db"  # the environment wins over .env
+    assert settings.concurrency == 3
+    assert settings.page_size == 200
+    assert Settings.from_env({}, env_file=None).database_url is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TRIALSYNC_PAGE_SIZE": "5000"},
+        {"TRIALSYNC_CONCURRENCY": "zero"},
+        {"TRIALSYNC_CONCURRENCY": "0"},
+        {"TRIALSYNC_LOG_FORMAT": "xml"},
+    ],
+)
+def test_bad_settings_are_refused(env: dict) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env, env_file=None)
+
+
+def test_secrets_are_masked_in_log_events() -> None:
+    event = {"event": "x", "api_key": "s3cret", "password": "p", "record_key": "id", "n": 1}
+    out = redact_secrets(None, "info", dict(event))
+    assert out["api_key"] == MASK and out["password"] == MASK
+    assert out["record_key"] == "id" and out["n"] == 1
