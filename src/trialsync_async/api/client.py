@@ -1,0 +1,287 @@
+"""HTTP client for one Clinical Conductor API instance.
+
+Per attempt: take a connection slot, then the instance limiter, then send — in that
+order, so time spent queueing for a connection never bunches requests past the rate
+limit, and never counts against the request timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import orjson
+import structlog
+from yarl import URL
+
+from trialsync_async import __version__
+from trialsync_async.api.limits import InstanceLimiter, get_limiter, limiter_for
+from trialsync_async.api.pages import Page, parse_page
+from trialsync_async.api.retry import RetryPolicy
+from trialsync_async.errors import (
+    ApiError,
+    AuthError,
+    ClientRequestError,
+    EndpointNotFound,
+    MalformedResponse,
+    MissingApiKeyError,
+    RetriesExhausted,
+)
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_AUTH_HEADER = "CCAPIKey"
+DEFAULT_RATE_LIMIT = 10.0
+"""Requests/second; the API reference recommends at most 10."""
+DEFAULT_TIMEOUT_TOTAL = 60.0
+DEFAULT_TIMEOUT_CONNECT = 10.0
+DEFAULT_TIMEOUT_READ = 60.0
+DEFAULT_MAX_CONNECTIONS = 16
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Besides these, every 5xx but 501 is retried too."""
+AUTH_STATUSES = frozenset({401, 403})
+NOT_FOUND_STATUSES = frozenset({404, 501})
+
+Params = Mapping[str, str | int | float] | Sequence[tuple[str, str | int | float]]
+
+# Path characters that need no encoding (RFC 3986 pchar and "/"); anything else in a
+# path means a caller skipped render_path.
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*")
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters for progress display. ``outcomes`` keys: ok, http_<status>, timeout,
+    connection, malformed."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    records: int = 0
+    bytes: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "pages": self.pages,
+            "records": self.records,
+            "bytes": self.bytes,
+            "outcomes": dict(self.outcomes),
+        }
+
+
+class _Transient(Exception):
+    """A failed attempt that may be retried."""
+
+    def __init__(self, reason: str, *, retry_after: str | None = None, throttled: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+
+def _error_detail(body: bytes, fallback: str) -> str:
+    """Short server-side explanation of a 4xx (OData/ASP.NET error bodies)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return fallback
+    message: Any = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        message = message or data.get("Message") or data.get("message")
+    return str(message)[:200] if message else fallback
+
+
+class ApiClient:
+    """Fetches pages from one API instance; use as ``async with ApiClient(...) as client``."""
+
+    def __init__(
+        self,
+        *,
+        instance_id: int,
+        base_url: str,
+        api_key: str,
+        auth_header: str = DEFAULT_AUTH_HEADER,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        retry: RetryPolicy | None = None,
+        timeout_total: float | None = DEFAULT_TIMEOUT_TOTAL,
+        timeout_connect: float | None = DEFAULT_TIMEOUT_CONNECT,
+        timeout_read: float | None = DEFAULT_TIMEOUT_READ,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        if not api_key:
+            raise MissingApiKeyError(instance_id=instance_id)
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        base = URL(base_url)
+        if not base.is_absolute() or base.scheme not in ("http", "https"):
+            raise ValueError("base_url must be an absolute http(s) URL")
+        if base.query_string or base.fragment:
+            raise ValueError("base_url must not have a query or fragment")
+        self.instance_id = instance_id
+        self._base = str(base).rstrip("/")
+        self._headers = {auth_header: api_key}
+        self.rate_limit = rate_limit
+        self.retry = retry or RetryPolicy()
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_total, sock_connect=timeout_connect, sock_read=timeout_read
+        )
+        self.max_connections = max_connections
+        self.stats = ClientStats()
+        self._session: aiohttp.ClientSession | None = None
+        self._slots: asyncio.Semaphore | None = None
+        limiter_for(instance_id, rate_limit)  # validates the rate; registers the limiter
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ApiClient(instance_id={self.instance_id!r}, rate_limit={self.rate_limit!r})"
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections,
+            limit_per_host=self.max_connections,
+            ttl_dns_cache=300,
+            keepalive_timeout=30,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            raise_for_status=False,
+            headers={"Accept": "application/json", "User-Agent": f"trialsync-async/{__version__}"},
+        )
+        self._slots = asyncio.Semaphore(self.max_connections)
+        limiter_for(self.instance_id, self.rate_limit)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # --- requests --------------------------------------------------------------------
+
+    @property
+    def limiter(self) -> InstanceLimiter:
+        """The instance's shared limiter (re-registered if the registry was cleared)."""
+        return get_limiter(self.instance_id) or limiter_for(self.instance_id, self.rate_limit)
+
+    def url(self, path: str, params: Params | None = None) -> URL:
+        """Absolute URL of ``path`` (already rendered and encoded) under the base URL."""
+        if not _SAFE_PATH.fullmatch(path):
+            raise ValueError(f"not a rendered API path: {path!r} (query goes in params)")
+        if any(seg in (".", "..") for seg in path.split("/")):
+            raise ValueError(f"dot segment in API path {path!r}")
+        url = URL(self._base + path, encoded=True)
+        return url.with_query(params) if params else url
+
+    async def get_page(self, path: str, params: Params | None = None) -> Page:
+        """GET ``path`` with ``params`` and parse the body, retrying transient failures.
+
+        Raises AuthError (401/403), EndpointNotFound (404/501), ClientRequestError (other
+        4xx, 3xx), RetriesExhausted (transient failures beyond ``retry.max_attempts``),
+        ApiError (other aiohttp client errors).
+        """
+        if self._session is None or self._slots is None:
+            raise RuntimeError("ApiClient is not open: use `async with ApiClient(...)`")
+        url = self.url(path, params)
+        attempt = 0
+        while True:
+            attempt += 1
+            limiter = self.limiter
+            async with self._slots:
+                await limiter.acquire()
+                try:
+                    return await self._attempt(self._session, url, path)
+                except _Transient as failure:
+                    transient = failure
+            if not self.retry.can_retry(attempt):
+                raise RetriesExhausted(
+                    endpoint=path, attempts=attempt, detail=transient.reason
+                ) from transient.__cause__
+            delay = self.retry.delay(attempt, transient.retry_after)
+            if transient.throttled:
+                limiter.pause(delay)  # the key is throttled: hold all workers back
+            self.stats.retries += 1
+            log.warning(
+                "api_retry",
+                instance_id=self.instance_id,
+                endpoint=path,
+                attempt=attempt,
+                max_attempts=self.retry.max_attempts,
+                delay=round(delay, 3),
+                reason=transient.reason,
+            )
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, session: aiohttp.ClientSession, url: URL, path: str) -> Page:
+        self.stats.requests += 1
+        outcomes = self.stats.outcomes
+        try:
+            async with session.get(url, headers=self._headers, allow_redirects=False) as resp:
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+                body = await resp.read()
+        except TimeoutError as exc:
+            outcomes["timeout"] += 1
+            raise _Transient("timeout") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            outcomes["connection"] += 1
+            raise _Transient(f"connection error ({type(exc).__name__})") from exc
+        except aiohttp.ClientError as exc:
+            outcomes["client_error"] += 1
+            raise ApiError(detail=f"{type(exc).__name__} on {path}") from exc
+
+        self.stats.bytes += len(body)
+        if status in RETRY_STATUSES or (status >= 500 and status not in NOT_FOUND_STATUSES):
+            outcomes[f"http_{status}"] += 1
+            raise _Transient(
+                f"HTTP {status}",
+                retry_after=retry_after,
+                throttled=status == 429 or (status == 503 and retry_after is not None),
+            )
+        if 200 <= status < 300:
+            try:
+                page = Page(records=[]) if status == 204 else parse_page(body, endpoint=path)
+            except MalformedResponse as exc:
+                outcomes["malformed"] += 1
+                raise _Transient(f"malformed response ({exc.context.get('detail')})") from exc
+            outcomes["ok"] += 1
+            self.stats.pages += 1
+            self.stats.records += len(page.records)
+            return page
+        outcomes[f"http_{status}"] += 1
+        if status in AUTH_STATUSES:
+            raise AuthError(status=status, instance_id=self.instance_id)
+        if status in NOT_FOUND_STATUSES:
+            raise EndpointNotFound(status=status, endpoint=path)
+        if 300 <= status < 400:
+            # Not followed: aiohttp would carry the API key header to wherever it points.
+            raise ClientRequestError(status=status, endpoint=path, detail="unexpected redirect")
+        raise ClientRequestError(
+            status=status, endpoint=path, detail=_error_detail(body, f"HTTP {status}")
+        )

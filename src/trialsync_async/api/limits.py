@@ -1,0 +1,119 @@
+"""Process-wide request limiters: one per API instance, shared by every job in the process.
+
+Why ``AsyncLimiter(1, interval)`` and not ``AsyncLimiter(rate, 1)``: aiolimiter is a leaky
+bucket whose capacity is ``max_rate``. With ``AsyncLimiter(rate, 1)`` a full bucket lets
+``rate`` requests through at once and then keeps admitting ``rate`` per second as it drains,
+so a server counting whole seconds can see close to ``2 × rate`` requests in one second.
+A bucket of capacity 1 that drains every ``interval`` seconds admits one request per
+interval: strict spacing, so no one-second window (half-open) holds more than ``rate``.
+
+The interval is stretched by ``SPACING_MARGIN`` so that event-loop lag on one request
+(or network jitter on the way to the server) cannot squeeze ``rate + 1`` arrivals into a
+measured second; it costs that fraction of throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from types import TracebackType
+
+from aiolimiter import AsyncLimiter
+
+SPACING_MARGIN = 0.02
+"""Relative slack added to the interval between two requests of one instance."""
+
+
+def _normalise_rate(rate: float | None) -> float | None:
+    """``None``/0 → unlimited; negative or non-finite → ValueError."""
+    if rate is None or rate == 0:
+        return None
+    rate = float(rate)
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"rate limit must be a positive number of requests/s, got {rate!r}")
+    return rate
+
+
+class InstanceLimiter:
+    """The gate every request of one API instance passes: strict spacing plus a pause.
+
+    ``pause(seconds)`` holds back every request of the instance (e.g. after a 429 with
+    ``Retry-After``), since a throttled API key is throttled for all workers at once.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = _normalise_rate(rate)
+        self.interval = 0.0 if self.rate is None else (1.0 + SPACING_MARGIN) / self.rate
+        self._limiter = None if self.rate is None else AsyncLimiter(1, self.interval)
+        self._resume_at = 0.0  # time.monotonic() before which no request may start
+
+    @property
+    def unlimited(self) -> bool:
+        return self._limiter is None
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of this instance for at least ``seconds`` from now."""
+        if seconds > 0:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused)."""
+        return max(0.0, self._resume_at - time.monotonic())
+
+    async def acquire(self) -> None:
+        """Wait out any pause, then take the next slot of the instance.
+
+        A pause may start or grow while we wait for a slot, hence the re-check.
+        """
+        while True:
+            while (wait := self.paused_for()) > 0:  # noqa: ASYNC110 - deadline may move
+                await asyncio.sleep(wait)
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            if self.paused_for() <= 0:
+                return
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"InstanceLimiter(rate={self.rate!r}, interval={self.interval:.4f})"
+
+
+_LIMITERS: dict[int, InstanceLimiter] = {}
+
+
+def limiter_for(instance_id: int, rate: float | None) -> InstanceLimiter:
+    """The instance's limiter: created on first use, replaced when ``rate`` changed.
+
+    A replacement keeps any pause in force. Requests already waiting on the old
+    limiter finish there; all later ones use the new one.
+    """
+    wanted = _normalise_rate(rate)
+    current = _LIMITERS.get(instance_id)
+    if current is not None and current.rate == wanted:
+        return current
+    new = InstanceLimiter(wanted)
+    if current is not None:
+        new._resume_at = current._resume_at
+    _LIMITERS[instance_id] = new
+    return new
+
+
+def get_limiter(instance_id: int) -> InstanceLimiter | None:
+    """The instance's current limiter, or None when none was registered."""
+    return _LIMITERS.get(instance_id)
+
+
+def clear_limiters() -> None:
+    """Forget every limiter (tests; a process that reloads its instances)."""
+    _LIMITERS.clear()

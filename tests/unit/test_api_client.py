@@ -1,0 +1,299 @@
+"""ApiClient: classification, retries, counters (aioresponses, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+from aioresponses import core as aioresponses_core
+from structlog.testing import capture_logs
+from yarl import URL
+
+from trialsync_async.api.client import ApiClient
+from trialsync_async.api.limits import clear_limiters, get_limiter
+from trialsync_async.api.paging import iter_pages
+from trialsync_async.api.retry import RetryPolicy
+from trialsync_async.errors import (
+    ApiError,
+    AuthError,
+    ClientRequestError,
+    EndpointNotFound,
+    MissingApiKeyError,
+    RetriesExhausted,
+)
+
+BASE = "http://cc.test/CCSWEB"
+PATH = "/api/v1/studies/odata"
+URL_ = BASE + PATH
+KEY = "secret-key-123"
+FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_retry_after=0.05)
+OK = {"@odata.context": "c", "value": [{"id": 1}]}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry() -> Iterator[None]:
+    clear_limiters()
+    yield
+    clear_limiters()
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 omits the ``stream_writer`` aiohttp 3.14 requires
+    (pnuckowski/aioresponses#289); supply a stub until it is fixed upstream."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+_NEEDS_SHIM = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    if _NEEDS_SHIM:
+        monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ApiClient]:
+    async with ApiClient(
+        instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=FAST
+    ) as c:
+        yield c
+
+
+def calls(m: aioresponses, url: str = URL_) -> list:
+    return m.requests.get(("GET", URL(url)), [])
+
+
+async def test_ok_sends_key_header(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, payload=OK)
+    page = await client.get_page(PATH)
+    assert page.records == [{"id": 1}]
+    [call] = calls(mocked)
+    assert call.kwargs["headers"]["CCAPIKey"] == KEY
+    assert call.kwargs["allow_redirects"] is False
+    assert client.stats.requests == 1 and client.stats.outcomes["ok"] == 1
+    assert client.stats.records == 1
+
+
+async def test_custom_auth_header(mocked: aioresponses) -> None:
+    mocked.get(URL_, payload=OK)
+    async with ApiClient(
+        instance_id=1, base_url=BASE + "/", api_key=KEY, auth_header="X-ApiKey", rate_limit=None
+    ) as c:
+        await c.get_page(PATH)
+    assert calls(mocked)[0].kwargs["headers"]["X-ApiKey"] == KEY
+
+
+async def test_query_params(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(re.compile(r".*"), payload=OK)
+    await client.get_page(PATH, {"$top": 10, "$filter": "status eq 'Active'"})
+    [(_, url)] = list(mocked.requests)
+    assert url.path == "/CCSWEB" + PATH
+    assert url.query["$top"] == "10" and url.query["$filter"] == "status eq 'Active'"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+async def test_retry_then_success(client: ApiClient, mocked: aioresponses, status: int) -> None:
+    mocked.get(URL_, status=status)
+    mocked.get(URL_, status=status)
+    mocked.get(URL_, payload=OK)
+    page = await client.get_page(PATH)
+    assert page.records == [{"id": 1}]
+    assert len(calls(mocked)) == 3
+    assert client.stats.retries == 2 and client.stats.requests == 3
+    assert client.stats.outcomes[f"http_{status}"] == 2
+
+
+async def test_retry_after_honoured_and_pauses_instance(
+    client: ApiClient, mocked: aioresponses
+) -> None:
+    mocked.get(URL_, status=429, headers={"Retry-After": "1"})  # capped to 0.05 by FAST
+    mocked.get(URL_, payload=OK)
+    start = time.monotonic()
+    await client.get_page(PATH)
+    assert time.monotonic() - start >= 0.045
+    assert len(calls(mocked)) == 2
+
+
+async def test_429_pauses_the_shared_limiter(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, status=429, headers={"Retry-After": "1"})
+    mocked.get(URL_, payload=OK)
+    task = asyncio.create_task(client.get_page(PATH))
+    await asyncio.sleep(0.01)
+    limiter = get_limiter(1)
+    assert limiter is not None and limiter.paused_for() > 0
+    await task
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TimeoutError(),
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientPayloadError("Response payload is not completed"),
+        aiohttp.ClientConnectionError("reset"),
+    ],
+)
+async def test_transport_errors_retried(
+    client: ApiClient, mocked: aioresponses, exc: Exception
+) -> None:
+    mocked.get(URL_, exception=exc)
+    mocked.get(URL_, payload=OK)
+    assert (await client.get_page(PATH)).records == [{"id": 1}]
+    assert client.stats.retries == 1
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"value": [{"id": 1', b"<html>Error</html>", b"plain text", b""]
+)
+async def test_malformed_200_retried(client: ApiClient, mocked: aioresponses, body: bytes) -> None:
+    mocked.get(URL_, status=200, body=body)
+    mocked.get(URL_, payload=OK)
+    assert (await client.get_page(PATH)).records == [{"id": 1}]
+    assert client.stats.outcomes["malformed"] == 1
+
+
+async def test_retries_exhausted(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, status=503, repeat=True)
+    with pytest.raises(RetriesExhausted) as info:
+        await client.get_page(PATH)
+    assert len(calls(mocked)) == FAST.max_attempts
+    assert info.value.context["attempts"] == 3
+    assert info.value.context["endpoint"] == PATH
+    assert "503" in str(info.value)
+
+
+async def test_timeouts_exhausted(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, exception=TimeoutError(), repeat=True)
+    with pytest.raises(RetriesExhausted, match="timeout"):
+        await client.get_page(PATH)
+    assert client.stats.outcomes["timeout"] == 3
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_error_not_retried(client: ApiClient, mocked: aioresponses, status: int) -> None:
+    mocked.get(URL_, status=status, repeat=True)
+    with pytest.raises(AuthError) as info:
+        await client.get_page(PATH)
+    assert len(calls(mocked)) == 1
+    assert KEY not in str(info.value)
+    assert info.value.context == {"status": status, "instance_id": 1}
+
+
+@pytest.mark.parametrize("status", [404, 501])
+async def test_endpoint_not_found(client: ApiClient, mocked: aioresponses, status: int) -> None:
+    mocked.get(URL_, status=status, repeat=True)
+    with pytest.raises(EndpointNotFound):
+        await client.get_page(PATH)
+    assert len(calls(mocked)) == 1
+
+
+@pytest.mark.parametrize("status", [400, 405, 422, 302])
+async def test_other_4xx_and_redirects(
+    client: ApiClient, mocked: aioresponses, status: int
+) -> None:
+    mocked.get(URL_, status=status, payload={"error": {"message": "bad $filter"}}, repeat=True)
+    with pytest.raises(ClientRequestError):
+        await client.get_page(PATH)
+    assert len(calls(mocked)) == 1
+
+
+async def test_400_detail_from_body(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, status=400, payload={"error": {"message": "bad $filter"}})
+    with pytest.raises(ClientRequestError, match=r"bad \$filter"):
+        await client.get_page(PATH)
+
+
+async def test_other_client_error_not_retried(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_, exception=aiohttp.TooManyRedirects(None, ()), repeat=True)  # type: ignore[arg-type]
+    with pytest.raises(ApiError):
+        await client.get_page(PATH)
+    assert len(calls(mocked)) == 1
+
+
+async def test_retry_logs_without_secret(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(re.compile(r".*"), status=503)
+    mocked.get(re.compile(r".*"), payload=OK)
+    with capture_logs() as logs:
+        await client.get_page(PATH, {"$filter": "lastName eq 'Doe'"})
+    [entry] = [e for e in logs if e["event"] == "api_retry"]
+    assert entry["endpoint"] == PATH and entry["instance_id"] == 1 and entry["attempt"] == 1
+    assert KEY not in repr(logs) and "Doe" not in repr(logs)
+    assert KEY not in repr(client)
+
+
+def test_missing_key_refused() -> None:
+    with pytest.raises(MissingApiKeyError):
+        ApiClient(instance_id=9, base_url=BASE, api_key="")
+
+
+@pytest.mark.parametrize("path", ["/a/../b", "/a b", "/a?x=1", "relative", "/a#f"])
+async def test_unrendered_paths_refused(client: ApiClient, path: str) -> None:
+    with pytest.raises(ValueError):
+        await client.get_page(path)
+
+
+async def test_not_open() -> None:
+    c = ApiClient(instance_id=1, base_url=BASE, api_key=KEY)
+    with pytest.raises(RuntimeError):
+        await c.get_page(PATH)
+
+
+async def test_clients_of_one_instance_share_one_limiter(mocked: aioresponses) -> None:
+    mocked.get(URL_, payload=OK, repeat=True)
+    rate = 100.0
+    stamps: list[float] = []
+    async with (
+        ApiClient(instance_id=7, base_url=BASE, api_key=KEY, rate_limit=rate) as a,
+        ApiClient(instance_id=7, base_url=BASE, api_key=KEY, rate_limit=rate) as b,
+        ApiClient(instance_id=8, base_url=BASE, api_key=KEY, rate_limit=rate) as other,
+    ):
+        assert a.limiter is b.limiter and a.limiter is not other.limiter
+
+        async def run(c: ApiClient) -> None:
+            for _ in range(5):
+                await c.get_page(PATH)
+                stamps.append(time.monotonic())
+
+        start = time.monotonic()
+        await asyncio.gather(run(a), run(b))
+    assert time.monotonic() - start >= 9 / rate - 0.002
+
+
+# --- iter_pages over HTTP --------------------------------------------------------------
+
+
+def _odata(ids: range, next_link: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"@odata.context": "c", "value": [{"id": i} for i in ids]}
+    if next_link:
+        body["@odata.nextLink"] = next_link
+    return body
+
+
+async def test_paging_on_the_wire(client: ApiClient, mocked: aioresponses) -> None:
+    mocked.get(URL_ + "?$top=1000&$skip=0", payload=_odata(range(1000)))
+    mocked.get(URL_ + "?$top=1000&$skip=1000", payload=_odata(range(1000, 1200)))
+    pages = [p async for p in iter_pages(client, PATH, page_size=5000)]
+    assert [len(p) for p in pages] == [1000, 200]
+
+
+async def test_next_link_host_not_trusted(client: ApiClient, mocked: aioresponses) -> None:
+    evil = "https://evil.example/steal/api/v1/studies/odata?$top=2&$skip=2"
+    mocked.get(URL_ + "?$top=2&$skip=0", payload=_odata(range(2), evil))
+    mocked.get(URL_ + "?$top=2&$skip=2", payload=_odata(range(2, 3)))
+    pages = [p async for p in iter_pages(client, PATH, page_size=2)]
+    assert [r["id"] for p in pages for r in p] == [0, 1, 2]
+    assert all(url.host == "cc.test" for _, url in mocked.requests)
