@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -10,6 +11,9 @@ import asyncpg
 from trialsync_async.db import catalog
 from trialsync_async.db.connect import create_pool, database_url
 from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
+from trialsync_async.engine.clients import ClientRegistry
+from trialsync_async.engine.job_run import JobResult, ProgressCallback, RunOptions
+from trialsync_async.engine.runner import DEFAULT_PARALLEL_JOBS, Runner
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import Settings
 
@@ -76,3 +80,29 @@ class TrialSync:
     async def set_instance(self, instance_id: int, **fields: object) -> int:
         async with self.pool.acquire() as conn:
             return await catalog.set_instance(conn, instance_id, **fields)  # type: ignore[arg-type]
+
+    async def run_jobs(
+        self,
+        job_ids: Sequence[int] | None = None,
+        *,
+        options: RunOptions | None = None,
+        parallel_jobs: int = DEFAULT_PARALLEL_JOBS,
+        on_start: ProgressCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[JobResult]:
+        """Run the given jobs (``None``: every active job) once, in dependency order."""
+        clients = ClientRegistry(
+            timeout=self.settings.http_timeout, max_attempts=self.settings.http_max_attempts
+        )
+        runner = Runner(
+            self.pool,
+            options=options or RunOptions.from_settings(self.settings),
+            clients=clients,
+            parallel_jobs=parallel_jobs,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+        try:
+            return await runner.run(job_ids)
+        finally:
+            await clients.aclose()

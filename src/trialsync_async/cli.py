@@ -10,9 +10,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from trialsync_async.app import TrialSync
+from trialsync_async.engine.job_run import JobResult, RunOptions
+from trialsync_async.engine.runner import DEFAULT_PARALLEL_JOBS
 from trialsync_async.errors import TrialSyncError
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
+from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import Settings
 
 EXIT_OK = 0
@@ -25,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trialsync-async",
         description="Copy the Clinical Conductor API into PostgreSQL staging tables.",
     )
+    run = parser.add_argument_group("running jobs (no COMMAND)")
+    run.add_argument(
+        "--job", type=int, action="append", metavar="ID", help="run this job (repeatable)"
+    )
+    run.add_argument("--all", action="store_true", help="run every active job once")
+    _add_run_options(run)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("migrate", help="apply migrations, sync the job inventory, create tables")
@@ -63,8 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the Clinical Conductor API simulator")
     _add_simulator_arguments(sim)
 
-    sub.add_parser("demo", help="migrate, then show the jobs and instances")
+    demo = sub.add_parser(
+        "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
+    )
+    demo.add_argument("--scale", type=float, default=None, help="simulator data scale")
+    _add_run_options(demo)
     return parser
+
+
+def _add_run_options(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--concurrency", type=int, help="workers per job (default TRIALSYNC_CONCURRENCY or 8)"
+    )
+    group.add_argument("--page-size", type=int, help="$top per request, 1..1000 (default 1000)")
+    group.add_argument(
+        "--parallel-jobs", type=int, default=DEFAULT_PARALLEL_JOBS,
+        help=f"independent jobs run at once (default {DEFAULT_PARALLEL_JOBS})",
+    )  # fmt: skip
 
 
 def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,16 +162,40 @@ async def _migrate(ts: TrialSync) -> int:
     return EXIT_OK
 
 
+async def run_with_progress(
+    ts: TrialSync, args: argparse.Namespace, job_ids: Sequence[int] | None
+) -> list[JobResult]:
+    """Run jobs with the live display (terminal) or progress log events; print the summary."""
+    display = ProgressDisplay()
+    refresher = asyncio.create_task(display.refresh())
+    try:
+        results = await ts.run_jobs(
+            job_ids,
+            options=RunOptions.from_settings(
+                ts.settings, concurrency=args.concurrency, page_size=args.page_size
+            ),
+            parallel_jobs=args.parallel_jobs,
+            on_start=display.started,
+            on_progress=display.progressed,
+        )
+    finally:
+        refresher.cancel()
+        await asyncio.gather(refresher, return_exceptions=True)
+    print(summary_table(results))
+    return results
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        from trialsync_async.demo import run_demo
+
+        return await run_demo(settings, args, run_with_progress)
     async with TrialSync(settings) as ts:
+        if args.command is None:
+            results = await run_with_progress(ts, args, None if args.all else args.job)
+            return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
         if args.command == "migrate":
             return await _migrate(ts)
-        if args.command == "demo":
-            await _migrate(ts)
-            _print_jobs(await ts.list_jobs(), only_active=False)
-            print()
-            _print_instances(await ts.list_instances())
-            return EXIT_OK
         if args.command == "jobs":
             if args.jobs_command == "sync":
                 report = await ts.sync_jobs()
@@ -190,9 +238,11 @@ def main(
 ) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    if args.command is None and not (args.job or args.all):
         parser.print_help()
         return EXIT_USAGE
+    if args.command is None and args.job and args.all:
+        parser.error("give --job or --all, not both")
     try:
         settings = settings_factory()
         configure_logging(settings.log_level, settings.log_format)

@@ -55,7 +55,7 @@ async def test_migrations_from_two_processes_at_once(empty_db_dsn: str) -> None:
             cwd=REPO,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     results = [await p.communicate() for p in procs]

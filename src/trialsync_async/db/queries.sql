@@ -156,3 +156,131 @@ CREATE INDEX IF NOT EXISTS {index} ON {table} (source_id)
 
 -- name: staging_index_data_gin
 CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (data)
+
+-- name: batch_temp_create
+-- One per connection; emptied by every commit, so a failed batch leaves nothing behind.
+CREATE TEMP TABLE IF NOT EXISTS trialsync_batch (
+    data TEXT NOT NULL,
+    k TEXT,
+    scope TEXT,
+    ord INTEGER NOT NULL
+) ON COMMIT DELETE ROWS
+
+-- name: staging_merge_by_id
+-- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. The same id twice in one
+-- INSERT … ON CONFLICT is an error, so the batch is deduplicated first (last one wins).
+WITH src AS (
+    SELECT DISTINCT ON (data::jsonb->>'id') data::jsonb AS data
+    FROM trialsync_batch
+    ORDER BY data::jsonb->>'id', ord DESC
+), merged AS (
+    INSERT INTO {table} AS s (data, source_id, source_instance_id, etl_job_id, etl_run_id)
+    SELECT data, $1, $2, $3, $4 FROM src
+    ON CONFLICT (source_instance_id, (data->>'id')) DO UPDATE SET
+        data = EXCLUDED.data,
+        source_id = EXCLUDED.source_id,
+        etl_job_id = EXCLUDED.etl_job_id,
+        etl_run_id = EXCLUDED.etl_run_id,
+        loaded_at = NOW(),
+        updated_at = NOW()
+    WHERE s.data IS DISTINCT FROM EXCLUDED.data
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM src) AS distinct_rows,
+       count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM merged
+
+-- name: staging_merge_by_record_key
+-- As staging_merge_by_id, keyed on the record_key the loader computed.
+WITH src AS (
+    SELECT DISTINCT ON (k) data::jsonb AS data, k, scope
+    FROM trialsync_batch
+    ORDER BY k, ord DESC
+), merged AS (
+    INSERT INTO {table} AS s
+        (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
+    SELECT data, k, scope, $1, $2, $3, $4 FROM src
+    ON CONFLICT (source_instance_id, record_key) WHERE record_key IS NOT NULL DO UPDATE SET
+        data = EXCLUDED.data,
+        scope_key = EXCLUDED.scope_key,
+        source_id = EXCLUDED.source_id,
+        etl_job_id = EXCLUDED.etl_job_id,
+        etl_run_id = EXCLUDED.etl_run_id,
+        loaded_at = NOW(),
+        updated_at = NOW()
+    WHERE s.data IS DISTINCT FROM EXCLUDED.data
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM src) AS distinct_rows,
+       count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM merged
+
+-- name: staging_delete_unseen
+-- Keyless jobs: after a unit is complete, rows of its scope that it did not return are gone.
+DELETE FROM {table}
+WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
+  AND NOT (record_key = ANY($4::text[]))
+
+-- name: staging_count
+SELECT count(*) FROM {table} WHERE source_instance_id = $1
+
+-- name: parameter_count
+SELECT count(*) FROM (
+    SELECT DISTINCT {columns} FROM {table}
+    WHERE source_instance_id = $1 AND {not_null}
+) AS p
+
+-- name: parameter_first_page
+-- Distinct parameter tuples, in keyset pages (no long transaction, a natural checkpoint).
+SELECT DISTINCT {columns} FROM {table}
+WHERE source_instance_id = $1 AND {not_null}
+ORDER BY {order}
+LIMIT $2
+
+-- name: parameter_next_page
+SELECT DISTINCT {columns} FROM {table}
+WHERE source_instance_id = $1 AND {not_null} AND ({tuple}) > ({after})
+ORDER BY {order}
+LIMIT $2
+
+-- name: run_start
+INSERT INTO dw_etl_runs (job_id, run_status, started_at, credential_id, worker, heartbeat_at)
+VALUES ($1, 'running', CURRENT_TIMESTAMP, $2, $3, CURRENT_TIMESTAMP)
+RETURNING run_id
+
+-- name: run_progress
+UPDATE dw_etl_runs SET
+    records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
+    records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
+    units_failed = $10, records_loaded = $2 + $3, checkpoint = $11,
+    heartbeat_at = CURRENT_TIMESTAMP
+WHERE run_id = $1
+
+-- name: run_failure_insert
+INSERT INTO dw_etl_run_failures (run_id, parameters, error_message) VALUES ($1, $2, $3)
+
+-- name: run_finish
+UPDATE dw_etl_runs SET
+    run_status = $2, error_message = $3, completed_at = CURRENT_TIMESTAMP,
+    heartbeat_at = CURRENT_TIMESTAMP
+WHERE run_id = $1
+RETURNING job_id, records_loaded
+
+-- name: job_last_run
+UPDATE dw_etl_jobs SET last_run_status = $2, last_run_at = CURRENT_TIMESTAMP,
+    last_run_records = $3
+WHERE id = $1
+
+-- name: run_skipped
+INSERT INTO dw_etl_runs (job_id, run_status, records_loaded, started_at, completed_at,
+                         error_message, credential_id)
+VALUES ($1, 'skipped', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, $2, $3)
+RETURNING run_id
+
+-- name: run_get
+SELECT * FROM dw_etl_runs WHERE run_id = $1
+
+-- name: run_failures
+SELECT parameters, error_message FROM dw_etl_run_failures WHERE run_id = $1 ORDER BY id
