@@ -1,0 +1,59 @@
+"""Clinical Conductor API simulator: the stand-in for the real API in tests, demo and benchmarks.
+
+In process::
+
+    async with SimulatorServer(SimulatorOptions(scale=0.02)) as sim:
+        sim.base_url            # http://127.0.0.1:<port>/CCSWEB
+        sim.auth_header         # {"CCAPIKey": "<key>"}
+        sim.truth(template)     # {"count", "id_sum", "key", "parent", "parent_template", ...}
+        sim.stats(); sim.reset_stats(); sim.mutate(template, insert=1, update=2, delete=3)
+        sim.configure(rate_limit_rps=5, faults={"p_500": 0.1})
+
+In a child process (benchmarks): ``with SimulatorProcess(SimulatorOptions(scale=1)) as sim:``.
+Standalone: ``python -m trialsync_async.simulator --port 8800 --scale 1`` (see ``--help``).
+
+Behaviour worth knowing (details in the module docstrings):
+
+* Shapes. OData lists: bare arrays for /patients, /studies, /sites and /staff (as the swagger
+  says), swagger ``PageResultOf`` (``Items``/``NextPageLink``/``Count``) for every other OData
+  list; ``Count`` is null unless ``$count=true``. The OData envelope has ``@odata.count`` only
+  with ``$count=true`` and ``@odata.nextLink`` only when more rows follow. Arrays cannot carry
+  a count. Plain lists: arrays; single objects: objects. Override with
+  ``shape_overrides={"odata"|"list"|<template>: "array"|"envelope"|"pageresult"}``.
+* Data. Deterministic per (seed, scale); ids are unique, non-contiguous and ascending in the
+  default order. Every endpoint's timestamp field is ``lastUpdatedOn`` (added where the swagger
+  model has none) except subject statuses (``eventDate``); endpoints whose records have a fixed
+  exact shape (arms, organizations, personnel, warnings, visit elements, lookup lists) have none.
+  The seven financial/recruitment OData lists that are empty in production are empty here.
+* Mutations append inserted records to their parent (largest ids) and give inserted/updated
+  records a timestamp newer than every other record of their space; deleting a parent makes its
+  per-parent endpoints 404; flat lists do not cascade; inserted records have no children.
+* Statistics count API requests by status; injected faults that do not produce a clean status
+  are counted as ``reset``, ``hang``, ``truncated`` and ``html``.
+"""
+
+from trialsync_async.simulator.options import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_KEY_HEADER,
+    DEFAULT_SCALE,
+    DEFAULT_SEED,
+    DEFAULT_TOP,
+    MAX_TOP,
+    FaultOptions,
+    SimulatorOptions,
+)
+from trialsync_async.simulator.process import SimulatorProcess
+from trialsync_async.simulator.server import SimulatorServer
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_API_KEY_HEADER",
+    "DEFAULT_SCALE",
+    "DEFAULT_SEED",
+    "DEFAULT_TOP",
+    "MAX_TOP",
+    "FaultOptions",
+    "SimulatorOptions",
+    "SimulatorProcess",
+    "SimulatorServer",
+]

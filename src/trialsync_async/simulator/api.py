@@ -1,0 +1,169 @@
+"""Answers to API requests as plain data (status, body bytes), independent of the web server."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from trialsync_async.simulator.catalog import EndpointSpec, Kind, Parent, Route
+from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, View
+from trialsync_async.simulator.odata import ODataError, Query, parse_query
+from trialsync_async.simulator.query import all_slots, run_query
+from trialsync_async.simulator.records import Renderer, single_object
+from trialsync_async.simulator.resolve import resolve_parent
+from trialsync_async.simulator.shapes import list_body, list_prefix_suffix, shape_for
+
+JSON = "application/json; charset=utf-8"
+STREAM_THRESHOLD = 20_000  # plain lists longer than this are streamed in chunks
+_CHUNK = 2_000
+_CACHE_MAX_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: bytes = b""
+    chunks: Iterator[bytes] | None = None  # streamed body (huge plain lists)
+    records: int = 0
+    content_type: str = JSON
+    space: str | None = None  # the space served (for churn)
+
+
+def error_answer(status: int, code: str, message: str) -> Answer:
+    body = orjson.dumps({"error": {"code": code, "message": message}, "status": status})
+    return Answer(status, body)
+
+
+def _entity_set(template: str) -> str:
+    parts = [p for p in template.split("/") if p and not p.startswith("{") and p != "odata"]
+    return "".join(w.capitalize() for w in parts[-1].split("-")) if parts else "Items"
+
+
+class Api:
+    def __init__(self, ds: Dataset, renderer: Renderer, cache_size: int) -> None:
+        self.ds = ds
+        self.renderer = renderer
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple, Answer] = OrderedDict()
+
+    def answer(
+        self,
+        route: Route,
+        query: Sequence[tuple[str, str]],
+        link_base: str,
+        origin: str,
+        shape_overrides: Mapping[str, str],
+    ) -> Answer:
+        """Answer a routed request; ``link_base`` is the absolute URL without its query."""
+        if route.status == 404:
+            return error_answer(404, "NotFound", f"No HTTP resource matches {route.template}")
+        if route.status == 501:
+            msg = "Not implemented on this instance (CCE only)"
+            return error_answer(501, "NotImplemented", msg)
+        ep = route.endpoint
+        if ep is None:  # a swagger list path this instance holds nothing for
+            kind = route.empty_kind or Kind.LIST
+            shape = shape_for(None, kind, route.template, shape_overrides)
+            return Answer(200, list_body(shape, [], count=None, context=""))
+        key = (
+            route.template,
+            route.params,
+            tuple(query),
+            link_base,
+            self.ds.epoch,
+            tuple(sorted(shape_overrides.items())),
+        )
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return Answer(
+                cached.status, cached.body, None, cached.records, cached.content_type, cached.space
+            )
+        ans = self._answer(ep, route, query, link_base, origin, shape_overrides)
+        if (
+            self.cache_size
+            and ans.chunks is None
+            and ans.status == 200
+            and len(ans.body) <= _CACHE_MAX_BYTES
+        ):
+            self._cache[key] = ans
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return ans
+
+    def _answer(
+        self,
+        ep: EndpointSpec,
+        route: Route,
+        query: Sequence[tuple[str, str]],
+        link_base: str,
+        origin: str,
+        shape_overrides: Mapping[str, str],
+    ) -> Answer:
+        ds = self.ds
+        sp = ds[ep.space]
+        p = resolve_parent(ds, ep.parent, route.params)
+        if p is None:
+            return error_answer(404, "NotFound", f"No record matches {route.template} parameters")
+        if ep.kind is Kind.OBJECT:
+            if ep.companion is None:
+                body = self.renderer.render(sp.name, p)
+            else:
+                body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
+            return Answer(200, body, records=1, space=sp.name)
+        view: View
+        if ep.parent is Parent.NONE:
+            view = ParentView(sp, 0) if sp.is_root else FlatView(sp)
+        else:
+            view = ParentView(sp, p)
+        shape = shape_for(ep, ep.kind, ep.template, shape_overrides)
+        context = f"{origin}/CCSWEB/api/v1/$metadata#{_entity_set(ep.template)}"
+        render = self.renderer.factory(sp.name).render
+        if ep.kind is Kind.LIST:
+            slots = all_slots(view)
+            if len(slots) > STREAM_THRESHOLD:
+                return Answer(
+                    200,
+                    chunks=self._stream(shape, context, slots, render),
+                    records=len(slots),
+                    space=sp.name,
+                )
+            body = list_body(shape, [render(s) for s in slots], count=None, context=context)
+            return Answer(200, body, records=len(slots), space=sp.name)
+        try:
+            q = parse_query(query, sp.spec.key, sp.spec.ts)
+        except ODataError as exc:
+            return error_answer(400, "BadRequest", str(exc))
+        page = run_query(view, q)
+        records = [render(s) for s in page.slots]
+        next_skip = q.skip + len(records)
+        next_link = None
+        if records and next_skip < page.count:
+            next_link = _link(link_base, query, q, next_skip)
+        body = list_body(
+            shape,
+            records,
+            count=page.count if q.count else None,
+            next_link=next_link,
+            context=context,
+        )
+        return Answer(200, body, records=len(records), space=sp.name)
+
+    @staticmethod
+    def _stream(shape: str, context: str, slots: list[int], render) -> Iterator[bytes]:
+        head, tail = list_prefix_suffix(shape, context)
+        yield head
+        for i in range(0, len(slots), _CHUNK):
+            part = b",".join(render(s) for s in slots[i : i + _CHUNK])
+            yield (b"," + part) if i else part
+        yield tail
+
+
+def _link(base: str, query: Sequence[tuple[str, str]], q: Query, skip: int) -> str:
+    items = [(k, v) for k, v in query if k.lower() not in ("$skip", "$top")]
+    items += [("$top", str(q.top)), ("$skip", str(skip))]
+    return base + "?" + urlencode(items, quote_via=quote, safe="$'(),:")

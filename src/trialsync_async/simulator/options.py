@@ -1,0 +1,163 @@
+"""Typed knobs of the simulator, with named module-level defaults.
+
+Options are immutable; :meth:`SimulatorOptions.with_changes` returns a validated copy, which is
+how ``POST /CCSWEB/__sim/config`` and :meth:`SimulatorServer.configure` change knobs at runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_SEED = 1729
+DEFAULT_SCALE = 1.0
+DEFAULT_API_KEY = "sim-3f1c2a9e-test-key"  # not a secret: the simulator's own test key
+DEFAULT_API_KEY_HEADER = "CCAPIKey"  # the swagger's securityDefinitions header name
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 0  # 0 = pick a free port
+DEFAULT_LATENCY_MEAN_S = 0.0
+DEFAULT_LATENCY_JITTER_S = 0.0
+DEFAULT_PER_RECORD_COST_S = 0.0
+DEFAULT_RATE_LIMIT_RPS: float | None = None  # None = unlimited
+DEFAULT_RATE_LIMIT_BURST: int | None = None  # None = ceil(rate), at least 1
+DEFAULT_MAX_CONCURRENCY: int | None = None  # None = unlimited
+DEFAULT_HANG_SECONDS = 300.0
+DEFAULT_CHURN = 0.0
+DEFAULT_PAGE_CACHE_SIZE = 256
+DEFAULT_TOP = 50  # OData page size when $top is absent
+MAX_TOP = 1000  # larger $top values are silently truncated to this
+
+SHAPES = ("array", "envelope", "pageresult")
+SHAPE_GROUPS = ("odata", "list")
+
+FAULT_KINDS = ("p_500", "p_503", "p_429", "p_reset", "p_hang", "p_truncated", "p_html")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FaultOptions:
+    """Per-request probabilities of each injected fault (mutually exclusive; sum <= 1)."""
+
+    p_500: float = 0.0
+    p_503: float = 0.0
+    p_429: float = 0.0
+    p_reset: float = 0.0  # status + headers + part of the body, then the connection is aborted
+    p_hang: float = 0.0  # no answer for ``hang_seconds``, then the connection is aborted
+    p_truncated: float = 0.0  # status 200, JSON body cut in half (Content-Length matches the cut)
+    p_html: float = 0.0  # status 200, an HTML error page
+    hang_seconds: float = DEFAULT_HANG_SECONDS
+
+    def total(self) -> float:
+        return sum(getattr(self, k) for k in FAULT_KINDS)
+
+    def validate(self) -> None:
+        for k in FAULT_KINDS:
+            v = getattr(self, k)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"fault probability {k}={v} is not within [0, 1]")
+        if self.total() > 1.0 + 1e-9:
+            raise ValueError(f"fault probabilities sum to {self.total():.3f} > 1")
+        if self.hang_seconds < 0:
+            raise ValueError("hang_seconds must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SimulatorOptions:
+    """Everything that shapes the simulator's data and behaviour."""
+
+    seed: int = DEFAULT_SEED
+    scale: float = DEFAULT_SCALE
+    api_key: str = DEFAULT_API_KEY
+    api_key_header: str = DEFAULT_API_KEY_HEADER
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    latency_mean_s: float = DEFAULT_LATENCY_MEAN_S
+    latency_jitter_s: float = DEFAULT_LATENCY_JITTER_S  # std-dev of a normal around the mean
+    per_record_cost_s: float = DEFAULT_PER_RECORD_COST_S  # extra delay per record returned
+    rate_limit_rps: float | None = DEFAULT_RATE_LIMIT_RPS  # per API key; beyond -> 429
+    rate_limit_burst: int | None = DEFAULT_RATE_LIMIT_BURST
+    max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY  # beyond -> 503
+    faults: FaultOptions = field(default_factory=FaultOptions)
+    # template -> parent values ("123", or "12/34" for two path parameters) answered with 500
+    fail_parents: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # "odata" | "list" | a template -> "array" | "envelope" | "pageresult"
+    shape_overrides: Mapping[str, str] = field(default_factory=dict)
+    # template or space name -> records per parent (or total) at scale 1
+    size_overrides: Mapping[str, float] = field(default_factory=dict)
+    churn: float = DEFAULT_CHURN  # probability that a data request mutates one record of its space
+    page_cache_size: int = DEFAULT_PAGE_CACHE_SIZE
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        # accept any iterables/ints from callers; store normalised copies
+        fail = {str(t): frozenset(str(v) for v in vals) for t, vals in self.fail_parents.items()}
+        object.__setattr__(self, "fail_parents", fail)
+        object.__setattr__(self, "shape_overrides", dict(self.shape_overrides))
+        object.__setattr__(self, "size_overrides", dict(self.size_overrides))
+        if isinstance(self.faults, Mapping):
+            object.__setattr__(self, "faults", FaultOptions(**self.faults))
+
+    def validate(self) -> SimulatorOptions:
+        if self.scale <= 0:
+            raise ValueError("scale must be > 0")
+        if not self.api_key or not self.api_key_header:
+            raise ValueError("api_key and api_key_header must be non-empty")
+        for name in ("latency_mean_s", "latency_jitter_s", "per_record_cost_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.rate_limit_rps is not None and self.rate_limit_rps <= 0:
+            raise ValueError("rate_limit_rps must be > 0 (or None for unlimited)")
+        if self.rate_limit_burst is not None and self.rate_limit_burst < 1:
+            raise ValueError("rate_limit_burst must be >= 1")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1 (or None for unlimited)")
+        if not 0.0 <= self.churn <= 1.0:
+            raise ValueError("churn must be within [0, 1]")
+        if self.page_cache_size < 0:
+            raise ValueError("page_cache_size must be >= 0")
+        for key, shape in self.shape_overrides.items():
+            if shape not in SHAPES:
+                raise ValueError(f"shape {shape!r} for {key!r} is not one of {SHAPES}")
+        for key, size in self.size_overrides.items():
+            if size < 0:
+                raise ValueError(f"size override for {key!r} must be >= 0")
+        self.faults.validate()
+        return self
+
+    def with_changes(self, **changes: Any) -> SimulatorOptions:
+        """A validated copy; ``faults`` may be a mapping of the fields to change."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown option(s): {sorted(unknown)}")
+        if isinstance(changes.get("faults"), Mapping):
+            fchanges = dict(changes["faults"])
+            bad = set(fchanges) - {f.name for f in dataclasses.fields(FaultOptions)}
+            if bad:
+                raise ValueError(f"unknown fault option(s): {sorted(bad)}")
+            changes["faults"] = dataclasses.replace(self.faults, **fchanges)
+        if "fail_parents" in changes:
+            changes["fail_parents"] = {
+                str(t): frozenset(str(v) for v in vals)
+                for t, vals in dict(changes["fail_parents"] or {}).items()
+            }
+        for name in ("shape_overrides", "size_overrides"):
+            if name in changes:
+                changes[name] = dict(changes[name] or {})
+        return dataclasses.replace(self, **changes).validate()
+
+    def public_dict(self) -> dict[str, Any]:
+        """JSON-able view with the API key redacted."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "api_key":
+                v = "***"
+            elif f.name == "faults":
+                v = dataclasses.asdict(v)
+            elif f.name == "fail_parents":
+                v = {t: sorted(vals) for t, vals in v.items()}
+            elif isinstance(v, Mapping):
+                v = dict(v)
+            out[f.name] = v
+        return out

@@ -1,0 +1,449 @@
+"""The aiohttp application and :class:`SimulatorServer` (in-process use).
+
+Request pipeline for ``/CCSWEB/api/...``: auth (401) -> rate limit per key (429 +
+Retry-After) -> concurrency cap (503) -> latency -> routing (404/501) -> forced parent failure
+(500) -> seeded fault -> answer (400/404/200) -> per-record cost. The reserved prefix
+``/CCSWEB/__sim/`` is unauthenticated, never faulted and not counted in the statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from trialsync_async.simulator.api import JSON, Answer, Api, error_answer
+from trialsync_async.simulator.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
+from trialsync_async.simulator.dataset import Dataset
+from trialsync_async.simulator.hashing import salt
+from trialsync_async.simulator.limits import FaultPicker, RateLimiter
+from trialsync_async.simulator.mutations import MutationError, mutate
+from trialsync_async.simulator.options import SimulatorOptions
+from trialsync_async.simulator.records import Renderer
+from trialsync_async.simulator.stats import Stats
+from trialsync_async.simulator.truth import Truth
+
+log = logging.getLogger(__name__)
+
+BASE_PATH = "/CCSWEB"
+ADMIN_PREFIX = f"{BASE_PATH}/__sim"
+_HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
+    b"<body><h1>Server Error in '/CCSWEB' Application.</h1>"
+    b"<p>The service is temporarily unavailable. Please try again later.</p></body></html>"
+)
+_ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'  # no headers: the API key never reaches a log
+
+
+class SimulatorState:
+    """Data, renderer, limits and statistics for one options value (rebuilt on data changes)."""
+
+    def __init__(self, options: SimulatorOptions) -> None:
+        self.options = options
+        self.router = Router()
+        self.stats = Stats()
+        self._build_data(options)
+        self._build_behaviour(options)
+
+    def _build_data(self, options: SimulatorOptions) -> None:
+        sizes: dict[str, float] = {}
+        by_template = {e.template: e.space for e in ENDPOINTS}
+        for k, v in options.size_overrides.items():
+            name = by_template.get(k, k)
+            if name not in SPACE_BY_NAME:
+                raise ValueError(f"size override for unknown template or space {k!r}")
+            sizes[name] = float(v)
+        self.ds = Dataset(options.seed, options.scale, sizes)
+        self.renderer = Renderer(self.ds)
+        self.api = Api(self.ds, self.renderer, options.page_cache_size)
+        self.truth = Truth(self.ds)
+        self.mutation_rng = random.Random(salt(options.seed, "mutations"))
+
+    def _build_behaviour(self, options: SimulatorOptions) -> None:
+        self.limiter = RateLimiter(options.rate_limit_rps, options.rate_limit_burst)
+        self.faults = FaultPicker(options.faults, salt(options.seed, "faults"))
+        self.latency_rng = random.Random(salt(options.seed, "latency"))
+        self.churn_rng = random.Random(salt(options.seed, "churn"))
+
+    def reconfigure(self, options: SimulatorOptions) -> None:
+        old = self.options
+        data_keys = ("seed", "scale", "size_overrides", "page_cache_size")
+        if any(getattr(old, k) != getattr(options, k) for k in data_keys):
+            self._build_data(options)
+        self.options = options
+        self._build_behaviour(options)
+
+
+class SimulatorServer:
+    """The Clinical Conductor API simulator on 127.0.0.1 (port 0 = a free port).
+
+    ``async with SimulatorServer(SimulatorOptions(scale=0.02)) as sim:`` then use
+    ``sim.base_url`` (ends in ``/CCSWEB``) and ``sim.auth_header``.
+    """
+
+    def __init__(self, options: SimulatorOptions | None = None) -> None:
+        self.state = SimulatorState((options or SimulatorOptions()).validate())
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.port: int | None = None
+
+    # --- properties -----------------------------------------------------------------------------
+    @property
+    def options(self) -> SimulatorOptions:
+        return self.state.options
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.state.ds
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the simulator is not running")
+        return f"http://{self.options.host}:{self.port}{BASE_PATH}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.base_url}/__sim"
+
+    @property
+    def api_key(self) -> str:
+        return self.options.api_key
+
+    @property
+    def auth_header(self) -> dict[str, str]:
+        return {self.options.api_key_header: self.options.api_key}
+
+    def url(self, path: str) -> str:
+        """Absolute URL of an API path such as ``/api/v1/studies/odata``."""
+        return self.base_url + path
+
+    # --- in-process admin API -------------------------------------------------------------------
+    def truth(self, template: str | None = None) -> dict[str, Any]:
+        """Expected ``count``/``id_sum`` per template (see module ``truth``)."""
+        t = self.state.truth
+        if template is not None:
+            return t.one(template)
+        return {
+            "seed": self.options.seed,
+            "scale": self.options.scale,
+            "epoch": self.state.ds.epoch,
+            "templates": t.all(),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self.state.stats.reset()
+
+    def mutate(
+        self,
+        target: str,
+        *,
+        insert: int = 0,
+        update: int = 0,
+        delete: int = 0,
+        parent: str | None = None,
+        update_ids: Sequence[int] = (),
+        delete_ids: Sequence[int] = (),
+    ) -> dict[str, Any]:
+        """Insert/update/delete records of the space behind a template (or space name);
+        see :func:`trialsync_async.simulator.mutations.mutate`."""
+        return mutate(
+            self.state.ds,
+            target,
+            insert=insert,
+            update=update,
+            delete=delete,
+            parent=parent,
+            update_ids=update_ids,
+            delete_ids=delete_ids,
+            rng=self.state.mutation_rng,
+        )
+
+    def configure(self, **changes: Any) -> SimulatorOptions:
+        """Change knobs at runtime (faults may be a partial mapping); returns the new options.
+
+        Changing seed, scale or size_overrides regenerates the data (and drops mutations);
+        the fault RNG restarts from its seed whenever the configuration changes.
+        """
+        new = self.options.with_changes(**changes)
+        if new.host != self.options.host or new.port != self.options.port:
+            raise ValueError("host and port cannot change while running")
+        self.state.reconfigure(new)
+        return new
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = self.build_app()
+        opts = self.options
+        access_log = logging.getLogger("trialsync_async.simulator.access")
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=access_log if opts.access_log else None,
+            access_log_format=_ACCESS_LOG_FORMAT,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, opts.host, opts.port, backlog=1024)
+        await site.start()
+        addr = self._runner.addresses[0]
+        self.port = int(addr[1])
+        log.info("simulator listening on %s", self.base_url)
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SimulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        r = app.router
+        r.add_get(f"{ADMIN_PREFIX}/health", self._health)
+        r.add_get(f"{ADMIN_PREFIX}/truth", self._truth)
+        r.add_get(f"{ADMIN_PREFIX}/stats", self._stats)
+        r.add_post(f"{ADMIN_PREFIX}/reset", self._reset)
+        r.add_post(f"{ADMIN_PREFIX}/mutate", self._mutate)
+        r.add_get(f"{ADMIN_PREFIX}/config", self._get_config)
+        r.add_post(f"{ADMIN_PREFIX}/config", self._post_config)
+        r.add_get(f"{ADMIN_PREFIX}/catalog", self._catalog)
+        r.add_get(BASE_PATH + "/{tail:.*}", self._handle_api)
+        return app
+
+    # --- admin handlers -------------------------------------------------------------------------
+    @staticmethod
+    def _json(obj: Any, status: int = 200) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS),
+            status=status,
+            headers={"Content-Type": JSON},
+        )
+
+    async def _health(self, request: web.Request) -> web.Response:
+        o = self.options
+        return self._json({"ok": True, "base_url": self.base_url, "seed": o.seed, "scale": o.scale})
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        template = request.query.get("template")
+        try:
+            return self._json(self.truth(template))
+        except KeyError:
+            return self._json({"error": f"unknown template {template!r}"}, 404)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return self._json(self.stats())
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return self._json({"ok": True})
+
+    async def _read_json(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        data = orjson.loads(raw) if raw else {}
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+    async def _mutate(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._read_json(request)
+            target = body.pop("template", None) or body.pop("space", None)
+            if not isinstance(target, str):
+                raise MutationError("give 'template' (or 'space')")
+            result = self.mutate(
+                target,
+                insert=int(body.get("insert", 0)),
+                update=int(body.get("update", 0)),
+                delete=int(body.get("delete", 0)),
+                parent=None if body.get("parent") is None else str(body["parent"]),
+                update_ids=[int(i) for i in body.get("update_ids", ())],
+                delete_ids=[int(i) for i in body.get("delete_ids", ())],
+            )
+        except (ValueError, TypeError) as exc:
+            return self._json({"error": str(exc)}, 400)
+        return self._json(result)
+
+    async def _get_config(self, request: web.Request) -> web.Response:
+        return self._json(self.options.public_dict())
+
+    async def _post_config(self, request: web.Request) -> web.Response:
+        try:
+            new = self.configure(**await self._read_json(request))
+        except (ValueError, TypeError) as exc:
+            return self._json({"error": str(exc)}, 400)
+        return self._json(new.public_dict())
+
+    async def _catalog(self, request: web.Request) -> web.Response:
+        ds = self.state.ds
+        out = []
+        for e in ENDPOINTS:
+            sp = ds[e.space]
+            out.append(
+                {
+                    "template": e.template,
+                    "kind": e.kind.value,
+                    "parent": e.parent.value,
+                    "space": e.space,
+                    "model": e.model,
+                    "key": e.key,
+                    "ts": e.ts,
+                    "size_at_scale_1": e.size,
+                    "per_parent": sp.parent is not None and e.kind is not Kind.OBJECT,
+                    "scaled": sp.spec.scaled,
+                    "default_shape": e.default_shape,
+                }
+            )
+        return self._json(out)
+
+    # --- API ------------------------------------------------------------------------------------
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        st = self.state
+        stats = st.stats
+        opts = st.options
+        stats.arrived()
+        rel = request.path[len(BASE_PATH) :]
+        route = st.router.match(rel)
+        template = route.template if route is not None else "<unknown>"
+        key = request.headers.get(opts.api_key_header)
+        if key is None or not hmac.compare_digest(key.encode(), opts.api_key.encode()):
+            stats.finished(template, "401")
+            msg = "Authorization has been denied for this request."
+            return self._send(error_answer(401, "Unauthorized", msg))
+        retry = st.limiter.check(key)
+        if retry is not None:
+            stats.finished(template, "429")
+            ans = error_answer(429, "TooManyRequests", "Rate limit exceeded")
+            return self._send(ans, {"Retry-After": str(retry)})
+        if opts.max_concurrency is not None and stats.in_flight >= opts.max_concurrency:
+            stats.finished(template, "503")
+            ans = error_answer(503, "ServiceUnavailable", "Too many concurrent requests")
+            return self._send(ans, {"Retry-After": "1"})
+        stats.enter()
+        try:
+            return await self._serve(request, route, template, opts)
+        finally:
+            stats.leave()
+
+    async def _serve(
+        self, request: web.Request, route: Route | None, template: str, opts: SimulatorOptions
+    ) -> web.StreamResponse:
+        st = self.state
+        stats = st.stats
+        if opts.latency_mean_s > 0 or opts.latency_jitter_s > 0:
+            delay = st.latency_rng.gauss(opts.latency_mean_s, opts.latency_jitter_s)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if route is None:
+            stats.finished(template, "404")
+            return self._send(error_answer(404, "NotFound", "No HTTP resource matches the URI"))
+        if route.status == 200:
+            failing = opts.fail_parents.get(route.template)
+            if failing and "/".join(route.params) in failing:
+                stats.finished(template, "500")
+                stats.fault("fail_parent")
+                return self._send(error_answer(500, "InternalServerError", "Forced failure"))
+            fault = st.faults.draw()
+            if fault is not None:
+                stats.fault(fault)
+                early = await self._early_fault(request, fault, opts)
+                if early is not None:
+                    label = fault if fault in ("hang", "html") else str(early.status)
+                    stats.finished(template, label)
+                    return early
+        else:
+            fault = None
+        link_base = str(request.url.with_query(None))
+        origin = f"{request.scheme}://{request.host}"
+        ans = st.api.answer(
+            route, list(request.query.items()), link_base, origin, opts.shape_overrides
+        )
+        if ans.records and opts.per_record_cost_s > 0:
+            await asyncio.sleep(ans.records * opts.per_record_cost_s)
+        if ans.status == 200 and opts.churn > 0 and ans.space:
+            if st.churn_rng.random() < opts.churn:
+                self._churn(ans.space)
+        if fault in ("reset", "truncated") and ans.status == 200:
+            stats.finished(template, fault, ans.records)
+            return await self._broken_body(request, ans, fault)
+        stats.finished(template, str(ans.status), ans.records if ans.status == 200 else 0)
+        if ans.chunks is not None:
+            resp = web.StreamResponse(status=200, headers={"Content-Type": ans.content_type})
+            await resp.prepare(request)
+            for chunk in ans.chunks:
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+        return self._send(ans)
+
+    def _churn(self, space: str) -> None:
+        rng = self.state.churn_rng
+        u = rng.random()
+        op = "update" if u < 0.5 else ("insert" if u < 0.75 else "delete")
+        with contextlib.suppress(MutationError):
+            self.mutate(space, **{op: 1})
+
+    @staticmethod
+    def _send(ans: Answer, headers: dict[str, str] | None = None) -> web.Response:
+        h = {"Content-Type": ans.content_type}
+        if headers:
+            h.update(headers)
+        return web.Response(body=ans.body, status=ans.status, headers=h)
+
+    async def _early_fault(
+        self, request: web.Request, fault: str, opts: SimulatorOptions
+    ) -> web.StreamResponse | None:
+        if fault == "500":
+            return self._send(error_answer(500, "InternalServerError", "Injected failure"))
+        if fault == "503":
+            ans = error_answer(503, "ServiceUnavailable", "Injected unavailability")
+            return self._send(ans, {"Retry-After": "1"})
+        if fault == "429":
+            ans = error_answer(429, "TooManyRequests", "Injected rate limit")
+            return self._send(ans, {"Retry-After": "1"})
+        if fault == "html":
+            return web.Response(
+                body=_HTML_PAGE, status=200, headers={"Content-Type": "text/html; charset=utf-8"}
+            )
+        if fault == "hang":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), opts.faults.hang_seconds)
+            resp = web.StreamResponse(status=200)
+            _abort(request)
+            return resp
+        return None
+
+    async def _broken_body(
+        self, request: web.Request, ans: Answer, fault: str
+    ) -> web.StreamResponse:
+        body = ans.body if ans.chunks is None else b"".join(ans.chunks)
+        cut = body[: max(1, len(body) // 2)]
+        if fault == "truncated":
+            return web.Response(body=cut, status=200, headers={"Content-Type": ans.content_type})
+        resp = web.StreamResponse(status=200, headers={"Content-Type": ans.content_type})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(cut)
+        _abort(request)
+        return resp
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()

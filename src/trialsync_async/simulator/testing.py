@@ -1,0 +1,129 @@
+"""Helpers for test suites that talk to the simulator.
+
+Typical fixtures in a test module (pytest-asyncio, session loop scope)::
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def sim():
+        async with SimulatorServer(test_options()) as server:
+            yield server
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def http(sim):
+        async with client_session(sim) as session:
+            yield session
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+
+from trialsync_async.simulator.catalog import Kind, Parent
+from trialsync_async.simulator.options import SimulatorOptions
+from trialsync_async.simulator.server import SimulatorServer
+
+TEST_SCALE = 0.02
+TEST_SEED = 4242
+
+
+def test_options(**changes: Any) -> SimulatorOptions:
+    """Options for fast tests: small scale, fixed seed, plus ``changes``."""
+    return SimulatorOptions(scale=TEST_SCALE, seed=TEST_SEED).with_changes(**changes)
+
+
+test_options.__test__ = False  # type: ignore[attr-defined]  # not a test despite its name
+
+
+@asynccontextmanager
+async def client_session(
+    sim: SimulatorServer, *, limit: int = 32
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session sending the simulator's API key."""
+    conn = aiohttp.TCPConnector(limit=limit)
+    async with aiohttp.ClientSession(headers=sim.auth_header, connector=conn) as session:
+        yield session
+
+
+def items_of(payload: Any) -> list[Any]:
+    """Records of a list response in any of the three shapes."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        if "value" in payload:
+            return payload["value"]
+        if "Items" in payload:
+            return payload["Items"]
+    raise ValueError(f"not a list response: {str(payload)[:200]}")
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with session.get(url) as resp:
+        body = await resp.read()
+        return resp.status, (orjson.loads(body) if body else None)
+
+
+async def fetch_all(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    path: str,
+    *,
+    kind: Kind = Kind.ODATA,
+    top: int = 1000,
+) -> list[Any]:
+    """Every record of one endpoint: OData lists paged with $top/$skip, plain lists in one
+    request, an object as a one-element list."""
+    if kind is not Kind.ODATA:
+        status, payload = await get_json(session, base_url + path)
+        if status != 200:
+            raise AssertionError(f"{path}: HTTP {status}: {payload}")
+        return [payload] if kind is Kind.OBJECT else items_of(payload)
+    out: list[Any] = []
+    skip = 0
+    sep = "&" if "?" in path else "?"
+    while True:
+        status, payload = await get_json(session, f"{base_url}{path}{sep}$top={top}&$skip={skip}")
+        if status != 200:
+            raise AssertionError(f"{path}: HTTP {status}: {payload}")
+        page = items_of(payload)
+        out.extend(page)
+        if len(page) < top:
+            return out
+        skip += len(page)
+
+
+async def parent_values(
+    session: aiohttp.ClientSession, base_url: str, kind: Parent
+) -> list[tuple[int, ...]]:
+    """Every parent value (as path parameters) of an endpoint fanning out from ``kind``."""
+    if kind is Parent.NONE:
+        return [()]
+    if kind is Parent.STUDY:
+        return [(r["id"],) for r in await fetch_all(session, base_url, "/api/v1/studies/odata")]
+    if kind is Parent.PATIENT:
+        return [(r["id"],) for r in await fetch_all(session, base_url, "/api/v1/patients/odata")]
+    if kind is Parent.PATIENT_VISIT:
+        rows = await fetch_all(session, base_url, "/api/v1/patient-visits/odata")
+        return [(r["id"],) for r in rows]
+    child = "visits" if kind is Parent.STUDY_VISIT else "subjects"
+    studies = await parent_values(session, base_url, Parent.STUDY)
+
+    async def one(sid: int) -> list[tuple[int, ...]]:
+        rows = await fetch_all(session, base_url, f"/api/v1/studies/{sid}/{child}/odata")
+        return [(sid, r["id"]) for r in rows]
+
+    pairs = await asyncio.gather(*(one(s) for (s,) in studies))
+    return [p for group in pairs for p in group]
+
+
+def fill(template: str, values: tuple[int, ...]) -> str:
+    """``/api/v1/studies/{studyId}/x`` + (12,) -> ``/api/v1/studies/12/x``."""
+    out = template
+    for v in values:
+        start = out.index("{")
+        out = out[:start] + str(v) + out[out.index("}", start) + 1 :]
+    return out
