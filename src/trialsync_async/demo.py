@@ -16,7 +16,9 @@ DEMO_SCALE = 0.25
 DEMO_RATE_LIMIT = 2000.0
 DEMO_INSTANCE = 1
 
-RunJobs = Callable[[TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]]
+RunJobs = Callable[
+    [TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]
+]
 
 
 async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:

@@ -59,3 +59,12 @@ async def test_bounded_queue_high_water() -> None:
     await q.get()
     await q.put(9)
     assert q.high_water == 3
+
+
+def test_page_units_split_a_counted_plain_job() -> None:
+    from trialsync_async.engine.plan import page_units
+
+    units = page_units("/p", first_page=1000, total=3500, page_size=1000)
+    assert [(u.skip, u.open_ended) for u in units] == [(1000, False), (2000, False), (3000, True)]
+    assert page_units("/p", first_page=400, total=400, page_size=1000) == []
+    assert [u.skip for u in page_units("/p", first_page=10, total=10, page_size=10)] == [10]

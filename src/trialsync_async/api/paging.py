@@ -48,6 +48,7 @@ async def iter_pages(
     page_size: int = MAX_PAGE_SIZE,
     paged: bool = True,
     params: Mapping[str, str | int | float] | None = None,
+    start: int = 0,
 ) -> AsyncIterator[list[Any]]:
     """Yield the records of each non-empty page of ``path``.
 
@@ -56,7 +57,7 @@ async def iter_pages(
     server ignores ``$top``), an empty page or a single object. ``paged=False``: one
     request without OData options (next-page links are still followed). An endpoint
     that serves the same first record twice in a row (ignoring ``$skip`` or its own
-    link) raises MalformedResponse instead of looping.
+    link) raises MalformedResponse instead of looping. ``start`` is the first ``$skip``.
     """
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
@@ -68,8 +69,8 @@ async def iter_pages(
     def window_params(offset: int) -> list[tuple[str, str | int | float]]:
         return [*base, ("$top", size), ("$skip", offset)]
 
-    request: Params | None = window_params(0) if paged else (base or None)
-    offset = 0  # records received in all
+    request: Params | None = window_params(start) if paged else (base or None)
+    offset = start  # records skipped or received in all
     window = 0  # records received since the last $skip request
     window_start = True
     prev_key: object = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from trialsync_async.db.catalog import Instance, get_instance
 from trialsync_async.db.staging import StagingWriter
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.pipeline import Batch, Batcher, BoundedQueue, Chunk, UnitEnd
-from trialsync_async.engine.plan import Unit, count_units, iter_units
+from trialsync_async.engine.plan import Unit, count_units, iter_units, page_units
 from trialsync_async.errors import ApiError, AuthError, TrialSyncError
 from trialsync_async.inventory import JobSpec
 from trialsync_async.records import RowBuilder
@@ -170,7 +170,9 @@ class JobRun:
         client = await self.clients.get(instance)
         self.progress.units_total = await count_units(self.pool, self.job, instance.id)
         units: asyncio.Queue[Unit | None] = asyncio.Queue(self.options.concurrency * 2)
-        n_workers = max(1, min(self.options.concurrency, self.progress.units_total))
+        n_workers = self.options.concurrency
+        if not self._pages_in_parallel():
+            n_workers = max(1, min(n_workers, self.progress.units_total))
         fetcher = _CountingFetcher(client, self.progress)
         async with self.pool.acquire() as conn:
             writer = StagingWriter(
@@ -183,7 +185,7 @@ class JobRun:
             )
             try:
                 async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._plan(units, instance.id, n_workers))
+                    tg.create_task(self._plan(units, instance.id, n_workers, fetcher))
                     workers = [
                         tg.create_task(self._fetch_units(units, fetcher)) for _ in range(n_workers)
                     ]
@@ -202,11 +204,36 @@ class JobRun:
 
     # --- stages ----------------------------------------------------------------------
 
-    async def _plan(self, units: asyncio.Queue[Unit | None], instance_id: int, n: int) -> None:
-        async for unit in iter_units(self.pool, self.job, instance_id):
-            await units.put(unit)
+    def _pages_in_parallel(self) -> bool:
+        # Keyless jobs need one scope's records in one unit (see records.RowBuilder).
+        return not self.job.parameters and self.job.paged and self.job.record_key.kind != "none"
+
+    async def _plan(
+        self,
+        units: asyncio.Queue[Unit | None],
+        instance_id: int,
+        n: int,
+        fetcher: _CountingFetcher,
+    ) -> None:
+        if self._pages_in_parallel():
+            for unit in await self._first_page(fetcher):
+                await units.put(unit)
+        else:
+            async for unit in iter_units(self.pool, self.job, instance_id):
+                await units.put(unit)
         for _ in range(n):
             await units.put(None)
+
+    async def _first_page(self, fetcher: _CountingFetcher) -> list[Unit]:
+        """Fetch page one with ``$count``; return units for the rest of the pages."""
+        path = self.job.source_endpoint
+        page = await fetcher.get_page(path, {"$top": self.page_size, "$skip": 0, "$count": "true"})
+        await self._emit(Unit(path, {}), page.records, seen={}, keys=None)
+        total = page.total if page.total is not None else len(page.records) + self.page_size
+        rest = page_units(path, first_page=len(page.records), total=total, page_size=self.page_size)
+        self.progress.units_total = 1 + len(rest)
+        self.progress.units_done += 1
+        return rest
 
     async def _fetch_units(
         self, units: asyncio.Queue[Unit | None], fetcher: _CountingFetcher
@@ -214,19 +241,33 @@ class JobRun:
         while (unit := await units.get()) is not None:
             await self._fetch_unit(unit, fetcher)
 
+    async def _pages(self, unit: Unit, fetcher: _CountingFetcher) -> AsyncIterator[list[Any]]:
+        if not unit.open_ended:  # one page of a plain job fetched in parallel
+            page = await fetcher.get_page(unit.path, {"$top": self.page_size, "$skip": unit.skip})
+            yield page.records
+            return
+        async for records in iter_pages(
+            fetcher, unit.path, page_size=self.page_size, paged=self.job.paged, start=unit.skip
+        ):
+            yield records
+
+    async def _emit(
+        self, unit: Unit, records: list[Any], *, seen: dict[str, int], keys: list[str] | None
+    ) -> None:
+        """Parse a page's records into rows and queue them for the batcher."""
+        rows = [self.rows.row(r, scope=unit.scope, seen=seen) for r in records]
+        if keys is not None:
+            keys.extend(row.key for row in rows if row.key is not None)
+        self.progress.fetched += len(rows)
+        await self.page_queue.put(Chunk(rows, sum(len(r.data) for r in rows)))
+
     async def _fetch_unit(self, unit: Unit, fetcher: _CountingFetcher) -> None:
         keyless = self.job.record_key.kind == "none"
         seen: dict[str, int] = {}
         keys: list[str] | None = [] if keyless else None
         try:
-            async for records in iter_pages(
-                fetcher, unit.path, page_size=self.page_size, paged=self.job.paged
-            ):
-                rows = [self.rows.row(r, scope=unit.scope, seen=seen) for r in records]
-                if keys is not None:
-                    keys.extend(row.key for row in rows if row.key is not None)
-                self.progress.fetched += len(rows)
-                await self.page_queue.put(Chunk(rows, sum(len(r.data) for r in rows)))
+            async for records in self._pages(unit, fetcher):
+                await self._emit(unit, records, seen=seen, keys=keys)
         except AuthError:
             raise
         except ApiError as exc:

@@ -22,10 +22,18 @@ PARAMETER_PAGE = 1000
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One call sequence: the rendered path and the parameter values behind it."""
+    """One call sequence: the rendered path and the parameter values behind it.
+
+    A plain paged job whose size the API tells (``$count``) is split into page units so its
+    pages are fetched in parallel: ``skip`` is the unit's first ``$skip``; every page unit but
+    the last fetches one page, the last (``open_ended``) pages on until a short page, which
+    picks up records added while the job runs.
+    """
 
     path: str
     parameters: dict[str, str]
+    skip: int = 0
+    open_ended: bool = True
 
     @property
     def scope(self) -> str:
@@ -60,6 +68,16 @@ class ParameterSql:
             first=query("parameter_first_page").format(**parts),
             next=query("parameter_next_page").format(**parts),
         )
+
+
+def page_units(path: str, *, first_page: int, total: int, page_size: int) -> list[Unit]:
+    """Units for the pages after the first of a plain job with ``total`` records."""
+    if first_page < page_size:
+        return []
+    skips = list(range(first_page, max(total, first_page + 1), page_size))
+    return [
+        Unit(path, {}, skip=skip, open_ended=(i == len(skips) - 1)) for i, skip in enumerate(skips)
+    ]
 
 
 async def count_units(pool: asyncpg.Pool, job: JobSpec, instance_id: int) -> int:

@@ -1,0 +1,61 @@
+"""Planning units from a real staging table: DISTINCT, non-null, per instance, keyset pages."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+from trialsync_async.db.catalog import get_job, set_instance
+from trialsync_async.db.connect import create_pool
+from trialsync_async.engine.plan import count_units, iter_units
+
+
+async def _insert(db: asyncpg.Connection, table: str, records: list[dict], instance: int = 1):
+    await db.executemany(
+        f'INSERT INTO "{table}" (data, source_instance_id) VALUES ($1::text::jsonb, $2)',
+        [(orjson.dumps(r).decode(), instance) for r in records],
+    )
+
+
+async def test_units_are_distinct_non_null_and_per_instance(db: asyncpg.Connection, db_dsn: str):
+    await set_instance(db, 2, name="other", base_url="http://other/CCSWEB")
+    await _insert(db, "dim_studies_staging", [{"id": i} for i in range(2500)])
+    await _insert(db, "dim_studies_staging", [{"name": "no id"}])
+    await _insert(db, "dim_studies_staging", [{"id": 999_999}], instance=2)
+    job = await get_job(db, 10)  # subjects per study
+    pool = await create_pool(db_dsn)
+    try:
+        assert await count_units(pool, job, 1) == 2500
+        units = [u async for u in iter_units(pool, job, 1, page=700)]
+    finally:
+        await pool.close()
+    assert len(units) == 2500
+    assert len({u.path for u in units}) == 2500
+    assert {u.parameters["studyId"] for u in units} == {str(i) for i in range(2500)}
+    assert units[0].path == "/api/v1/studies/0/subjects/odata"
+
+
+async def test_nested_pairs_and_hostile_values_stay_one_segment(db: asyncpg.Connection, db_dsn):
+    await _insert(
+        db,
+        "dim_visits_staging",
+        [
+            {"id": 7, "study": {"id": 1}},
+            {"id": 8, "study": {"id": 1}},
+            {"id": "../x", "study": {"id": "1?$top=5"}},
+            {"id": 9, "study": None},
+        ],
+    )
+    job = await get_job(db, 175)
+    pool = await create_pool(db_dsn)
+    try:
+        units = [u async for u in iter_units(pool, job, 1, page=2)]
+    finally:
+        await pool.close()
+    paths = sorted(u.path for u in units)
+    assert paths == [
+        "/api/v1/studies/1%3F%24top%3D5/visits/..%2Fx/elements/odata",
+        "/api/v1/studies/1/visits/7/elements/odata",
+        "/api/v1/studies/1/visits/8/elements/odata",
+    ]
+    assert {u.scope for u in units} >= {"studyId=1&visitId=7"}
