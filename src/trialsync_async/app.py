@@ -8,6 +8,7 @@ from types import TracebackType
 
 import asyncpg
 
+from trialsync_async.api import RetryPolicy
 from trialsync_async.db import catalog
 from trialsync_async.db.connect import create_pool, database_url
 from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
@@ -91,8 +92,15 @@ class TrialSync:
         on_progress: ProgressCallback | None = None,
     ) -> list[JobResult]:
         """Run the given jobs (``None``: every active job) once, in dependency order."""
+        s = self.settings
         clients = ClientRegistry(
-            timeout=self.settings.http_timeout, max_attempts=self.settings.http_max_attempts
+            timeout=s.http_timeout,
+            retry=RetryPolicy(
+                max_attempts=s.http_max_attempts,
+                base_delay=s.http_backoff_base,
+                max_delay=s.http_backoff_max,
+            ),
+            max_connections=max(s.concurrency, 4) * 2,
         )
         runner = Runner(
             self.pool,

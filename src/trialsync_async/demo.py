@@ -38,7 +38,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJo
             DEMO_INSTANCE,
             base_url=sim.base_url,
             api_key=sim.api_key,
-            auth_header=sim.auth_header,
+            auth_header=sim.options.api_key_header,
             rate_limit=DEMO_RATE_LIMIT,
         )
         results = await run_jobs(ts, args, None)

@@ -21,6 +21,8 @@ DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_BATCHES_IN_FLIGHT = 2
 DEFAULT_HTTP_TIMEOUT = 60.0
 DEFAULT_HTTP_MAX_ATTEMPTS = 6
+DEFAULT_HTTP_BACKOFF_BASE = 0.5
+DEFAULT_HTTP_BACKOFF_MAX = 30.0
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8800/CCSWEB"
 
 LogFormat = Literal["auto", "json", "console"]
@@ -51,6 +53,8 @@ class Settings:
     batches_in_flight: int = DEFAULT_BATCHES_IN_FLIGHT
     http_timeout: float = DEFAULT_HTTP_TIMEOUT
     http_max_attempts: int = DEFAULT_HTTP_MAX_ATTEMPTS
+    http_backoff_base: float = DEFAULT_HTTP_BACKOFF_BASE
+    http_backoff_max: float = DEFAULT_HTTP_BACKOFF_MAX
     jobs_file: Path = DEFAULT_JOBS_FILE
     migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
     embedded_dir: Path = DEFAULT_EMBEDDED_DIR
@@ -68,6 +72,8 @@ class Settings:
         "batches_in_flight": "TRIALSYNC_BATCHES_IN_FLIGHT",
         "http_timeout": "TRIALSYNC_HTTP_TIMEOUT",
         "http_max_attempts": "TRIALSYNC_HTTP_MAX_ATTEMPTS",
+        "http_backoff_base": "TRIALSYNC_HTTP_BACKOFF_BASE",
+        "http_backoff_max": "TRIALSYNC_HTTP_BACKOFF_MAX",
         "jobs_file": "TRIALSYNC_JOBS_FILE",
         "migrations_dir": "TRIALSYNC_MIGRATIONS_DIR",
         "embedded_dir": "TRIALSYNC_EMBEDDED_DIR",
@@ -84,6 +90,8 @@ class Settings:
             raise ConfigError(detail="TRIALSYNC_PAGE_SIZE must be 1..1000 (the API's cap)")
         if self.http_max_attempts < 1 or self.http_timeout <= 0:
             raise ConfigError(detail="HTTP attempts and timeout must be positive")
+        if not 0 <= self.http_backoff_base <= self.http_backoff_max:
+            raise ConfigError(detail="need 0 <= TRIALSYNC_HTTP_BACKOFF_BASE <= ..._MAX")
 
     @classmethod
     def from_env(
@@ -113,7 +121,7 @@ class Settings:
 
 _INT_FIELDS = {"concurrency", "page_size", "batch_rows", "batch_bytes", "batches_in_flight",
                "http_max_attempts"}  # fmt: skip
-_FLOAT_FIELDS = {"http_timeout"}
+_FLOAT_FIELDS = {"http_timeout", "http_backoff_base", "http_backoff_max"}
 _PATH_FIELDS = {"jobs_file", "migrations_dir", "embedded_dir"}
 
 

@@ -64,7 +64,7 @@ def test_nested_jobs_have_two_placeholders(jobs: dict) -> None:
         ("studyId", ("study", "id")),
         ("visitId", ("id",)),
     ]
-    assert j175.record_key == RecordKey("paths", (("visit", "id"), ("element", "id")))
+    assert j175.record_key == RecordKey("none")
     j160 = jobs[160]
     assert j160.parameter_source_table == "dim_subjects_staging"
     assert j160.legacy_parameter_column == "data->'study'->>'id', data->>'id'"

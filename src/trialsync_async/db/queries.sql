@@ -254,7 +254,7 @@ RETURNING run_id
 UPDATE dw_etl_runs SET
     records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
     records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
-    units_failed = $10, records_loaded = $2 + $3, checkpoint = $11,
+    units_failed = $10, records_loaded = $2::bigint + $3::bigint, checkpoint = $11,
     heartbeat_at = CURRENT_TIMESTAMP
 WHERE run_id = $1
 

@@ -11,9 +11,9 @@ from trialsync_async.db.catalog import Instance
 class ClientRegistry:
     """Opens a client (one aiohttp session, one rate limiter) per instance on first use."""
 
-    def __init__(self, *, timeout: float, max_attempts: int, max_connections: int = 16) -> None:
+    def __init__(self, *, timeout: float, retry: RetryPolicy, max_connections: int = 16) -> None:
         self.timeout = timeout
-        self.max_attempts = max_attempts
+        self.retry = retry
         self.max_connections = max_connections
         self._clients: dict[int, ApiClient] = {}
         self._lock = asyncio.Lock()
@@ -28,7 +28,7 @@ class ClientRegistry:
                     api_key=instance.require_key(),
                     auth_header=instance.auth_header,
                     rate_limit=instance.rate_limit,
-                    retry=RetryPolicy(max_attempts=self.max_attempts),
+                    retry=self.retry,
                     timeout_total=self.timeout,
                     timeout_read=self.timeout,
                     max_connections=self.max_connections,
