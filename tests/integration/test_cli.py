@@ -1,0 +1,75 @@
+"""The command line as users run it: a real process, real exit codes, nothing secret printed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from trialsync_async.simulator import SimulatorServer
+from trialsync_async.simulator.testing import test_options
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def cli(*args: str, env: dict[str, str], stdin: bytes | None = None):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trialsync_async", *args,
+        env={**os.environ, "TRIALSYNC_LOG_FORMAT": "json", **env}, cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate(stdin)
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def sim():
+    async with SimulatorServer(test_options()) as server:
+        yield server
+
+
+async def test_one_shot_job_and_instance_commands(db_dsn: str, sim) -> None:
+    env = {"DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key}
+    rc, out, err = await cli(
+        "instances", "set", "1", "--base-url", sim.base_url, "--api-key-env", "SIM_KEY",
+        "--rate-limit", "500", env=env,
+    )  # fmt: skip
+    assert rc == 0, err
+    rc, out, err = await cli("--job", "3", "--concurrency", "2", env=env)
+    assert rc == 0, err
+    assert "success" in out and "1 of 1 jobs succeeded" in out
+    assert '"event":"run finished"' in err  # JSON logs when not on a terminal
+    assert sim.api_key not in out + err
+    rc, out, err = await cli("instances", "set", "1", "--api-key-stdin", env=env, stdin=b"s3cret\n")
+    assert rc == 0, err
+    rc, out, err = await cli("instances", "list", env=env)
+    assert rc == 0 and "s3cret" not in out and "env SIM_KEY" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "rc", "message"),
+    [
+        (["--job", "4"], {}, 1, "Job 4 (Users) is disabled"),
+        (["--job", "9999"], {}, 1, "Unknown job id 9999"),
+        (["--job", "3"], {"TRIALSYNC_PAGE_SIZE": "5000"}, 1, "TRIALSYNC_PAGE_SIZE must be 1..1000"),
+        ([], {}, 2, "usage"),
+        (["--job", "3", "--all"], {}, 2, "not both"),
+    ],
+)
+async def test_bad_input_gets_a_clear_error(db_dsn: str, args, env, rc, message) -> None:
+    code, out, err = await cli(*args, env={"DATABASE_URL": db_dsn, **env})
+    assert code == rc
+    assert message in out + err
+    assert "Traceback" not in err
+
+
+async def test_a_failed_job_exits_1(db_dsn: str, sim) -> None:
+    env = {"DATABASE_URL": db_dsn}
+    await cli("instances", "set", "1", "--base-url", sim.base_url, env=env)
+    rc, out, err = await cli("--job", "3", env=env)  # instance 1 has no key
+    assert rc == 1
+    assert "has no key" in out
