@@ -70,6 +70,6 @@ async def test_bad_input_gets_a_clear_error(db_dsn: str, args, env, rc, message)
 async def test_a_failed_job_exits_1(db_dsn: str, sim) -> None:
     env = {"DATABASE_URL": db_dsn}
     await cli("instances", "set", "1", "--base-url", sim.base_url, env=env)
-    rc, out, err = await cli("--job", "3", env=env)  # instance 1 has no key
+    rc, out, _err = await cli("--job", "3", env=env)  # instance 1 has no key
     assert rc == 1
     assert "has no key" in out
