@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS dw_etl_runs (
     units_total BIGINT,
     units_done BIGINT NOT NULL DEFAULT 0,
     units_failed BIGINT NOT NULL DEFAULT 0,
+    -- Parameter values whose endpoint answered 404 (the parent is gone upstream).
+    units_missing BIGINT NOT NULL DEFAULT 0,
     -- Where a resumable run got to (e.g. the last parameter tuple fully loaded).
     checkpoint JSONB,
     -- Which process runs it, and when it last said so: tells a crashed run from a live one.

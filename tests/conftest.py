@@ -7,14 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from tests.pg_support import (
-    create_database,
-    create_template,
-    drop_database,
-    postgres_server,
-    unique_name,
-)
-from trialsync_async.db.connect import connect
+from tests.pg_support import create_template, postgres_server, unique_name
+from trialsync_async.db.connect import connect, drop_database, recreate_database
 from trialsync_async.settings import Settings
 
 
@@ -35,7 +29,7 @@ async def template_db(pg_server_dsn: str) -> AsyncIterator[str]:
 async def db_dsn(pg_server_dsn: str, template_db: str) -> AsyncIterator[str]:
     """DSN of a fresh, migrated database of this test's own."""
     name = unique_name("t")
-    dsn = await create_database(pg_server_dsn, name, template=template_db)
+    dsn = await recreate_database(pg_server_dsn, name, template=template_db)
     yield dsn
     await drop_database(pg_server_dsn, name)
 
@@ -44,7 +38,7 @@ async def db_dsn(pg_server_dsn: str, template_db: str) -> AsyncIterator[str]:
 async def empty_db_dsn(pg_server_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh database with nothing in it."""
     name = unique_name("e")
-    dsn = await create_database(pg_server_dsn, name)
+    dsn = await recreate_database(pg_server_dsn, name)
     yield dsn
     await drop_database(pg_server_dsn, name)
 

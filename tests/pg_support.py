@@ -13,12 +13,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
-
-from trialsync_async.db.connect import connect, with_database
+from trialsync_async.db.connect import connect, recreate_database
 from trialsync_async.db.migrations import migrate
 from trialsync_async.embedded import EmbeddedPostgres
-from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import load_inventory
 from trialsync_async.settings import DEFAULT_JOBS_FILE, DEFAULT_MIGRATIONS_DIR
 
@@ -51,28 +48,9 @@ def postgres_server(tmp_dir: Path) -> Iterator[str]:
             yield pg.dsn()
 
 
-async def create_database(server_dsn: str, name: str, *, template: str | None = None) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        clause = f" TEMPLATE {quote_ident(template)}" if template else ""
-        await conn.execute(f"CREATE DATABASE {quote_ident(name)}{clause}")
-    finally:
-        await conn.close()
-    return with_database(server_dsn, name)
-
-
-async def drop_database(server_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
 async def create_template(server_dsn: str) -> str:
     """A database migrated once per session, cloned by every test that needs the schema."""
-    dsn = await create_database(server_dsn, TEMPLATE_DB)
+    dsn = await recreate_database(server_dsn, TEMPLATE_DB)
     conn = await connect(dsn)
     try:
         await migrate(

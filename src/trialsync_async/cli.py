@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from trialsync_async.settings import Settings
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 143
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,12 +101,26 @@ def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+async def _cancel_on_sigterm(coro: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM (docker stop, systemd) cancels the work like Ctrl-C: runs end 'interrupted'."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        return asyncio.run(_cancel_on_sigterm(coro))
+    return uvloop.run(_cancel_on_sigterm(coro))
 
 
 def _print_jobs(rows: Sequence[Any], *, only_active: bool) -> None:

@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Awaitable, Callable, Sequence
 
 from trialsync_async.app import TrialSync
+from trialsync_async.db.connect import recreate_database
+from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.engine.job_run import JobResult
 from trialsync_async.settings import Settings
 
@@ -15,6 +17,7 @@ DEMO_SCALE = 0.25
 # still applies, set high enough for the demo to finish in a minute or two.
 DEMO_RATE_LIMIT = 2000.0
 DEMO_INSTANCE = 1
+DEMO_DATABASE = "trialsync_demo"
 
 RunJobs = Callable[
     [TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]
@@ -22,6 +25,18 @@ RunJobs = Callable[
 
 
 async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
+    if settings.database_url:
+        print("demo: loading into DATABASE_URL; instance 1 is pointed at the simulator")
+        return await _demo(settings, args, run_jobs)
+    # A fresh database on the embedded server each time, so that staging tables hold exactly
+    # this simulator's data (a smaller --scale than last time would leave orphans behind).
+    with EmbeddedPostgres(settings.embedded_dir.resolve()) as pg:
+        dsn = await recreate_database(pg.dsn(), DEMO_DATABASE)
+        print(f"demo: embedded PostgreSQL in {settings.embedded_dir}, database {DEMO_DATABASE}")
+        return await _demo(settings.with_overrides(database_url=dsn), args, run_jobs)
+
+
+async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
     from trialsync_async.simulator import SimulatorOptions, SimulatorServer
 
     scale = args.scale if args.scale is not None else DEMO_SCALE

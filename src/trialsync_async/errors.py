@@ -104,5 +104,9 @@ class ClientRequestError(ApiError):
 # --- runs ---------------------------------------------------------------------------
 
 
+class JobAlreadyRunning(TrialSyncError):
+    """Job {job_id} is already running in another process; not started twice"""
+
+
 class RunFailed(TrialSyncError):
     """Run {run_id} of job {job_id} failed: {detail}"""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.engine_support import fetch, loader
 from trialsync_async.simulator import SimulatorServer
 from trialsync_async.simulator.testing import test_options
 
@@ -73,3 +75,64 @@ async def test_a_failed_job_exits_1(db_dsn: str, sim) -> None:
     rc, out, _err = await cli("--job", "3", env=env)  # instance 1 has no key
     assert rc == 1
     assert "has no key" in out
+
+
+async def _wait_for_running(db_dsn: str, job_id: int) -> None:
+    for _ in range(200):
+        rows = await fetch(
+            db_dsn,
+            "SELECT 1 FROM dw_etl_runs WHERE job_id = $1 AND run_status = 'running'",
+            job_id,
+        )
+        if rows:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the run never started")
+
+
+async def _start(db_dsn: str, sim, *args: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key,
+           "TRIALSYNC_LOG_FORMAT": "json"}  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trialsync_async", *args, env=env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+async def test_a_stopped_process_leaves_a_closed_run(db_dsn: str, sig) -> None:
+    async with SimulatorServer(test_options(latency_mean_s=0.2)) as sim:
+        async with loader(db_dsn, sim) as ts:
+            await ts.run_jobs([2])
+            await ts.set_instance(1, api_key_env="SIM_KEY")
+            proc = await _start(db_dsn, sim, "--job", "11", "--concurrency", "1")
+            await _wait_for_running(db_dsn, 11)
+            proc.send_signal(sig)
+            _, err = await proc.communicate()
+            if sig == signal.SIGTERM:
+                assert proc.returncode == 143, err.decode()
+                [run] = await fetch(db_dsn, "SELECT * FROM dw_etl_runs WHERE job_id = 11")
+                assert (run["run_status"], run["error_message"]) == ("failed", "interrupted")
+                assert run["completed_at"] is not None
+            else:
+                os.environ["SIM_KEY"] = sim.api_key
+                try:
+                    [result] = await ts.run_jobs([11])
+                finally:
+                    del os.environ["SIM_KEY"]
+                assert result.ok
+                [old] = await fetch(
+                    db_dsn, "SELECT * FROM dw_etl_runs WHERE job_id = 11 ORDER BY run_id LIMIT 1"
+                )
+                assert old["run_status"] == "failed"
+                assert old["error_message"].startswith("abandoned: its process stopped")
+
+
+async def test_the_same_job_never_runs_twice_at_once(db_dsn: str) -> None:
+    async with SimulatorServer(test_options(latency_mean_s=0.05)) as sim, loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2])
+        first, second = await asyncio.gather(ts.run_jobs([11]), ts.run_jobs([11]))
+    statuses = sorted([first[0].status, second[0].status])
+    assert statuses == ["failed", "success"]
+    loser = first[0] if first[0].status == "failed" else second[0]
+    assert "already running" in loser.error

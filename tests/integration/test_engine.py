@@ -166,3 +166,37 @@ async def _count_children(sim: SimulatorServer, path: str) -> int:
         async with http.get(sim.url(path), params={"$top": "1000"}) as resp:
             body = await resp.json()
     return len(items_of(body))
+
+
+async def test_a_parent_gone_upstream_is_recorded_but_does_not_fail(db_dsn: str, sim) -> None:
+    async with loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2])
+        await fetch(
+            db_dsn,
+            "INSERT INTO dim_studies_staging (data, source_instance_id) VALUES "
+            """('{"id": 1}'::jsonb, 1)""",
+        )
+        [result] = await ts.run_jobs([10])
+        truth = sim.truth("/api/v1/studies/{studyId}/subjects/odata")
+    assert result.ok, result.error
+    assert result.progress.units_missing == 1
+    assert staged_ok(await staged(db_dsn, "dim_subjects_staging"), truth)
+    [failure] = await fetch(
+        db_dsn,
+        "SELECT parameters, error_message FROM dw_etl_run_failures WHERE run_id = $1",
+        result.run_id,
+    )
+    assert failure["parameters"] == {"studyId": "1"}
+    assert failure["error_message"].startswith("missing: HTTP 404")
+
+
+async def test_a_dead_parameterized_endpoint_fails_fast(db_dsn: str, sim) -> None:
+    async with loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2])
+        await fetch(
+            db_dsn, "UPDATE dw_etl_jobs SET is_active = true WHERE id = 14"
+        )  # /studies/{studyId}/screenings/odata: a 404
+        [result] = await ts.run_jobs([14], options=RunOptions(concurrency=2))
+    assert result.status == "failed"
+    assert "HTTP 404 for endpoint /api/v1/studies/{studyId}/screenings/odata" in result.error
+    assert result.progress.requests < 31  # gave up before calling every study

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 
 from trialsync_async.embedded import EmbeddedPostgres
+from trialsync_async.identifiers import quote_ident
 from trialsync_async.settings import Settings
 
 
@@ -43,13 +44,24 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-def redact_dsn(dsn: str) -> str:
-    """A DSN safe to print: the password is masked."""
-    parts = urlsplit(dsn)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
+async def recreate_database(server_dsn: str, name: str, *, template: str | None = None) -> str:
+    """Drop ``name`` if it exists and create it afresh (from ``template``); return its DSN."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        clause = f" TEMPLATE {quote_ident(template)}" if template else ""
+        await conn.execute(f"CREATE DATABASE {quote_ident(name)}{clause}")
+    finally:
+        await conn.close()
+    return with_database(server_dsn, name)
+
+
+async def drop_database(server_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager

@@ -254,7 +254,8 @@ RETURNING run_id
 UPDATE dw_etl_runs SET
     records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
     records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
-    units_failed = $10, records_loaded = $2::bigint + $3::bigint, checkpoint = $11,
+    units_failed = $10, units_missing = $12, records_loaded = $2::bigint + $3::bigint,
+    checkpoint = $11,
     heartbeat_at = CURRENT_TIMESTAMP
 WHERE run_id = $1
 
@@ -284,3 +285,18 @@ SELECT * FROM dw_etl_runs WHERE run_id = $1
 
 -- name: run_failures
 SELECT parameters, error_message FROM dw_etl_run_failures WHERE run_id = $1 ORDER BY id
+
+-- name: job_lock
+-- Session-level: one run of a job at a time across every process (released explicitly).
+SELECT pg_try_advisory_lock($1::int, $2::int)
+
+-- name: job_unlock
+SELECT pg_advisory_unlock($1::int, $2::int)
+
+-- name: runs_abandon
+-- Called holding the job's lock: any other 'running' run of the job has lost its process.
+UPDATE dw_etl_runs SET run_status = 'failed', completed_at = CURRENT_TIMESTAMP,
+    error_message = 'abandoned: its process stopped (last heartbeat '
+                    || COALESCE(heartbeat_at::text, 'never') || ' on ' || COALESCE(worker, '?') || ')'
+WHERE job_id = $1 AND run_status = 'running' AND run_id <> $2
+RETURNING run_id

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from trialsync_async.db.queries import query
+from trialsync_async.errors import JobAlreadyRunning
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+# First key of the two-int advisory locks taken per job ("TSJB").
+JOB_LOCK_NAMESPACE = 0x54534A42
 
 
 @dataclass(slots=True)
@@ -26,11 +30,16 @@ class RunProgress:
     units_total: int | None = None
     units_done: int = 0
     units_failed: int = 0
+    units_missing: int = 0
     checkpoint: Mapping[str, Any] | None = None
 
     @property
     def written(self) -> int:
         return self.inserted + self.updated
+
+    @property
+    def units_ok(self) -> int:
+        return self.units_done - self.units_failed - self.units_missing
 
 
 async def start_run(conn: asyncpg.Connection, job_id: int, credential_id: int) -> int:
@@ -51,6 +60,7 @@ async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -
         p.units_done,
         p.units_failed,
         dict(p.checkpoint) if p.checkpoint is not None else None,
+        p.units_missing,
     )
 
 
@@ -83,6 +93,18 @@ async def skip_run(
         run_id = int(await conn.fetchval(query("run_skipped"), job_id, reason, credential_id))
         await conn.execute(query("job_last_run"), job_id, "skipped", 0)
     return run_id
+
+
+@asynccontextmanager
+async def job_lock(conn: asyncpg.Connection, job_id: int, run_id: int) -> AsyncIterator[list[int]]:
+    """Hold the job's lock for a run; yield the runs it found abandoned (and closed)."""
+    if not await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, job_id):
+        raise JobAlreadyRunning(job_id=job_id)
+    try:
+        abandoned = [r["run_id"] for r in await conn.fetch(query("runs_abandon"), job_id, run_id)]
+        yield abandoned
+    finally:
+        await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, job_id)
 
 
 async def get_run(conn: asyncpg.Connection, run_id: int) -> asyncpg.Record | None:

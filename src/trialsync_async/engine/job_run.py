@@ -22,7 +22,7 @@ from trialsync_async.db.staging import StagingWriter
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.pipeline import Batch, Batcher, BoundedQueue, Chunk, UnitEnd
 from trialsync_async.engine.plan import Unit, count_units, iter_units, page_units
-from trialsync_async.errors import ApiError, AuthError, TrialSyncError
+from trialsync_async.errors import ApiError, AuthError, EndpointNotFound, TrialSyncError
 from trialsync_async.inventory import JobSpec
 from trialsync_async.records import RowBuilder
 from trialsync_async.settings import (
@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_PROGRESS_SECONDS = 2.0
 FAILURES_IN_SUMMARY = 3
+# A parameterized endpoint that answers 404 for this many values and serves none is dead.
+DEAD_ENDPOINT_UNITS = 20
 _END: Any = object()  # closes a queue
 
 
@@ -174,7 +176,12 @@ class JobRun:
         if not self._pages_in_parallel():
             n_workers = max(1, min(n_workers, self.progress.units_total))
         fetcher = _CountingFetcher(client, self.progress)
-        async with self.pool.acquire() as conn:
+        async with (
+            self.pool.acquire() as conn,
+            runs.job_lock(conn, self.job.id, self.run_id or 0) as abandoned,
+        ):
+            if abandoned:
+                log.warning("closed abandoned runs", job_id=self.job.id, runs=abandoned)
             writer = StagingWriter(
                 conn,
                 table=self.job.target_table,
@@ -196,7 +203,10 @@ class JobRun:
                 raise _first_cause(group) from None
 
     def _outcome(self) -> tuple[str, str | None]:
-        failed = self.progress.units_failed
+        p = self.progress
+        if p.units_missing and p.units_ok == 0 and not p.units_failed:
+            return "failed", f"every parameter value answered 404 on {self.job.source_endpoint}"
+        failed = p.units_failed
         if not failed:
             return "success", None
         first = "; ".join(self.failures[:FAILURES_IN_SUMMARY])
@@ -270,6 +280,11 @@ class JobRun:
                 await self._emit(unit, records, seen=seen, keys=keys)
         except AuthError:
             raise
+        except EndpointNotFound as exc:
+            if not self.job.parameters or exc.context.get("status") != 404:
+                raise  # a plain job's endpoint, or 501 (the whole endpoint), is fatal
+            await self._unit_missing(unit, exc)
+            return
         except ApiError as exc:
             if not self.job.parameters:
                 raise
@@ -285,6 +300,25 @@ class JobRun:
         log.warning("unit failed", job_id=self.job.id, parameters=unit.scope, error=str(exc))
         async with self.pool.acquire() as conn:
             await runs.record_failure(conn, self.run_id or 0, unit.parameters, str(exc))
+
+    async def _unit_missing(self, unit: Unit, exc: EndpointNotFound) -> None:
+        """404 for one parameter value: its parent is gone upstream; the run goes on.
+
+        Recorded like a failure (value and reason) but the run does not fail for it, or every
+        parent deleted in the API would fail its child jobs for good. An endpoint that
+        answers 404 to the first values and serves none is dead: that fails the run.
+        """
+        p = self.progress
+        p.units_missing += 1
+        p.units_done += 1
+        log.warning("parameter value not found", job_id=self.job.id, parameters=unit.scope)
+        async with self.pool.acquire() as conn:
+            await runs.record_failure(conn, self.run_id or 0, unit.parameters, f"missing: {exc}")
+        if p.units_ok == 0 and p.units_missing >= DEAD_ENDPOINT_UNITS:
+            raise EndpointNotFound(
+                status=404,
+                endpoint=f"{self.job.source_endpoint} (all of the first {p.units_missing} values)",
+            )
 
     async def _close_after(self, workers: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*workers)
