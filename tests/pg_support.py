@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trialsync_async.db.connect import connect, recreate_database
-from trialsync_async.db.migrations import migrate
+from trialsync_async.db.migrations import MigrationReport, migrate
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.inventory import load_inventory
 from trialsync_async.settings import DEFAULT_JOBS_FILE, DEFAULT_MIGRATIONS_DIR
@@ -48,19 +48,23 @@ def postgres_server(tmp_dir: Path) -> Iterator[str]:
             yield pg.dsn()
 
 
-async def create_template(server_dsn: str) -> str:
-    """A database migrated once per session, cloned by every test that needs the schema."""
-    dsn = await recreate_database(server_dsn, TEMPLATE_DB)
+async def migrate_database(dsn: str, jobs_file: Path = DEFAULT_JOBS_FILE) -> MigrationReport:
+    """``migrate`` with the repository's migrations and the given inventory."""
     conn = await connect(dsn)
     try:
-        await migrate(
+        return await migrate(
             conn,
             migrations_dir=DEFAULT_MIGRATIONS_DIR,
-            jobs=load_inventory(DEFAULT_JOBS_FILE),
-            default_instance_url="http://127.0.0.1:1/CCSWEB",
+            jobs=load_inventory(jobs_file),
+            default_instance_url="http://127.0.0.1:8800/CCSWEB",
         )
     finally:
         await conn.close()
+
+
+async def create_template(server_dsn: str) -> str:
+    """A database migrated once per session, cloned by every test that needs the schema."""
+    await migrate_database(await recreate_database(server_dsn, TEMPLATE_DB))
     return TEMPLATE_DB
 
 

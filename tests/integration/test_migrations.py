@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.pg_support import migrate_database
 from trialsync_async.db.catalog import get_instance, get_job, list_jobs, set_instance
 from trialsync_async.db.connect import connect
-from trialsync_async.db.migrations import migrate
 from trialsync_async.db.staging_schema import KEY_COLUMNS, STANDARD_COLUMNS
 from trialsync_async.errors import ConfigError, UnknownJobError
 from trialsync_async.inventory import load_inventory
@@ -22,22 +22,9 @@ from trialsync_async.settings import DEFAULT_JOBS_FILE, DEFAULT_MIGRATIONS_DIR
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def _migrate(dsn: str, jobs_file: Path = DEFAULT_JOBS_FILE):
-    conn = await connect(dsn)
-    try:
-        return await migrate(
-            conn,
-            migrations_dir=DEFAULT_MIGRATIONS_DIR,
-            jobs=load_inventory(jobs_file),
-            default_instance_url="http://127.0.0.1:8800/CCSWEB",
-        )
-    finally:
-        await conn.close()
-
-
 async def test_migrations_apply_twice(empty_db_dsn: str) -> None:
-    first = await _migrate(empty_db_dsn)
-    second = await _migrate(empty_db_dsn)
+    first = await migrate_database(empty_db_dsn)
+    second = await migrate_database(empty_db_dsn)
     assert first.applied and not first.already_applied
     assert not second.applied and second.already_applied == first.applied
     assert first.jobs_synced == second.jobs_synced == 90
@@ -106,7 +93,7 @@ async def test_sync_keeps_run_columns(db_dsn: str) -> None:
         )
     finally:
         await conn.close()
-    await _migrate(db_dsn)
+    await migrate_database(db_dsn)
     conn = await connect(db_dsn)
     try:
         row = await conn.fetchrow(
@@ -155,7 +142,7 @@ async def test_bad_identifier_creates_nothing(empty_db_dsn: str, tmp_path: Path)
         'target_table = "dim_x_staging; DROP TABLE dw_etl_jobs"\n'
     )
     with pytest.raises(ConfigError, match="job 999"):
-        await _migrate(empty_db_dsn, bad)
+        await migrate_database(empty_db_dsn, bad)
     conn = await asyncpg.connect(empty_db_dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname='public'") == 0
