@@ -352,13 +352,17 @@ class JobRun:
     # --- progress ------------------------------------------------------------------------
 
     async def _report_progress(self) -> None:
+        """Every few seconds: the display callback, and counts + heartbeat into the run row."""
         while True:
             await asyncio.sleep(self.options.progress_seconds)
-            if self.on_progress is not None:
-                self.on_progress(self)
-            if self.run_id is not None:
-                async with self.pool.acquire() as conn:
-                    await runs.save_progress(conn, self.run_id, self.progress)
+            try:
+                if self.on_progress is not None:
+                    self.on_progress(self)
+                if self.run_id is not None:
+                    async with self.pool.acquire() as conn:
+                        await runs.save_progress(conn, self.run_id, self.progress)
+            except (asyncpg.PostgresError, OSError) as exc:  # progress is best effort
+                log.warning("progress not saved", job_id=self.job.id, error=str(exc))
 
 
 def _first_cause(group: BaseExceptionGroup) -> BaseException:
