@@ -16,8 +16,9 @@ CREATE TABLE IF NOT EXISTS dw_api_credentials (
         CHECK (auth_header ~ '^[A-Za-z0-9-]+$'),
     -- Name of an environment variable holding the key, read at run time instead of api_key.
     api_key_env VARCHAR(255) CHECK (api_key_env ~ '^[A-Za-z_][A-Za-z0-9_]*$'),
-    -- Requests per second for every job of this instance together (API reference: 10).
-    rate_limit_per_second NUMERIC(8, 2) NOT NULL DEFAULT 10 CHECK (rate_limit_per_second > 0)
+    -- Requests per second for every job of this instance together (API reference: 10);
+    -- NULL = no limit (for a private simulator).
+    rate_limit_per_second NUMERIC(8, 2) DEFAULT 10 CHECK (rate_limit_per_second > 0)
 );
 
 CREATE TABLE IF NOT EXISTS dw_etl_jobs (

@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--clear-key", action="store_true", help="forget the stored key")
     inst_set.add_argument("--auth-header", help="header carrying the key (default CCAPIKey)")
-    inst_set.add_argument("--rate-limit", type=float, help="requests/second for the instance")
+    inst_set.add_argument(
+        "--rate-limit", type=float, help="requests/second for the instance (0 = no limit)"
+    )
     active = inst_set.add_mutually_exclusive_group()
     active.add_argument("--active", dest="is_active", action="store_true", default=None)
     active.add_argument("--inactive", dest="is_active", action="store_false")
@@ -156,7 +158,7 @@ def _print_instances(rows: Sequence[Any]) -> None:
                     r["name"],
                     r["base_url"],
                     r["auth_header"],
-                    r["rate_limit_per_second"],
+                    r["rate_limit_per_second"] or "none",
                     f"env {r['api_key_env']}"
                     if r["api_key_env"]
                     else ("stored" if r["has_key"] else "none"),

@@ -13,9 +13,9 @@ from trialsync_async.engine.job_run import JobResult
 from trialsync_async.settings import Settings
 
 DEMO_SCALE = 0.25
-# The simulator runs in this process with no server-side limit; the loader's own limiter
-# still applies, set high enough for the demo to finish in a minute or two.
-DEMO_RATE_LIMIT = 2000.0
+# The simulator runs in this process with no server-side limit, so the demo instance has
+# none either (0 = no limit); against the real API keep the default 10 requests/second.
+DEMO_RATE_LIMIT = 0.0
 DEMO_INSTANCE = 1
 DEMO_DATABASE = "trialsync_demo"
 

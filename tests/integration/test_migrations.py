@@ -190,6 +190,8 @@ async def test_instances(db: asyncpg.Connection) -> None:
     inst = await get_instance(db, 1, environ={"TS_TEST_KEY": "k-123"})
     assert inst.api_key == "k-123" and inst.auth_header == "X-ApiKey" and inst.rate_limit == 4
     assert "k-123" not in repr(inst)
+    await set_instance(db, 1, rate_limit=0)
+    assert (await get_instance(db, 1)).rate_limit is None  # 0 = no limit
     with pytest.raises(ConfigError):
         await set_instance(db, 1, auth_header="Bad Header: x")
     with pytest.raises(ConfigError):

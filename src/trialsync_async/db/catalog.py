@@ -27,7 +27,7 @@ class Instance:
     name: str
     base_url: str
     auth_header: str
-    rate_limit: float
+    rate_limit: float | None  # requests/second; None = no limit
     is_active: bool
     api_key: str | None
 
@@ -73,7 +73,7 @@ async def get_instance(
         name=row["name"],
         base_url=row["base_url"].rstrip("/"),
         auth_header=row["auth_header"],
-        rate_limit=float(row["rate_limit_per_second"]),
+        rate_limit=(float(row["rate_limit_per_second"]) if row["rate_limit_per_second"] else None),
         is_active=row["is_active"],
         api_key=key,
     )
@@ -95,8 +95,8 @@ async def set_instance(
     """Create or update an instance; ``None`` leaves a field as it is."""
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise ConfigError(detail=f"base_url must start with http:// or https://: {base_url!r}")
-    if rate_limit is not None and rate_limit <= 0:
-        raise ConfigError(detail="rate limit must be positive")
+    if rate_limit is not None and rate_limit < 0:
+        raise ConfigError(detail="rate limit must be positive (or 0 for no limit)")
     args = (
         instance_id,
         name,

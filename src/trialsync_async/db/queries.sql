@@ -48,7 +48,8 @@ UPDATE dw_api_credentials AS c SET
     api_key = CASE WHEN $9::bool THEN NULL ELSE COALESCE($4::text, c.api_key) END,
     api_key_env = CASE WHEN $9::bool THEN NULL ELSE COALESCE($5::text, c.api_key_env) END,
     auth_header = COALESCE($6::text, c.auth_header),
-    rate_limit_per_second = COALESCE($7::numeric, c.rate_limit_per_second),
+    rate_limit_per_second = CASE WHEN $7::numeric = 0 THEN NULL
+                                 ELSE COALESCE($7::numeric, c.rate_limit_per_second) END,
     is_active = COALESCE($8::bool, c.is_active),
     updated_at = CURRENT_TIMESTAMP
 WHERE id = $1::int
@@ -58,7 +59,7 @@ RETURNING id
 INSERT INTO dw_api_credentials
     (id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active)
 VALUES ($1::int, COALESCE($2::text, 'instance ' || $1::int), $3::text,
-        $4::text, $5::text, COALESCE($6::text, 'CCAPIKey'), COALESCE($7::numeric, 10),
+        $4::text, $5::text, COALESCE($6::text, 'CCAPIKey'), NULLIF(COALESCE($7::numeric, 10), 0),
         COALESCE($8::bool, true))
 RETURNING id
 
