@@ -12,7 +12,7 @@ from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.engine.job_run import JobResult
 from trialsync_async.settings import Settings
 
-DEMO_SCALE = 0.25
+DEMO_SCALE = 1.0
 # The simulator runs in this process with no server-side limit, so the demo instance has
 # none either (0 = no limit); against the real API keep the default 10 requests/second.
 DEMO_RATE_LIMIT = 0.0
