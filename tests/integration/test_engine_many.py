@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine_support import fetch, loader, staged
-from trialsync_async.engine.job_run import RunOptions
+from trialsync_async.engine.job_run import PAGE_QUEUE_PAGES, RunOptions
 from trialsync_async.simulator import SimulatorServer
 from trialsync_async.simulator.testing import test_options
 
@@ -70,7 +70,7 @@ async def test_memory_stays_bounded_on_a_200k_record_job(db_dsn: str) -> None:
     assert result.ok, result.error
     assert result.progress.inserted == truth["count"]
     assert result.batch_queue_high_water <= run.batches_in_flight
-    assert result.page_queue_high_water <= run.concurrency * 2
+    assert result.page_queue_high_water <= PAGE_QUEUE_PAGES
     rows, id_sum, _ = await staged(db_dsn, "dim_appointments_staging")
     assert (rows, id_sum) == (truth["count"], truth["id_sum"])
 

@@ -40,3 +40,10 @@ def test_secrets_are_masked_in_log_events() -> None:
     out = redact_secrets(None, "info", dict(event))
     assert out["api_key"] == MASK and out["password"] == MASK
     assert out["record_key"] == "id" and out["n"] == 1
+
+
+def test_dsn_passwords_are_masked() -> None:
+    from trialsync_async.db.connect import redact_dsn
+
+    assert redact_dsn("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact_dsn("postgresql://u@h/db") == "postgresql://u@h/db"

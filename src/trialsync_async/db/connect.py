@@ -44,6 +44,14 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
+def redact_dsn(dsn: str) -> str:
+    """A DSN safe to print: the password masked."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
 async def recreate_database(server_dsn: str, name: str, *, template: str | None = None) -> str:
     """Drop ``name`` if it exists and create it afresh (from ``template``); return its DSN."""
     conn = await asyncpg.connect(server_dsn)

@@ -39,6 +39,9 @@ DEFAULT_PROGRESS_SECONDS = 2.0
 FAILURES_IN_SUMMARY = 3
 # A parameterized endpoint that answers 404 for this many values and serves none is dead.
 DEAD_ENDPOINT_UNITS = 20
+# Pages parsed and waiting for the batcher. Independent of --concurrency, so memory is not:
+# the batcher drains this queue at once unless the writer is behind, and then fetchers wait.
+PAGE_QUEUE_PAGES = 16
 _END: Any = object()  # closes a queue
 
 
@@ -120,7 +123,7 @@ class JobRun:
         self.page_size = min(options.page_size or job.page_size, job.page_size)
         self.rows = RowBuilder(job.record_key, endpoint=job.source_endpoint)
         self.failures: list[str] = []
-        self.page_queue: BoundedQueue[Any] = BoundedQueue(max(2, options.concurrency * 2))
+        self.page_queue: BoundedQueue[Any] = BoundedQueue(PAGE_QUEUE_PAGES)
         self.batch_queue: BoundedQueue[Any] = BoundedQueue(options.batches_in_flight)
 
     # --- the whole run -----------------------------------------------------------------
