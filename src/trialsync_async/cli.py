@@ -18,6 +18,7 @@ from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
 from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import Settings
+from trialsync_async.simulator import cli as simulator_cli
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument(
         "--api-key-env",
         metavar="VAR",
-        help="read the key at run time from this environment variable (nothing stored)",
+        help="read the key at run time from this environment variable (only its name is stored)",
     )
     key.add_argument(
         "--api-key-stdin",
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     active.add_argument("--inactive", dest="is_active", action="store_false")
 
     sim = sub.add_parser("simulate", help="run the Clinical Conductor API simulator")
-    _add_simulator_arguments(sim)
+    simulator_cli.add_arguments(sim)
 
     demo = sub.add_parser(
         "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
@@ -93,14 +94,6 @@ def _add_run_options(group: argparse._ActionsContainer) -> None:
         "--parallel-jobs", type=int, default=DEFAULT_PARALLEL_JOBS,
         help=f"independent jobs run at once (default {DEFAULT_PARALLEL_JOBS})",
     )  # fmt: skip
-
-
-def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
-    try:
-        from trialsync_async.simulator.cli import add_arguments
-    except ImportError:
-        return
-    add_arguments(parser)
 
 
 async def _cancel_on_sigterm(coro: Coroutine[Any, Any, int]) -> int:
@@ -265,9 +258,7 @@ def main(
         settings = settings_factory()
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "simulate":
-            from trialsync_async.simulator.cli import run_from_args
-
-            return run_from_args(args)
+            return simulator_cli.run_from_args(args)
         return _run(_dispatch(args, settings))
     except TrialSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
