@@ -134,13 +134,19 @@ async def test_every_staging_table_has_the_standard_shape(db: asyncpg.Connection
         assert any("USING gin (data)" in d for d in defs), table
 
 
-async def test_bad_identifier_creates_nothing(empty_db_dsn: str, tmp_path: Path) -> None:
+BAD_JOBS = [
+    'id = 999\nname = "Evil"\nsource_endpoint = "/api/v1/x/odata"\n'
+    'target_table = "dim_x_staging; DROP TABLE dw_etl_jobs"\n',
+    'id = 999\nname = "Evil"\nsource_endpoint = "/api/v1/studies/{studyId}/x"\n'
+    'target_table = "dim_x_staging"\nparameter_source_table = "dim_studies_staging"\n'
+    'parameters = [{ name = "studyId", path = "study\'.id" }]\n',
+]
+
+
+@pytest.mark.parametrize("bad_job", BAD_JOBS, ids=["table", "path"])
+async def test_bad_identifier_creates_nothing(empty_db_dsn: str, tmp_path: Path, bad_job) -> None:
     bad = tmp_path / "jobs.toml"
-    bad.write_text(
-        DEFAULT_JOBS_FILE.read_text()
-        + '\n[[jobs]]\nid = 999\nname = "Evil"\nsource_endpoint = "/api/v1/x/odata"\n'
-        'target_table = "dim_x_staging; DROP TABLE dw_etl_jobs"\n'
-    )
+    bad.write_text(DEFAULT_JOBS_FILE.read_text() + "\n[[jobs]]\n" + bad_job)
     with pytest.raises(ConfigError, match="job 999"):
         await migrate_database(empty_db_dsn, bad)
     conn = await asyncpg.connect(empty_db_dsn)
