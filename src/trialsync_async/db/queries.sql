@@ -167,42 +167,20 @@ CREATE TEMP TABLE IF NOT EXISTS trialsync_batch (
     ord INTEGER NOT NULL
 ) ON COMMIT DELETE ROWS
 
--- name: staging_merge_by_id
--- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. The same id twice in one
--- INSERT … ON CONFLICT is an error, so the batch is deduplicated first (last one wins).
+-- name: staging_merge
+-- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. {key} is the batch's key
+-- expression and {conflict} the matching unique index: data->>'id', or the record_key the
+-- loader computed. The same key twice in one INSERT … ON CONFLICT is an error, so the batch is
+-- deduplicated first (last one wins). Unchanged rows are not rewritten.
 WITH src AS (
-    SELECT DISTINCT ON (data::jsonb->>'id') data::jsonb AS data
+    SELECT DISTINCT ON ({key}) data::jsonb AS data, k, scope
     FROM trialsync_batch
-    ORDER BY data::jsonb->>'id', ord DESC
-), merged AS (
-    INSERT INTO {table} AS s (data, source_id, source_instance_id, etl_job_id, etl_run_id)
-    SELECT data, $1, $2, $3, $4 FROM src
-    ON CONFLICT (source_instance_id, (data->>'id')) DO UPDATE SET
-        data = EXCLUDED.data,
-        source_id = EXCLUDED.source_id,
-        etl_job_id = EXCLUDED.etl_job_id,
-        etl_run_id = EXCLUDED.etl_run_id,
-        loaded_at = NOW(),
-        updated_at = NOW()
-    WHERE s.data IS DISTINCT FROM EXCLUDED.data
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT (SELECT count(*) FROM src) AS distinct_rows,
-       count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated
-FROM merged
-
--- name: staging_merge_by_record_key
--- As staging_merge_by_id, keyed on the record_key the loader computed.
-WITH src AS (
-    SELECT DISTINCT ON (k) data::jsonb AS data, k, scope
-    FROM trialsync_batch
-    ORDER BY k, ord DESC
+    ORDER BY {key}, ord DESC
 ), merged AS (
     INSERT INTO {table} AS s
         (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
     SELECT data, k, scope, $1, $2, $3, $4 FROM src
-    ON CONFLICT (source_instance_id, record_key) WHERE record_key IS NOT NULL DO UPDATE SET
+    ON CONFLICT {conflict} DO UPDATE SET
         data = EXCLUDED.data,
         scope_key = EXCLUDED.scope_key,
         source_id = EXCLUDED.source_id,

@@ -15,6 +15,13 @@ from trialsync_async.db.queries import query
 from trialsync_async.identifiers import quote_ident, validate_staging_table
 from trialsync_async.records import Row
 
+# The merge's key expression and the unique index it lands on, per kind of record key.
+_BY_ID = {"key": "data::jsonb->>'id'", "conflict": "(source_instance_id, (data->>'id'))"}
+_BY_RECORD_KEY = {
+    "key": "k",
+    "conflict": "(source_instance_id, record_key) WHERE record_key IS NOT NULL",
+}
+
 
 @dataclass(slots=True)
 class MergeCounts:
@@ -53,8 +60,9 @@ class StagingWriter:
         self.instance_id = instance_id
         self.job_id = job_id
         self.run_id = run_id
-        merge = "staging_merge_by_id" if keyed_by_id else "staging_merge_by_record_key"
-        self._merge_sql = query(merge).format(table=self.table)
+        self._merge_sql = query("staging_merge").format(
+            table=self.table, **(_BY_ID if keyed_by_id else _BY_RECORD_KEY)
+        )
         self._delete_sql = query("staging_delete_unseen").format(table=self.table)
         self._ready = False
 
