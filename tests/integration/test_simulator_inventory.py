@@ -1,0 +1,57 @@
+"""Every endpoint of the job inventory answers in the simulator as the API reference says."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from trialsync_async.api.urls import render_path
+from trialsync_async.inventory import JobSpec, load_inventory
+from trialsync_async.settings import DEFAULT_JOBS_FILE
+from trialsync_async.simulator import SimulatorServer
+from trialsync_async.simulator.testing import items_of, test_options
+
+JOBS = load_inventory(DEFAULT_JOBS_FILE)
+CCE_ONLY = {30, 31}
+DEAD = {4, 5, 6, 7, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22}
+
+
+@pytest.fixture(scope="module")
+async def sim():
+    async with SimulatorServer(test_options()) as server:
+        yield server
+
+
+async def _first(http: aiohttp.ClientSession, sim: SimulatorServer, path: str) -> dict:
+    async with http.get(sim.url(path)) as resp:
+        assert resp.status == 200, path
+        return items_of(await resp.json())[0]
+
+
+async def _values(http: aiohttp.ClientSession, sim: SimulatorServer, job: JobSpec) -> dict:
+    """Real parameter values for a job, read from its parent endpoints."""
+    study = await _first(http, sim, "/api/v1/studies/odata")
+    values = {"studyId": study["id"]}
+    if "patientId" in job.placeholders:
+        values["patientId"] = (await _first(http, sim, "/api/v1/patients/odata"))["id"]
+    if "patientVisitId" in job.placeholders:
+        values["patientVisitId"] = (await _first(http, sim, "/api/v1/patient-visits/odata"))["id"]
+    if "visitId" in job.placeholders or "subjectId" in job.placeholders:
+        visit = await _first(http, sim, "/api/v1/patient-visits/odata")
+        values["studyId"] = visit["study"]["id"]
+        values["subjectId"] = visit["subject"]["Id"]  # SubjectPreviewModel: Id casing
+        visits = f"/api/v1/studies/{values['studyId']}/visits/odata"
+        values["visitId"] = (await _first(http, sim, visits))["id"]
+    return {k: v for k, v in values.items() if k in job.placeholders}
+
+
+@pytest.mark.parametrize("job", JOBS, ids=[f"job{j.id}" for j in JOBS])
+async def test_inventory_endpoint_answers_as_the_reference_says(sim, job: JobSpec) -> None:
+    async with aiohttp.ClientSession(headers=sim.auth_header) as http:
+        path = render_path(job.source_endpoint, await _values(http, sim, job))
+        async with http.get(sim.url(path)) as resp:
+            status = resp.status
+    expected = 501 if job.id in CCE_ONLY else 404 if job.id in DEAD else 200
+    assert status == expected, path
+    if expected == 200:
+        assert sim.truth(job.source_endpoint)["count"] >= 0
