@@ -10,11 +10,12 @@ import asyncpg
 
 from trialsync_async.api import RetryPolicy
 from trialsync_async.db import catalog
-from trialsync_async.db.connect import create_pool, database_url
+from trialsync_async.db.connect import create_pool, database_url, redact_dsn
 from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobResult, ProgressCallback, RunOptions
 from trialsync_async.engine.runner import DEFAULT_PARALLEL_JOBS, Runner
+from trialsync_async.errors import DatabaseError
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import Settings
 
@@ -34,7 +35,11 @@ class TrialSync:
 
     async def __aenter__(self) -> TrialSync:
         self.dsn = await self._stack.enter_async_context(database_url(self.settings))
-        self._pool = await create_pool(self.dsn, max_size=max(4, self.settings.concurrency + 2))
+        try:
+            self._pool = await create_pool(self.dsn, max_size=max(4, self.settings.concurrency + 2))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self._stack.aclose()
+            raise DatabaseError(detail=f"cannot connect to {redact_dsn(self.dsn)}: {exc}") from exc
         self._stack.push_async_callback(self._pool.close)
         return self
 

@@ -58,6 +58,7 @@ async def test_one_shot_job_and_instance_commands(db_dsn: str, sim) -> None:
         (["--job", "4"], {}, 1, "Job 4 (Users) is disabled"),
         (["--job", "9999"], {}, 1, "Unknown job id 9999"),
         (["--job", "3"], {"TRIALSYNC_PAGE_SIZE": "5000"}, 1, "TRIALSYNC_PAGE_SIZE must be 1..1000"),
+        (["migrate"], {"DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/x"}, 1, "u:***@127.0.0.1"),
         ([], {}, 2, "usage"),
         (["--job", "3", "--all"], {}, 2, "not both"),
     ],
