@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -14,7 +14,7 @@ from trialsync_async.db.connect import create_pool, database_url, redact_dsn
 from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobResult, ProgressCallback, RunOptions
-from trialsync_async.engine.runner import DEFAULT_PARALLEL_JOBS, Runner
+from trialsync_async.engine.runner import Runner
 from trialsync_async.errors import DatabaseError
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import Settings
@@ -36,7 +36,7 @@ class TrialSync:
     async def __aenter__(self) -> TrialSync:
         self.dsn = await self._stack.enter_async_context(database_url(self.settings))
         try:
-            self._pool = await create_pool(self.dsn, max_size=max(4, self.settings.concurrency + 2))
+            self._pool = await create_pool(self.dsn, max_size=self.settings.pool_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._stack.aclose()
             raise DatabaseError(detail=f"cannot connect to {redact_dsn(self.dsn)}: {exc}") from exc
@@ -92,11 +92,14 @@ class TrialSync:
         job_ids: Sequence[int] | None = None,
         *,
         options: RunOptions | None = None,
-        parallel_jobs: int = DEFAULT_PARALLEL_JOBS,
         on_start: ProgressCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        on_runner: Callable[[Runner], None] | None = None,
     ) -> list[JobResult]:
-        """Run the given jobs (``None``: every active job) once, in dependency order."""
+        """Run the given jobs (``None``: every active job) once, in dependency order.
+
+        ``on_runner`` receives the runner before it starts (a caller's handle to ``stop()``).
+        """
         s = self.settings
         clients = ClientRegistry(
             timeout=s.http_timeout,
@@ -106,15 +109,20 @@ class TrialSync:
                 max_delay=s.http_backoff_max,
             ),
             max_connections=max(s.concurrency, 4) * 2,
+            breaker_failures=s.breaker_failures,
+            breaker_seconds=s.breaker_seconds,
         )
         runner = Runner(
             self.pool,
+            dsn=self.dsn or "",
             options=options or RunOptions.from_settings(self.settings),
             clients=clients,
-            parallel_jobs=parallel_jobs,
+            parallel_jobs=s.parallel_jobs,
             on_start=on_start,
             on_progress=on_progress,
         )
+        if on_runner is not None:
+            on_runner(runner)
         try:
             return await runner.run(job_ids)
         finally:

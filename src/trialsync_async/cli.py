@@ -12,18 +12,32 @@ from typing import Any
 
 from trialsync_async.app import TrialSync
 from trialsync_async.engine.job_run import JobResult, RunOptions
-from trialsync_async.engine.runner import DEFAULT_PARALLEL_JOBS
-from trialsync_async.errors import TrialSyncError
+from trialsync_async.engine.runner import Runner
+from trialsync_async.errors import ConfigError, TrialSyncError
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
 from trialsync_async.progress import ProgressDisplay, summary_table
-from trialsync_async.settings import Settings
+from trialsync_async.settings import API_MAX_PAGE_SIZE, Settings
 from trialsync_async.simulator import cli as simulator_cli
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_TERMINATED = 143
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({bound})")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,35 +101,89 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(group: argparse._ActionsContainer) -> None:
     group.add_argument(
-        "--concurrency", type=int, help="workers per job (default TRIALSYNC_CONCURRENCY or 8)"
-    )
-    group.add_argument("--page-size", type=int, help="$top per request, 1..1000 (default 1000)")
+        "--concurrency", type=_int_at_least(1), metavar="N",
+        help="workers per job, at least 1 (default TRIALSYNC_CONCURRENCY or 8)",
+    )  # fmt: skip
     group.add_argument(
-        "--parallel-jobs", type=int, default=DEFAULT_PARALLEL_JOBS,
-        help=f"independent jobs run at once (default {DEFAULT_PARALLEL_JOBS})",
+        "--page-size", type=_int_at_least(1, API_MAX_PAGE_SIZE), metavar="N",
+        help=f"$top per request, 1..{API_MAX_PAGE_SIZE} (default {API_MAX_PAGE_SIZE})",
+    )  # fmt: skip
+    group.add_argument(
+        "--parallel-jobs", type=_int_at_least(1), metavar="N",
+        help="independent jobs run at once, at least 1 (default TRIALSYNC_PARALLEL_JOBS or 4)",
+    )  # fmt: skip
+    group.add_argument(
+        "--fresh", action="store_true",
+        help="start a new pass instead of continuing an unfinished one",
     )  # fmt: skip
 
 
-async def _cancel_on_sigterm(coro: Coroutine[Any, Any, int]) -> int:
-    """SIGTERM (docker stop, systemd) cancels the work like Ctrl-C: runs end 'interrupted'."""
+class GracefulStop:
+    """SIGINT (Ctrl-C) and SIGTERM (docker stop): stop taking work, commit what was fetched,
+    record positions, print the summary, exit 130/143. A second signal, or the grace period
+    running out, cancels at once (runs still end 'interrupted')."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.signal: signal.Signals | None = None
+        self.runners: list[Runner] = []
+        self._task: asyncio.Task[int] | None = None
+
+    def attach(self, runner: Runner) -> None:
+        self.runners.append(runner)
+        if self.signal is not None:
+            runner.stop()
+
+    def install(self, task: asyncio.Task[int]) -> None:
+        self._task = task
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        assert self._task is not None
+        if self.signal is not None:
+            self._task.cancel()
+            return
+        self.signal = sig
+        print(
+            f"\n{sig.name}: stopping; committing what was fetched "
+            f"(up to {self.grace:g} s; again to abort)",
+            file=sys.stderr,
+        )
+        for runner in self.runners:
+            runner.stop()
+        asyncio.get_running_loop().call_later(self.grace, self._task.cancel)
+
+    @property
+    def exit_code(self) -> int | None:
+        return EXIT_SIGNAL.get(self.signal) if self.signal is not None else None
+
+
+async def _main_task(coro: Coroutine[Any, Any, int], stop: GracefulStop) -> int:
     task = asyncio.ensure_future(coro)
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    stop.install(task)
     try:
-        return await task
+        code = await task
     except asyncio.CancelledError:
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+        print("interrupted", file=sys.stderr)
+        return stop.exit_code or 130
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        stop.uninstall()
+    return stop.exit_code or code
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _run(coro: Coroutine[Any, Any, int], stop: GracefulStop) -> int:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(_cancel_on_sigterm(coro))
-    return uvloop.run(_cancel_on_sigterm(coro))
+        return asyncio.run(_main_task(coro, stop))
+    return uvloop.run(_main_task(coro, stop))
 
 
 def _print_jobs(rows: Sequence[Any], *, only_active: bool) -> None:
@@ -173,6 +241,9 @@ async def _migrate(ts: TrialSync) -> int:
     return EXIT_OK
 
 
+_STOP = GracefulStop(grace=0.0)
+
+
 async def run_with_progress(
     ts: TrialSync, args: argparse.Namespace, job_ids: Sequence[int] | None
 ) -> list[JobResult]:
@@ -182,12 +253,10 @@ async def run_with_progress(
     try:
         results = await ts.run_jobs(
             job_ids,
-            options=RunOptions.from_settings(
-                ts.settings, concurrency=args.concurrency, page_size=args.page_size
-            ),
-            parallel_jobs=args.parallel_jobs,
+            options=RunOptions.from_settings(ts.settings, fresh=args.fresh),
             on_start=display.started,
             on_progress=display.progressed,
+            on_runner=_STOP.attach,
         )
     finally:
         refresher.cancel()
@@ -256,10 +325,22 @@ def main(
         parser.error("give --job or --all, not both")
     try:
         settings = settings_factory()
+        if args.command in (None, "demo"):
+            settings = settings.with_overrides(
+                concurrency=args.concurrency,
+                page_size=args.page_size,
+                parallel_jobs=args.parallel_jobs,
+            )
+    except ConfigError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "simulate":
             return simulator_cli.run_from_args(args)
-        return _run(_dispatch(args, settings))
+        _STOP.grace = settings.stop_grace_seconds
+        return _run(_dispatch(args, settings), _STOP)
     except TrialSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

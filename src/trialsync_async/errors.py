@@ -17,10 +17,7 @@ class TrialSyncError(Exception):
         self.context = kwargs
         if message is None:
             template = (self.__doc__ or "").strip().splitlines()[0]
-            try:
-                message = template.format(**kwargs)
-            except (KeyError, IndexError):
-                message = template
+            message = template.format(**kwargs)
         super().__init__(message)
 
 
@@ -85,8 +82,8 @@ class EndpointNotFound(ApiError):
     """HTTP {status} for endpoint {endpoint}: the API does not serve it on this instance"""
 
 
-class RetryableApiError(ApiError):
-    """Transient API failure on {endpoint}: {detail}"""
+class InstanceUnreachable(ApiError):
+    """API instance {instance_id} unreachable ({host}): {detail}"""
 
 
 class RetriesExhausted(ApiError):
@@ -105,8 +102,12 @@ class ClientRequestError(ApiError):
 
 
 class JobAlreadyRunning(TrialSyncError):
-    """Job {job_id} is already running in another process; not started twice"""
+    """Job {job_id} is already running{where}; not started twice"""
 
 
-class RunFailed(TrialSyncError):
-    """Run {run_id} of job {job_id} failed: {detail}"""
+class DatabaseUnavailable(DatabaseError):
+    """database unavailable: {detail}"""
+
+
+class JobLockLost(DatabaseError):
+    """Job {job_id}: lost its lock while the database was away; another process holds it now"""

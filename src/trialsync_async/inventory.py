@@ -29,6 +29,10 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_INSTANCE_ID = 1
 
 KeyKind = Literal["id", "paths", "value", "none"]
+PagingKind = Literal["auto", "keyset", "offset", "link"]
+DeletesPolicy = Literal["keep", "mark", "delete"]
+PAGING_KINDS: tuple[PagingKind, ...] = ("auto", "keyset", "offset", "link")
+DELETES_POLICIES: tuple[DeletesPolicy, ...] = ("keep", "mark", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class JobSpec:
     parent_job_id: int | None = None
     schedule_minutes: int | None = None
     incremental_field: str | None = None
+    paging: PagingKind = "auto"
+    deletes: DeletesPolicy = "mark"
 
     @property
     def requires_parameters(self) -> bool:
@@ -135,6 +141,7 @@ _KNOWN_KEYS = {
     "id", "name", "source_endpoint", "target_table", "is_active", "disabled_reason",
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
+    "paging", "deletes",
 }  # fmt: skip
 
 
@@ -180,6 +187,14 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
     reason = raw.get("disabled_reason")
     if not is_active and not reason:
         raise _fail(raw, "a disabled job needs a disabled_reason")
+    paging = raw.get("paging", "auto")
+    if paging not in PAGING_KINDS:
+        raise _fail(raw, f"paging must be one of {', '.join(PAGING_KINDS)}")
+    if paging == "keyset" and record_key.kind != "id":
+        raise _fail(raw, "paging = keyset needs records keyed by id")
+    deletes = raw.get("deletes", "mark")
+    if deletes not in DELETES_POLICIES:
+        raise _fail(raw, f"deletes must be one of {', '.join(DELETES_POLICIES)}")
     incremental = raw.get("incremental_field")
     if incremental is not None:
         parse_json_path(incremental, what="incremental field")
@@ -199,6 +214,8 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         parent_job_id=raw.get("parent_job_id"),
         schedule_minutes=raw.get("schedule_minutes"),
         incremental_field=incremental,
+        paging=paging,
+        deletes=deletes,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ class Row:
     data: str
     key: str | None
     scope: str | None = None
+    sanitized: bool = False
 
 
 def _strip_nul(value: Any) -> Any:
@@ -35,16 +37,36 @@ def _strip_nul(value: Any) -> Any:
     return value
 
 
-def serialize(record: Any) -> str:
+NUL_REPLACEMENT = "\ufffd"
+
+
+def serialize(record: Any) -> tuple[str, bool]:
+    """The record's JSON text, and whether NUL characters had to be replaced (by U+FFFD)."""
     text = orjson.dumps(record).decode()
     if "\\u0000" in text:
-        text = orjson.dumps(_strip_nul(record)).decode()
-    return text
+        return orjson.dumps(_strip_nul(record)).decode(), True
+    return text, False
 
 
-def _at_path(record: Any, path: tuple[str, ...]) -> Any:
-    value = record
-    for segment in path:
+def _first_segment(record: Mapping[str, Any], segment: str) -> str | None:
+    """The key of ``record`` that matches ``segment``: exactly, else ignoring case."""
+    if segment in record:
+        return segment
+    folded = segment.casefold()
+    return next((k for k in record if isinstance(k, str) and k.casefold() == folded), None)
+
+
+def _at_path(record: Any, path: tuple[str, ...], casings: Counter[str] | None = None) -> Any:
+    """The value at ``path``; its first segment matches any casing (``Id``, ``id``, ``ID``)."""
+    if not isinstance(record, Mapping):
+        return None
+    first = _first_segment(record, path[0])
+    if first is None:
+        return None
+    if casings is not None:
+        casings[first] += 1
+    value = record[first]
+    for segment in path[1:]:
         if not isinstance(value, Mapping) or segment not in value:
             return None
         value = value[segment]
@@ -75,32 +97,39 @@ class RowBuilder:
     def __init__(self, key: RecordKey, *, endpoint: str) -> None:
         self.key = key
         self.endpoint = endpoint
+        self.casings: Counter[str] = Counter()  # first key segments as the records spell them
 
     def row(self, record: Any, *, scope: str = "", seen: dict[str, int] | None = None) -> Row:
         kind = self.key.kind
-        text = serialize(record)
+        text, sanitized = serialize(record)
         if kind == "id":
             if not isinstance(record, Mapping) or record.get("id") is None:
+                other = _first_segment(record, "id") if isinstance(record, Mapping) else None
+                hint = f" (it has {other!r}: set record_key = {other!r})" if other else ""
                 raise MalformedResponse(
                     endpoint=self.endpoint,
-                    detail="a record has no top-level 'id'; set record_key for this job",
+                    detail=f"a record has no top-level 'id'{hint}; set record_key for this job",
                 )
-            return Row(text, None)
+            return Row(text, None, sanitized=sanitized)
         if kind == "paths":
-            parts = [_at_path(record, path) for path in self.key.paths]
+            parts = [_at_path(record, path, self.casings) for path in self.key.paths]
             if any(p is None for p in parts):
                 raise MalformedResponse(
                     endpoint=self.endpoint, detail=f"a record lacks its key {self.key}"
                 )
-            return Row(text, KEY_SEPARATOR.join(_key_text(p) for p in parts))
+            key = KEY_SEPARATOR.join(_key_text(p) for p in parts)
+            return Row(text, key, sanitized=sanitized)
         if kind == "value":
-            return Row(text, record if isinstance(record, str) else content_hash(record))
+            key = record if isinstance(record, str) else content_hash(record)
+            return Row(text, key, sanitized=sanitized)
         digest = content_hash(record)
         if seen is None:
             seen = {}
         n = seen.get(digest, 0)
         seen[digest] = n + 1
-        return Row(text, f"{scope}{KEY_SEPARATOR}{digest}{KEY_SEPARATOR}{n}", scope)
+        return Row(
+            text, f"{scope}{KEY_SEPARATOR}{digest}{KEY_SEPARATOR}{n}", scope, sanitized=sanitized
+        )
 
 
 def scope_of(parameters: Mapping[str, str]) -> str:

@@ -24,6 +24,15 @@ DEFAULT_HTTP_MAX_ATTEMPTS = 6
 DEFAULT_HTTP_BACKOFF_BASE = 0.5
 DEFAULT_HTTP_BACKOFF_MAX = 30.0
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8800/CCSWEB"
+DEFAULT_PARALLEL_JOBS = 4
+DEFAULT_BATCH_UNITS = 500
+DEFAULT_COMMIT_SECONDS = 2.0
+DEFAULT_PROGRESS_SECONDS = 2.0
+DEFAULT_DB_RETRY_SECONDS = 60.0
+DEFAULT_STOP_GRACE_SECONDS = 8.0
+DEFAULT_BREAKER_FAILURES = 12
+DEFAULT_BREAKER_SECONDS = 20.0
+API_MAX_PAGE_SIZE = 1000
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -59,6 +68,14 @@ class Settings:
     migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
     embedded_dir: Path = DEFAULT_EMBEDDED_DIR
     default_instance_url: str = DEFAULT_SIMULATOR_URL
+    parallel_jobs: int = DEFAULT_PARALLEL_JOBS
+    batch_units: int = DEFAULT_BATCH_UNITS
+    commit_seconds: float = DEFAULT_COMMIT_SECONDS
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
+    db_retry_seconds: float = DEFAULT_DB_RETRY_SECONDS
+    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
+    breaker_seconds: float = DEFAULT_BREAKER_SECONDS
 
     # Environment variable for each field.
     ENV = {
@@ -78,16 +95,29 @@ class Settings:
         "migrations_dir": "TRIALSYNC_MIGRATIONS_DIR",
         "embedded_dir": "TRIALSYNC_EMBEDDED_DIR",
         "default_instance_url": "TRIALSYNC_DEFAULT_INSTANCE_URL",
+        "parallel_jobs": "TRIALSYNC_PARALLEL_JOBS",
+        "batch_units": "TRIALSYNC_BATCH_UNITS",
+        "commit_seconds": "TRIALSYNC_COMMIT_SECONDS",
+        "progress_seconds": "TRIALSYNC_PROGRESS_SECONDS",
+        "db_retry_seconds": "TRIALSYNC_DB_RETRY_SECONDS",
+        "stop_grace_seconds": "TRIALSYNC_STOP_GRACE_SECONDS",
+        "breaker_failures": "TRIALSYNC_BREAKER_FAILURES",
+        "breaker_seconds": "TRIALSYNC_BREAKER_SECONDS",
     }
 
     def __post_init__(self) -> None:
         if self.log_format not in ("auto", "json", "console"):
             raise ConfigError(detail="TRIALSYNC_LOG_FORMAT must be auto, json or console")
-        for name in ("concurrency", "batch_rows", "batch_bytes", "batches_in_flight"):
+        for name in ("concurrency", "parallel_jobs", "batch_rows", "batch_bytes",
+                     "batches_in_flight", "batch_units", "breaker_failures"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(detail=f"{self.ENV[name]} must be at least 1")
-        if not 1 <= self.page_size <= 1000:
+        if not 1 <= self.page_size <= API_MAX_PAGE_SIZE:
             raise ConfigError(detail="TRIALSYNC_PAGE_SIZE must be 1..1000 (the API's cap)")
+        for name in ("commit_seconds", "progress_seconds", "db_retry_seconds",
+                     "stop_grace_seconds", "breaker_seconds"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ConfigError(detail=f"{self.ENV[name]} must not be negative")
         if self.http_max_attempts < 1 or self.http_timeout <= 0:
             raise ConfigError(detail="HTTP attempts and timeout must be positive")
         if not 0 <= self.http_backoff_base <= self.http_backoff_max:
@@ -118,10 +148,18 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    @property
+    def pool_size(self) -> int:
+        """Pool connections: each running job's side tasks (parameter pages, failures,
+        heartbeat) take one at a time, two at most; its writer has a connection of its own."""
+        return 2 * self.parallel_jobs + 2
+
 
 _INT_FIELDS = {"concurrency", "page_size", "batch_rows", "batch_bytes", "batches_in_flight",
-               "http_max_attempts"}  # fmt: skip
-_FLOAT_FIELDS = {"http_timeout", "http_backoff_base", "http_backoff_max"}
+               "http_max_attempts", "parallel_jobs", "batch_units", "breaker_failures"}  # fmt: skip
+_FLOAT_FIELDS = {"http_timeout", "http_backoff_base", "http_backoff_max", "commit_seconds",
+                 "progress_seconds", "db_retry_seconds", "stop_grace_seconds",
+                 "breaker_seconds"}  # fmt: skip
 _PATH_FIELDS = {"jobs_file", "migrations_dir", "embedded_dir"}
 
 

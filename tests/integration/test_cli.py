@@ -57,7 +57,17 @@ async def test_one_shot_job_and_instance_commands(db_dsn: str, sim) -> None:
     [
         (["--job", "4"], {}, 1, "Job 4 (Users) is disabled"),
         (["--job", "9999"], {}, 1, "Unknown job id 9999"),
-        (["--job", "3"], {"TRIALSYNC_PAGE_SIZE": "5000"}, 1, "TRIALSYNC_PAGE_SIZE must be 1..1000"),
+        (["--job", "3"], {"TRIALSYNC_PAGE_SIZE": "5000"}, 2, "TRIALSYNC_PAGE_SIZE must be 1..1000"),
+        (["--job", "3"], {"TRIALSYNC_PAGE_SIZE": "0"}, 2, "TRIALSYNC_PAGE_SIZE must be 1..1000"),
+        (["--job", "3"], {"TRIALSYNC_CONCURRENCY": "0"}, 2, "TRIALSYNC_CONCURRENCY must be at"),
+        (["--job", "3"], {"TRIALSYNC_PARALLEL_JOBS": "-1"}, 2, "TRIALSYNC_PARALLEL_JOBS must be"),
+        (["--job", "3", "--concurrency", "0"], {}, 2, "--concurrency: 0 is out of range"),
+        (["--job", "3", "--concurrency", "-1"], {}, 2, "--concurrency: -1 is out of range"),
+        (["--job", "3", "--parallel-jobs", "0"], {}, 2, "--parallel-jobs: 0 is out of range"),
+        (["--job", "3", "--page-size", "0"], {}, 2, "--page-size: 0 is out of range (1..1000)"),
+        (["--job", "3", "--page-size", "-5"], {}, 2, "--page-size: -5 is out of range"),
+        (["--job", "3", "--page-size", "5000"], {}, 2, "--page-size: 5000 is out of range"),
+        (["--job", "3", "--page-size", "ten"], {}, 2, "'ten' is not a whole number"),
         (["migrate"], {"DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/x"}, 1, "u:***@127.0.0.1"),
         ([], {}, 2, "usage"),
         (["--job", "3", "--all"], {}, 2, "not both"),
@@ -113,7 +123,7 @@ async def test_a_stopped_process_leaves_a_closed_run(db_dsn: str, sig) -> None:
             if sig == signal.SIGTERM:
                 assert proc.returncode == 143, err.decode()
                 [run] = await fetch(db_dsn, "SELECT * FROM dw_etl_runs WHERE job_id = 11")
-                assert (run["run_status"], run["error_message"]) == ("failed", "interrupted")
+                assert (run["run_status"], run["error_message"]) == ("interrupted", "interrupted")
                 assert run["completed_at"] is not None
             else:
                 os.environ["SIM_KEY"] = sim.api_key

@@ -18,11 +18,11 @@ async def sim():
 
 async def test_rate_limit_is_never_exceeded_across_jobs(db_dsn: str, sim) -> None:
     rate = 40
-    async with loader(db_dsn, sim, rate_limit=rate) as ts:
+    async with loader(db_dsn, sim, rate_limit=rate, parallel_jobs=6) as ts:
         await ts.run_jobs([2, 3])
         sim.configure(rate_limit_rps=rate)  # the server answers 429 beyond the limit
         sim.reset_stats()
-        results = await ts.run_jobs([10, 11, 13, 147, 148, 152], parallel_jobs=6)
+        results = await ts.run_jobs([10, 11, 13, 147, 148, 152])
         stats = sim.stats()
     assert all(r.ok for r in results), [r.error for r in results]
     assert stats["requests"] > 2 * rate  # long enough to span several seconds

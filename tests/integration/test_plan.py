@@ -7,7 +7,9 @@ import orjson
 
 from trialsync_async.db.catalog import get_job, set_instance
 from trialsync_async.db.connect import create_pool
-from trialsync_async.engine.plan import count_units, iter_units
+from trialsync_async.db.parameters import count_tuples
+from trialsync_async.db.resilience import DbRetry
+from trialsync_async.engine.units import fanout_units
 
 
 async def _insert(db: asyncpg.Connection, table: str, records: list[dict], instance: int = 1):
@@ -25,8 +27,9 @@ async def test_units_are_distinct_non_null_and_per_instance(db: asyncpg.Connecti
     job = await get_job(db, 10)  # subjects per study
     pool = await create_pool(db_dsn)
     try:
-        assert await count_units(pool, job, 1) == 2500
-        units = [u async for u in iter_units(pool, job, 1, page=700)]
+        async with pool.acquire() as conn:
+            assert await count_tuples(conn, job, 1) == 2500
+        units = [u async for u in fanout_units(pool, DbRetry(), job, 1, 0)]
     finally:
         await pool.close()
     assert len(units) == 2500
@@ -49,7 +52,7 @@ async def test_nested_pairs_and_hostile_values_stay_one_segment(db: asyncpg.Conn
     job = await get_job(db, 175)
     pool = await create_pool(db_dsn)
     try:
-        units = [u async for u in iter_units(pool, job, 1, page=2)]
+        units = [u async for u in fanout_units(pool, DbRetry(), job, 1, 0)]
     finally:
         await pool.close()
     paths = sorted(u.path for u in units)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import aiohttp
 import orjson
@@ -21,6 +21,7 @@ import structlog
 from yarl import URL
 
 from trialsync_async import __version__
+from trialsync_async.api.breaker import CircuitBreaker
 from trialsync_async.api.limits import InstanceLimiter, get_limiter, limiter_for
 from trialsync_async.api.pages import Page, parse_page
 from trialsync_async.api.retry import RetryPolicy
@@ -29,6 +30,7 @@ from trialsync_async.errors import (
     AuthError,
     ClientRequestError,
     EndpointNotFound,
+    InstanceUnreachable,
     MalformedResponse,
     MissingApiKeyError,
     RetriesExhausted,
@@ -79,14 +81,29 @@ class ClientStats:
         }
 
 
-class _Transient(Exception):
-    """A failed attempt that may be retried."""
+class Tally(Protocol):
+    """Where one job counts its HTTP attempts and retries on a shared client."""
 
-    def __init__(self, reason: str, *, retry_after: str | None = None, throttled: bool = False):
+    requests: int
+    retries: int
+
+
+class _Transient(Exception):
+    """A failed attempt that may be retried; ``connection``: no HTTP answer at all."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: str | None = None,
+        throttled: bool = False,
+        connection: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.throttled = throttled
+        self.connection = connection
 
 
 def _error_detail(body: bytes, fallback: str) -> str:
@@ -119,6 +136,7 @@ class ApiClient:
         timeout_connect: float | None = DEFAULT_TIMEOUT_CONNECT,
         timeout_read: float | None = DEFAULT_TIMEOUT_READ,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if not api_key:
             raise MissingApiKeyError(instance_id=instance_id)
@@ -139,6 +157,8 @@ class ApiClient:
         )
         self.max_connections = max_connections
         self.stats = ClientStats()
+        self.breaker = breaker or CircuitBreaker()
+        self.host = f"{base.host}:{base.port}"
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         limiter_for(instance_id, rate_limit)  # validates the rate; registers the limiter
@@ -199,12 +219,21 @@ class ApiClient:
         url = URL(self._base + path, encoded=True)
         return url.with_query(params) if params else url
 
-    async def get_page(self, path: str, params: Params | None = None) -> Page:
+    def _check_breaker(self) -> None:
+        if self.breaker.open_reason is not None:
+            raise InstanceUnreachable(
+                instance_id=self.instance_id, host=self.host, detail=self.breaker.open_reason
+            )
+
+    async def get_page(
+        self, path: str, params: Params | None = None, *, tally: Tally | None = None
+    ) -> Page:
         """GET ``path`` with ``params`` and parse the body, retrying transient failures.
 
+        Every attempt is counted in ``stats`` and in ``tally`` (the calling job's counters).
         Raises AuthError (401/403), EndpointNotFound (404/501), ClientRequestError (other
         4xx, 3xx), RetriesExhausted (transient failures beyond ``retry.max_attempts``),
-        ApiError (other aiohttp client errors).
+        InstanceUnreachable (the circuit breaker is open), ApiError (other client errors).
         """
         if self._session is None or self._slots is None:
             raise RuntimeError("ApiClient is not open: use `async with ApiClient(...)`")
@@ -214,11 +243,27 @@ class ApiClient:
             attempt += 1
             limiter = self.limiter
             async with self._slots:
+                self._check_breaker()
                 await limiter.acquire()
+                self._check_breaker()
+                if tally is not None:
+                    tally.requests += 1
+                    tally.retries += attempt > 1
                 try:
-                    return await self._attempt(self._session, url, path)
+                    page = await self._attempt(self._session, url, path)
                 except _Transient as failure:
                     transient = failure
+                    if failure.connection:
+                        self.breaker.failure(failure.reason)
+                    else:
+                        self.breaker.success()
+                except ApiError:
+                    self.breaker.success()  # an HTTP answer: the host is there
+                    raise
+                else:
+                    self.breaker.success()
+                    return page
+            self._check_breaker()
             if not self.retry.can_retry(attempt):
                 raise RetriesExhausted(
                     endpoint=path, attempts=attempt, detail=transient.reason
@@ -248,10 +293,14 @@ class ApiClient:
                 body = await resp.read()
         except TimeoutError as exc:
             outcomes["timeout"] += 1
-            raise _Transient("timeout") from exc
+            raise _Transient("timeout", connection=True) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             outcomes["connection"] += 1
-            raise _Transient(f"connection error ({type(exc).__name__})") from exc
+            raise _Transient(
+                f"connection error ({type(exc).__name__})",
+                # could not connect at all (a reset mid-body means the host is there)
+                connection=isinstance(exc, aiohttp.ClientConnectorError),
+            ) from exc
         except aiohttp.ClientError as exc:
             outcomes["client_error"] += 1
             raise ApiError(detail=f"{type(exc).__name__} on {path}") from exc

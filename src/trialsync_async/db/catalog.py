@@ -158,6 +158,8 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.schedule_minutes,
         job.incremental_field,
         job.disabled_reason,
+        job.paging,
+        job.deletes,
     )
 
 
@@ -182,6 +184,8 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
         "page_size": row["page_size"],
         "paged": row["paged"],
         "source_instance_id": row["source_instance_id"] or 1,
+        "paging": row["paging"],
+        "deletes": row["deletes"],
     }
     for optional in ("disabled_reason", "parameter_source_table", "parent_job_id",
                      "schedule_minutes", "incremental_field"):  # fmt: skip

@@ -69,8 +69,8 @@ INSERT INTO dw_etl_jobs AS j (
     id, name, source_endpoint, target_table, is_active, requires_parameters,
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-    disabled_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    disabled_reason, paging, deletes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -88,15 +88,18 @@ ON CONFLICT (id) DO UPDATE SET
     schedule_minutes = EXCLUDED.schedule_minutes,
     incremental_field = EXCLUDED.incremental_field,
     disabled_reason = EXCLUDED.disabled_reason,
+    paging = EXCLUDED.paging,
+    deletes = EXCLUDED.deletes,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
-       j.schedule_minutes, j.incremental_field, j.disabled_reason)
+       j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
        EXCLUDED.record_key, EXCLUDED.page_size, EXCLUDED.paged, EXCLUDED.schedule_minutes,
-       EXCLUDED.incremental_field, EXCLUDED.disabled_reason)
+       EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
+       EXCLUDED.deletes)
 
 -- name: job_set_parent
 UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
@@ -110,7 +113,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason
+       disabled_reason, paging, deletes
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -118,7 +121,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason
+       disabled_reason, paging, deletes
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -133,13 +136,16 @@ CREATE TABLE IF NOT EXISTS {table} (
     created_at TIMESTAMP DEFAULT NOW(),
     updated_at TIMESTAMP DEFAULT NOW(),
     record_key TEXT,
-    scope_key TEXT
+    scope_key TEXT,
+    deleted_at TIMESTAMP
 )
 
 -- name: staging_table_add_key_columns
--- Tables made by the earlier loader lack the two key columns of keyless/composite jobs.
+-- Tables made by the earlier loader lack the two key columns of keyless/composite jobs, and
+-- deleted_at (set when a complete pass no longer finds the record upstream; deletes = mark).
 ALTER TABLE {table} ADD COLUMN IF NOT EXISTS record_key TEXT,
-                    ADD COLUMN IF NOT EXISTS scope_key TEXT
+                    ADD COLUMN IF NOT EXISTS scope_key TEXT,
+                    ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMP
 
 -- name: staging_index_instance_entity
 CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} (source_instance_id, (data->>'id'))
@@ -167,28 +173,55 @@ CREATE TEMP TABLE IF NOT EXISTS trialsync_batch (
     ord INTEGER NOT NULL
 ) ON COMMIT DELETE ROWS
 
--- name: staging_merge
--- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. {key} is the batch's key
--- expression and {conflict} the matching unique index: data->>'id', or the record_key the
--- loader computed. The same key twice in one INSERT … ON CONFLICT is an error, so the batch is
--- deduplicated first (last one wins). Unchanged rows are not rewritten.
+-- name: staging_merge_by_id
+-- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. The same key twice in one
+-- INSERT … ON CONFLICT is an error, so the batch is deduplicated first (last one wins).
+-- Unchanged rows are not rewritten; a row marked deleted that comes back is revived.
 WITH src AS (
-    SELECT DISTINCT ON ({key}) data::jsonb AS data, k, scope
+    SELECT DISTINCT ON (data::jsonb->>'id') data::jsonb AS data, k, scope
     FROM trialsync_batch
-    ORDER BY {key}, ord DESC
+    ORDER BY data::jsonb->>'id', ord DESC
 ), merged AS (
     INSERT INTO {table} AS s
         (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
     SELECT data, k, scope, $1, $2, $3, $4 FROM src
-    ON CONFLICT {conflict} DO UPDATE SET
+    ON CONFLICT (source_instance_id, (data->>'id')) DO UPDATE SET
         data = EXCLUDED.data,
         scope_key = EXCLUDED.scope_key,
         source_id = EXCLUDED.source_id,
         etl_job_id = EXCLUDED.etl_job_id,
         etl_run_id = EXCLUDED.etl_run_id,
         loaded_at = NOW(),
-        updated_at = NOW()
-    WHERE s.data IS DISTINCT FROM EXCLUDED.data
+        updated_at = NOW(),
+        deleted_at = NULL
+    WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM src) AS distinct_rows,
+       count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM merged
+
+-- name: staging_merge_by_record_key
+-- The same, keyed by the record_key the loader computed (composite, value and keyless keys).
+WITH src AS (
+    SELECT DISTINCT ON (k) data::jsonb AS data, k, scope
+    FROM trialsync_batch
+    ORDER BY k, ord DESC
+), merged AS (
+    INSERT INTO {table} AS s
+        (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
+    SELECT data, k, scope, $1, $2, $3, $4 FROM src
+    ON CONFLICT (source_instance_id, record_key) WHERE record_key IS NOT NULL DO UPDATE SET
+        data = EXCLUDED.data,
+        scope_key = EXCLUDED.scope_key,
+        source_id = EXCLUDED.source_id,
+        etl_job_id = EXCLUDED.etl_job_id,
+        etl_run_id = EXCLUDED.etl_run_id,
+        loaded_at = NOW(),
+        updated_at = NOW(),
+        deleted_at = NULL
+    WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
     RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,
@@ -212,29 +245,126 @@ SELECT count(*) FROM (
 ) AS p
 
 -- name: parameter_first_page
--- Distinct parameter tuples, in keyset pages (no long transaction, a natural checkpoint).
-SELECT DISTINCT {columns} FROM {table}
-WHERE source_instance_id = $1 AND {not_null}
+-- Distinct parameter tuples in keyset pages (no long transaction), each with the state of its
+-- unit in pass $4 of job $3 (NULL when the pass has not reached it).
+SELECT p.*, u.status, u.position FROM (
+    SELECT DISTINCT {columns} FROM {table}
+    WHERE source_instance_id = $1 AND {not_null}
+    ORDER BY {order}
+    LIMIT $2
+) AS p
+LEFT JOIN dw_etl_unit_state AS u
+    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope} AND u.pass_id = $4
 ORDER BY {order}
-LIMIT $2
 
 -- name: parameter_next_page
-SELECT DISTINCT {columns} FROM {table}
-WHERE source_instance_id = $1 AND {not_null} AND ({tuple}) > ({after})
+SELECT p.*, u.status, u.position FROM (
+    SELECT DISTINCT {columns} FROM {table}
+    WHERE source_instance_id = $1 AND {not_null} AND ({tuple}) > ({after})
+    ORDER BY {order}
+    LIMIT $2
+) AS p
+LEFT JOIN dw_etl_unit_state AS u
+    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope} AND u.pass_id = $4
 ORDER BY {order}
-LIMIT $2
+
+-- name: units_finished_in_pass
+SELECT count(*) FROM dw_etl_unit_state
+WHERE job_id = $1 AND instance_id = $2 AND pass_id = $3 AND status IN ('done', 'missing')
+
+-- name: units_of_pass
+-- A plain job's planned ranges in pass $3, in plan order.
+SELECT unit_key, status, parameters, bounds, position FROM dw_etl_unit_state
+WHERE job_id = $1 AND instance_id = $2 AND pass_id = $3
+ORDER BY unit_key
+
+-- name: units_forget_other_passes
+-- A plain job's ranges belong to one pass only.
+DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND pass_id <> $3
+
+-- name: unit_state_upsert
+-- One row per unit; arrays of equal length. records adds up within a pass.
+INSERT INTO dw_etl_unit_state AS u
+    (job_id, instance_id, unit_key, pass_id, run_id, status, parameters, bounds, position,
+     records, fetched_at, updated_at)
+SELECT $1, $2, k, $3, $4, st, par, b, pos, n,
+       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP
+FROM unnest($5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[])
+     AS t(k, st, par, b, pos, n)
+ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
+    run_id = EXCLUDED.run_id,
+    status = EXCLUDED.status,
+    parameters = EXCLUDED.parameters,
+    bounds = COALESCE(EXCLUDED.bounds, u.bounds),
+    position = EXCLUDED.position,
+    records = CASE WHEN u.pass_id = EXCLUDED.pass_id THEN u.records + EXCLUDED.records
+                   ELSE EXCLUDED.records END,
+    pass_id = EXCLUDED.pass_id,
+    fetched_at = COALESCE(EXCLUDED.fetched_at, u.fetched_at),
+    updated_at = CURRENT_TIMESTAMP
+
+-- name: seen_keys_by_id
+INSERT INTO dw_etl_seen_keys (pass_id, k)
+SELECT DISTINCT $1::int, data::jsonb->>'id' FROM trialsync_batch
+
+-- name: seen_keys_by_record_key
+INSERT INTO dw_etl_seen_keys (pass_id, k) SELECT DISTINCT $1::int, k FROM trialsync_batch
+
+-- name: seen_keys_forget
+DELETE FROM dw_etl_seen_keys WHERE pass_id = $1
+
+-- name: unseen_mark_by_id
+-- After a complete pass: rows of this job and instance the pass did not see are gone upstream.
+UPDATE {table} AS s SET deleted_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
+WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
+                  WHERE k.pass_id = $3 AND k.k = s.data->>'id')
+
+-- name: unseen_mark_by_record_key
+UPDATE {table} AS s SET deleted_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
+WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.deleted_at IS NULL
+  AND s.record_key IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
+                  WHERE k.pass_id = $3 AND k.k = s.record_key)
+
+-- name: unseen_delete_by_id
+DELETE FROM {table} AS s
+WHERE s.source_instance_id = $1 AND s.etl_job_id = $2
+  AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
+                  WHERE k.pass_id = $3 AND k.k = s.data->>'id')
+
+-- name: unseen_delete_by_record_key
+DELETE FROM {table} AS s
+WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.record_key IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
+                  WHERE k.pass_id = $3 AND k.k = s.record_key)
+
+-- name: run_previous
+-- The job's latest run on this instance that did something (skipped runs do not count).
+SELECT run_id, run_status, pass_id FROM dw_etl_runs
+WHERE job_id = $1 AND credential_id = $2 AND run_status <> 'skipped' AND run_id <> $3
+ORDER BY run_id DESC LIMIT 1
+
+-- name: run_running_elsewhere
+SELECT run_id, worker FROM dw_etl_runs
+WHERE job_id = $1 AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
 
 -- name: run_start
-INSERT INTO dw_etl_runs (job_id, run_status, started_at, credential_id, worker, heartbeat_at)
-VALUES ($1, 'running', CURRENT_TIMESTAMP, $2, $3, CURRENT_TIMESTAMP)
+-- $4 pass_id (NULL: this run starts a new pass), $5 the run it continues.
+INSERT INTO dw_etl_runs (job_id, run_status, started_at, credential_id, worker, heartbeat_at,
+                         pass_id, continues_run_id)
+VALUES ($1, 'running', CURRENT_TIMESTAMP, $2, $3, CURRENT_TIMESTAMP, $4, $5)
 RETURNING run_id
+
+-- name: run_set_pass
+UPDATE dw_etl_runs SET pass_id = COALESCE(pass_id, run_id) WHERE run_id = $1 RETURNING pass_id
 
 -- name: run_progress
 UPDATE dw_etl_runs SET
     records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
     records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
     units_failed = $10, units_missing = $12, records_loaded = $2::bigint + $3::bigint,
-    checkpoint = $11,
+    checkpoint = $11, requests_retried = $13, records_sanitized = $14, notes = $15,
     heartbeat_at = CURRENT_TIMESTAMP
 WHERE run_id = $1
 
@@ -259,18 +389,15 @@ INSERT INTO dw_etl_runs (job_id, run_status, records_loaded, started_at, complet
 VALUES ($1, 'skipped', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, $2, $3)
 RETURNING run_id
 
--- name: run_get
-SELECT * FROM dw_etl_runs WHERE run_id = $1
-
--- name: run_failures
-SELECT parameters, error_message FROM dw_etl_run_failures WHERE run_id = $1 ORDER BY id
-
 -- name: job_lock
 -- Session-level: one run of a job at a time across every process (released explicitly).
 SELECT pg_try_advisory_lock($1::int, $2::int)
 
 -- name: job_unlock
 SELECT pg_advisory_unlock($1::int, $2::int)
+
+-- name: runs_running
+SELECT run_id, job_id FROM dw_etl_runs WHERE run_status = 'running' ORDER BY run_id
 
 -- name: runs_abandon
 -- Called holding the job's lock: any other 'running' run of the job has lost its process.

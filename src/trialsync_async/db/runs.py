@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -21,17 +20,22 @@ JOB_LOCK_NAMESPACE = 0x54534A42
 
 @dataclass(slots=True)
 class RunProgress:
+    """A run's counters, as the run row holds them. ``requests`` counts HTTP attempts."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
     fetched: int = 0
     requests: int = 0
+    retries: int = 0
+    sanitized: int = 0
     units_total: int | None = None
     units_done: int = 0
     units_failed: int = 0
     units_missing: int = 0
     checkpoint: Mapping[str, Any] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
@@ -42,8 +46,36 @@ class RunProgress:
         return self.units_done - self.units_failed - self.units_missing
 
 
-async def start_run(conn: asyncpg.Connection, job_id: int, credential_id: int) -> int:
-    return int(await conn.fetchval(query("run_start"), job_id, credential_id, WORKER_NAME))
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    run_id: int
+    pass_id: int
+    continues_run_id: int | None
+
+
+async def start_run(
+    conn: asyncpg.Connection, job_id: int, credential_id: int, *, fresh: bool = False
+) -> RunStart:
+    """Open a run row; it continues the job's previous run when that one did not finish.
+
+    Call holding the job's lock (so no other run of the job is live). A previous run that
+    failed or was interrupted (or abandoned) left its pass unfinished: this run belongs to
+    the same pass and names it in ``continues_run_id``. ``fresh`` starts a new pass.
+    """
+    async with conn.transaction():
+        previous = await conn.fetchrow(query("run_previous"), job_id, credential_id, 0)
+        pass_id: int | None = None
+        continues: int | None = None
+        resumable = ("failed", "interrupted")
+        if not fresh and previous is not None and previous["run_status"] in resumable:
+            pass_id, continues = previous["pass_id"], previous["run_id"]
+        run_id = int(
+            await conn.fetchval(
+                query("run_start"), job_id, credential_id, WORKER_NAME, pass_id, continues
+            )
+        )
+        pass_id = int(await conn.fetchval(query("run_set_pass"), run_id))
+    return RunStart(run_id, pass_id, continues if pass_id != run_id else None)
 
 
 async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -> None:
@@ -61,6 +93,9 @@ async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -
         p.units_failed,
         dict(p.checkpoint) if p.checkpoint is not None else None,
         p.units_missing,
+        p.retries,
+        p.sanitized,
+        p.notes,
     )
 
 
@@ -95,21 +130,34 @@ async def skip_run(
     return run_id
 
 
-@asynccontextmanager
-async def job_lock(conn: asyncpg.Connection, job_id: int, run_id: int) -> AsyncIterator[list[int]]:
-    """Hold the job's lock for a run; yield the runs it found abandoned (and closed)."""
-    if not await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, job_id):
-        raise JobAlreadyRunning(job_id=job_id)
-    try:
-        abandoned = [r["run_id"] for r in await conn.fetch(query("runs_abandon"), job_id, run_id)]
-        yield abandoned
-    finally:
-        await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, job_id)
+async def take_job_lock(conn: asyncpg.Connection, job_id: int) -> bool:
+    """Session-level advisory lock: one run of a job at a time across every process."""
+    return bool(await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, job_id))
 
 
-async def get_run(conn: asyncpg.Connection, run_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(query("run_get"), run_id)
+async def release_job_lock(conn: asyncpg.Connection, job_id: int) -> None:
+    await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, job_id)
 
 
-async def run_failures(conn: asyncpg.Connection, run_id: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(query("run_failures"), run_id))
+async def already_running(conn: asyncpg.Connection, job_id: int) -> JobAlreadyRunning:
+    """The error for a job whose lock another process holds, naming its run and worker."""
+    row = await conn.fetchrow(query("run_running_elsewhere"), job_id)
+    where = f" (run {row['run_id']} on {row['worker']})" if row is not None else " elsewhere"
+    return JobAlreadyRunning(job_id=job_id, where=where)
+
+
+async def close_abandoned(conn: asyncpg.Connection, job_id: int) -> list[int]:
+    """Holding the job's lock: close its runs still marked running (their process died)."""
+    return [r["run_id"] for r in await conn.fetch(query("runs_abandon"), job_id, 0)]
+
+
+async def close_all_abandoned(conn: asyncpg.Connection) -> list[int]:
+    """Close every run marked running whose job lock nobody holds (its process is gone)."""
+    closed: list[int] = []
+    for job_id in sorted({r["job_id"] for r in await conn.fetch(query("runs_running"))}):
+        if await take_job_lock(conn, job_id):
+            try:
+                closed += await close_abandoned(conn, job_id)
+            finally:
+                await release_job_lock(conn, job_id)
+    return closed

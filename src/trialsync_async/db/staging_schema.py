@@ -13,7 +13,7 @@ STANDARD_COLUMNS = (
     "id", "data", "source_id", "source_instance_id", "etl_job_id", "etl_run_id",
     "loaded_at", "created_at", "updated_at",
 )  # fmt: skip
-KEY_COLUMNS = ("record_key", "scope_key")
+KEY_COLUMNS = ("record_key", "scope_key", "deleted_at")
 INDEXES = ("instance_entity", "record_key", "scope", "source_id", "data_gin")
 
 

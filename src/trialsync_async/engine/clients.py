@@ -5,13 +5,28 @@ from __future__ import annotations
 import asyncio
 
 from trialsync_async.api import ApiClient, RetryPolicy
+from trialsync_async.api.breaker import (
+    DEFAULT_BREAKER_FAILURES,
+    DEFAULT_BREAKER_SECONDS,
+    CircuitBreaker,
+)
 from trialsync_async.db.catalog import Instance
 
 
 class ClientRegistry:
     """Opens a client (one aiohttp session, one rate limiter) per instance on first use."""
 
-    def __init__(self, *, timeout: float, retry: RetryPolicy, max_connections: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        retry: RetryPolicy,
+        max_connections: int = 16,
+        breaker_failures: int = DEFAULT_BREAKER_FAILURES,
+        breaker_seconds: float = DEFAULT_BREAKER_SECONDS,
+    ) -> None:
+        self.breaker_failures = breaker_failures
+        self.breaker_seconds = breaker_seconds
         self.timeout = timeout
         self.retry = retry
         self.max_connections = max_connections
@@ -32,6 +47,9 @@ class ClientRegistry:
                     timeout_total=self.timeout,
                     timeout_read=self.timeout,
                     max_connections=self.max_connections,
+                    breaker=CircuitBreaker(
+                        failures=self.breaker_failures, seconds=self.breaker_seconds
+                    ),
                 )
                 await client.open()
                 self._clients[instance.id] = client

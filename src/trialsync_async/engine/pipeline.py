@@ -3,16 +3,20 @@
 workers ──Chunk / UnitEnd──▶ page queue ──▶ batcher ──Batch──▶ batch queue ──▶ writer
 
 Both queues are bounded, so a slow database stops the fetchers (back-pressure) and memory
-stays bounded whatever the job's size. High-water marks are kept for tests and benchmarks.
+stays bounded whatever the job's size. A chunk (one page) is never split between batches, so
+a batch knows, for every unit it touches, the position after its last page in the batch: the
+writer commits those positions (and the units that ended) with the rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from trialsync_async.engine.plan import Unit
+from trialsync_async.db.units import UnitUpdate
+from trialsync_async.engine.units import Unit
 from trialsync_async.records import Row
 
 T = TypeVar("T")
@@ -20,10 +24,11 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class Chunk:
-    """Rows of one page."""
+    """Rows of one page of ``unit``, and where the unit goes on after it (None: unknown)."""
 
+    unit: Unit
     rows: list[Row]
-    size: int
+    position: dict[str, Any] | None
 
 
 @dataclass(slots=True)
@@ -35,10 +40,32 @@ class UnitEnd:
 
 
 @dataclass(slots=True)
+class _Touched:
+    unit: Unit
+    position: dict[str, Any] | None = None
+    records: int = 0
+
+
+@dataclass(slots=True)
 class Batch:
     rows: list[Row] = field(default_factory=list)
     size: int = 0
+    touched: dict[str, _Touched] = field(default_factory=dict)
     ended_units: list[UnitEnd] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def unit_updates(self) -> list[UnitUpdate]:
+        """Unit state to commit with this batch: ended units done, the others partial."""
+        ended = {end.unit.key for end in self.ended_units}
+        updates = [
+            t.unit.update("partial", position=t.position, records=t.records)
+            for key, t in self.touched.items()
+            if key not in ended
+        ]
+        for end in self.ended_units:
+            touched = self.touched.get(end.unit.key)
+            updates.append(end.unit.update("done", records=touched.records if touched else 0))
+        return updates
 
 
 class BoundedQueue(asyncio.Queue[T], Generic[T]):
@@ -48,35 +75,60 @@ class BoundedQueue(asyncio.Queue[T], Generic[T]):
         super().__init__(maxsize)
         self.high_water = 0
 
-    def _put(self, item: T) -> None:  # called by put() and put_nowait()
-        super()._put(item)  # type: ignore[misc]
+    def put_nowait(self, item: T) -> None:  # put() ends in put_nowait()
+        super().put_nowait(item)
         self.high_water = max(self.high_water, self.qsize())
 
 
 class Batcher:
-    """Packs chunks into batches bounded by rows and bytes.
+    """Packs chunks into batches bounded by rows, bytes, ended units and age.
 
     Unit ends ride along with the batch that holds (or follows) the unit's last rows, so the
-    writer acts on them only once those rows are merged.
+    writer marks a unit done only once those rows are merged. ``max_units`` and ``max_age``
+    make a fan-out of many small or empty parents commit its progress often.
     """
 
-    def __init__(self, *, max_rows: int, max_bytes: int) -> None:
+    def __init__(
+        self, *, max_rows: int, max_bytes: int, max_units: int = 500, max_age: float = 2.0
+    ) -> None:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
+        self.max_units = max_units
+        self.max_age = max_age
         self.current = Batch()
 
-    def add(self, chunk: Chunk) -> list[Batch]:
-        """Add a chunk; return the batches that are now full."""
-        full: list[Batch] = []
-        for row in chunk.rows:
-            self.current.rows.append(row)
-            self.current.size += len(row.data)
-            if len(self.current.rows) >= self.max_rows or self.current.size >= self.max_bytes:
-                full.append(self.take())
-        return full
+    def add(self, chunk: Chunk) -> Batch | None:
+        """Add a chunk; return the batch if it is now full."""
+        batch = self._current()
+        batch.rows.extend(chunk.rows)
+        batch.size += sum(len(r.data) for r in chunk.rows)
+        touched = batch.touched.setdefault(chunk.unit.key, _Touched(chunk.unit))
+        touched.position = chunk.position
+        touched.records += len(chunk.rows)
+        return self.take() if self._full() else None
 
-    def end_unit(self, end: UnitEnd) -> None:
-        self.current.ended_units.append(end)
+    def end_unit(self, end: UnitEnd) -> Batch | None:
+        self._current().ended_units.append(end)
+        return self.take() if self._full() else None
+
+    def _current(self) -> Batch:
+        if not self.pending:
+            self.current.started = time.monotonic()
+        return self.current
+
+    def _full(self) -> bool:
+        b = self.current
+        return (
+            len(b.rows) >= self.max_rows
+            or b.size >= self.max_bytes
+            or len(b.ended_units) >= self.max_units
+        )
+
+    def due_in(self) -> float | None:
+        """Seconds until the pending batch is old enough to commit (None: nothing pending)."""
+        if not self.pending:
+            return None
+        return max(0.0, self.current.started + self.max_age - time.monotonic())
 
     def take(self) -> Batch:
         batch, self.current = self.current, Batch()
@@ -84,4 +136,4 @@ class Batcher:
 
     @property
     def pending(self) -> bool:
-        return bool(self.current.rows or self.current.ended_units)
+        return bool(self.current.rows or self.current.ended_units or self.current.touched)

@@ -10,15 +10,15 @@ import structlog
 
 from trialsync_async.db import runs
 from trialsync_async.db.catalog import get_job, job_from_row, list_jobs
+from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.dag import check_acyclic, dependencies
 from trialsync_async.engine.job_run import JobResult, JobRun, ProgressCallback, RunOptions
-from trialsync_async.errors import InactiveJobError
+from trialsync_async.errors import InactiveJobError, JobAlreadyRunning
 from trialsync_async.inventory import JobSpec
+from trialsync_async.settings import DEFAULT_PARALLEL_JOBS
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_PARALLEL_JOBS = 4
 
 
 class Runner:
@@ -26,25 +26,38 @@ class Runner:
 
     Independent jobs run side by side (at most ``parallel_jobs`` at a time); all of them
     share one client, and so one rate limiter, per API instance. A job whose upstream did
-    not succeed is skipped, and its run row says which upstream and why.
+    not succeed is skipped, and its run row says which upstream and why. ``stop()`` lets the
+    running jobs commit what they fetched and starts no more.
     """
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
+        dsn: str,
         options: RunOptions,
         clients: ClientRegistry,
         parallel_jobs: int = DEFAULT_PARALLEL_JOBS,
         on_progress: ProgressCallback | None = None,
         on_start: ProgressCallback | None = None,
     ) -> None:
+        if parallel_jobs < 1:
+            raise ValueError("parallel_jobs must be at least 1")
         self.pool = pool
+        self.dsn = dsn
         self.options = options
         self.clients = clients
         self.parallel_jobs = parallel_jobs
         self.on_progress = on_progress
         self.on_start = on_start
+        self.retry = DbRetry(options.db_retry_seconds)
+        self.running: dict[int, JobRun] = {}
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+        for run in list(self.running.values()):
+            run.stop()
 
     async def select(self, job_ids: Sequence[int] | None) -> list[JobSpec]:
         """The jobs to run: the given ids (each must exist and be active) or every active job."""
@@ -59,6 +72,9 @@ class Runner:
 
     async def run(self, job_ids: Sequence[int] | None = None) -> list[JobResult]:
         jobs = await self.select(job_ids)
+        closed = await pooled(self.pool, self.retry, runs.close_all_abandoned, what="startup")
+        if closed:
+            log.warning("closed runs whose process had died", runs=closed)
         by_id = {job.id: job for job in jobs}
         deps = dependencies(jobs)
         order = check_acyclic(deps)
@@ -71,20 +87,13 @@ class Runner:
                 for upstream in sorted(deps[job.id]):
                     await done[upstream].wait()
                 blocked = [results[u] for u in sorted(deps[job.id]) if not results[u].ok]
-                if blocked:
+                if self.stopping:
+                    results[job.id] = JobResult(job.id, job.name, "not started")
+                elif blocked:
                     results[job.id] = await self._skip(job, blocked[0])
-                    return
-                async with slots:
-                    run = JobRun(
-                        job,
-                        pool=self.pool,
-                        clients=self.clients,
-                        options=self.options,
-                        on_progress=self.on_progress,
-                    )
-                    if self.on_start is not None:
-                        self.on_start(run)
-                    results[job.id] = await run.execute()
+                else:
+                    async with slots:
+                        results[job.id] = await self._run_job(job)
             finally:
                 done[job.id].set()
 
@@ -93,12 +102,37 @@ class Runner:
                 tg.create_task(run_one(by_id[job_id]))
         return [results[job_id] for job_id in order]
 
+    async def _run_job(self, job: JobSpec) -> JobResult:
+        if self.stopping:
+            return JobResult(job.id, job.name, "not started")
+        run = JobRun(
+            job,
+            dsn=self.dsn,
+            pool=self.pool,
+            clients=self.clients,
+            options=self.options,
+            on_progress=self.on_progress,
+        )
+        self.running[job.id] = run
+        if self.on_start is not None:
+            self.on_start(run)
+        try:
+            return await run.execute()
+        except JobAlreadyRunning as exc:
+            log.error("job not started", job_id=job.id, error=str(exc))
+            return JobResult(job.id, job.name, "failed", error=str(exc))
+        finally:
+            self.running.pop(job.id, None)
+
     async def _skip(self, job: JobSpec, upstream: JobResult) -> JobResult:
         reason = f"skipped: upstream job {upstream.job_id} ({upstream.name}) {upstream.status}" + (
             f" (run {upstream.run_id})" if upstream.run_id else ""
         )
-        async with self.pool.acquire() as conn:
-            run_id = await runs.skip_run(conn, job.id, job.source_instance_id, reason)
+
+        async def skip(conn: asyncpg.Connection) -> int:
+            return await runs.skip_run(conn, job.id, job.source_instance_id, reason)
+
+        run_id = await pooled(self.pool, self.retry, skip, what="recording a skipped job")
         log.warning("job skipped", job_id=job.id, upstream=upstream.job_id)
         return JobResult(
             job_id=job.id, name=job.name, status="skipped", run_id=run_id, error=reason

@@ -1,0 +1,110 @@
+"""What a unit's failure means for its run.
+
+* Fatal for the run: a rejected key (401/403), an endpoint missing as a whole (501, or 404 on
+  a plain job), an unreachable instance (circuit breaker), and any failure of a plain job.
+* A parameter value answering 404: its parent is gone upstream. Recorded as ``missing`` and
+  not retried by a resumed run, but the run does not fail — otherwise every parent deleted in
+  the API would fail its child jobs for good. An endpoint that answers 404 to its first 20
+  values and serves none is dead: that fails the run.
+* Any other failure of one parameter value (retries exhausted, malformed pages, a value that
+  cannot be a path segment): recorded with its values and error; the other units go on and
+  the run ends ``failed``; the next run retries exactly these units.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+import structlog
+
+from trialsync_async.db import runs
+from trialsync_async.db import units as unit_state
+from trialsync_async.db.resilience import pooled
+from trialsync_async.errors import (
+    ApiError,
+    AuthError,
+    EndpointNotFound,
+    InstanceUnreachable,
+    TrialSyncError,
+)
+
+if TYPE_CHECKING:
+    from trialsync_async.engine.job_run import JobRun
+    from trialsync_async.engine.units import Unit
+
+log = structlog.get_logger(__name__)
+
+FAILURES_IN_SUMMARY = 3
+DEAD_ENDPOINT_UNITS = 20
+
+
+class UnitFailures:
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+        self.first: list[str] = []
+
+    async def handle(self, unit: Unit, exc: TrialSyncError) -> None:
+        """Record a unit's failure, or raise it when it ends the run."""
+        job = self.run.job
+        if isinstance(exc, (AuthError, InstanceUnreachable)) or not isinstance(exc, ApiError):
+            raise exc
+        if not job.parameters:
+            raise exc
+        if isinstance(exc, EndpointNotFound):
+            if exc.context.get("status") != 404:
+                raise exc  # 501: the whole endpoint is missing
+            await self.missing(unit, exc)
+            return
+        await self.failed(unit, exc)
+
+    async def failed(self, unit: Unit, exc: TrialSyncError) -> None:
+        if not self.run.job.parameters:
+            raise exc
+        await self._record(unit, "failed", str(exc))
+
+    async def refused(self, unit: Unit) -> None:
+        await self._record(unit, "failed", f"refused parameter value: {unit.refused}")
+
+    async def missing(self, unit: Unit, exc: EndpointNotFound) -> None:
+        p = self.run.progress
+        await self._record(unit, "missing", f"missing: {exc}")
+        if p.units_ok == 0 and p.units_missing >= DEAD_ENDPOINT_UNITS:
+            endpoint = self.run.job.source_endpoint
+            raise EndpointNotFound(
+                status=404, endpoint=f"{endpoint} (all of the first {p.units_missing} values)"
+            )
+
+    async def _record(self, unit: Unit, status: str, error: str) -> None:
+        run = self.run
+        p = run.progress
+        p.units_done += 1
+        if status == "missing":
+            p.units_missing += 1
+            log.warning("parameter value not found", parameters=unit.scope)
+        else:
+            p.units_failed += 1
+            if len(self.first) < FAILURES_IN_SUMMARY:
+                self.first.append(f"{unit.scope}: {error}")
+            log.warning("unit failed", parameters=unit.scope, error=error)
+        run_id = run.run_id or 0
+        instance_id = run.job.source_instance_id
+
+        async def record(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                await runs.record_failure(conn, run_id, unit.parameters, error)
+                await unit_state.upsert(
+                    conn, job_id=run.job.id, instance_id=instance_id, pass_id=run.pass_id,
+                    run_id=run_id, updates=[unit.update(status)],
+                )  # fmt: skip
+
+        await pooled(run.pool, run.retry, record, what="recording a failed unit")
+
+    def outcome(self) -> tuple[str, str | None]:
+        p = self.run.progress
+        if p.units_missing and p.units_ok == 0 and not p.units_failed:
+            return "failed", f"every parameter value answered 404 on {self.run.job.source_endpoint}"
+        if not p.units_failed:
+            return "success", None
+        first = "; ".join(self.first)
+        return "failed", f"{p.units_failed} of {p.units_total} units failed; first: {first}"

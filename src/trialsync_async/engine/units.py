@@ -1,0 +1,106 @@
+"""Work units of a run: the key ranges of a plain job, or the parameter tuples of a fan-out.
+
+A unit is what the run tracks in ``dw_etl_unit_state``: it is done when all its rows are
+merged. A run that continues an unfinished pass gets only the units the pass has not finished,
+each with the position its last committed batch recorded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from trialsync_async.api.urls import render_path
+from trialsync_async.db import parameters, units
+from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.inventory import JobSpec
+from trialsync_async.records import scope_of
+
+PLAIN_UNIT = "all"
+"""Unit key of a plain job walked in one piece."""
+MAX_RANGES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One call sequence: the rendered path, its parameter values, its range and position.
+
+    ``refused`` says why the values cannot be put into a path (``..``, empty): such a unit
+    fails on its own without a request.
+    """
+
+    key: str
+    path: str
+    parameters: dict[str, str]
+    bounds: dict[str, Any] | None = None
+    position: dict[str, Any] | None = None
+    refused: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return scope_of(self.parameters)
+
+    def update(self, status: str, **fields: Any) -> units.UnitUpdate:
+        return units.UnitUpdate(self.key, status, self.parameters, bounds=self.bounds, **fields)
+
+
+def range_units(path: str, ranges: list[tuple[int | None, int | None]]) -> list[Unit]:
+    if len(ranges) == 1:
+        return [Unit(PLAIN_UNIT, path, {}, bounds={"after": None, "upto": None})]
+    width = len(str(len(ranges)))
+    return [
+        Unit(f"range {i:0{width}d}", path, {}, bounds={"after": lo, "upto": hi})
+        for i, (lo, hi) in enumerate(ranges)
+    ]
+
+
+def range_count(total: int | None, page_size: int, workers: int) -> int:
+    """How many keyset ranges a plain job of ``total`` records is split into."""
+    if not total or total <= 2 * page_size:
+        return 1
+    return max(1, min(math.ceil(total / page_size), 2 * workers, MAX_RANGES))
+
+
+def resumed_plain_units(job: JobSpec, planned: list[units.PlannedUnit]) -> list[Unit]:
+    return [
+        Unit(p.key, job.source_endpoint, {}, bounds=p.bounds, position=p.position)
+        for p in planned
+        if p.status != "done"
+    ]
+
+
+def fanout_unit(job: JobSpec, values: dict[str, str], position: dict[str, Any] | None) -> Unit:
+    scope = scope_of(values)
+    try:
+        path = render_path(job.source_endpoint, values)
+    except ValueError as exc:
+        return Unit(scope, job.source_endpoint, values, refused=str(exc))
+    return Unit(scope, path, values, position=position)
+
+
+async def fanout_units(
+    pool: asyncpg.Pool, retry: DbRetry, job: JobSpec, instance_id: int, pass_id: int
+) -> AsyncIterator[Unit]:
+    """The parameter tuples of the pass not yet finished (done, or missing upstream)."""
+    async for item in parameters.iter_tuples(pool, retry, job, instance_id, pass_id):
+        if item.status in ("done", "missing"):
+            continue
+        position = item.position if item.status == "partial" else None
+        yield fanout_unit(job, item.values, position)
+
+
+async def fanout_counts(
+    pool: asyncpg.Pool, retry: DbRetry, job: JobSpec, instance_id: int, pass_id: int
+) -> tuple[int, int]:
+    """(parameter tuples in all, units the pass has finished already)."""
+
+    async def counts(conn: asyncpg.Connection) -> tuple[int, int]:
+        total = await parameters.count_tuples(conn, job, instance_id)
+        finished = await parameters.finished_in_pass(conn, job.id, instance_id, pass_id)
+        return total, finished
+
+    return await pooled(pool, retry, counts, what="counting parameter values")
