@@ -202,3 +202,36 @@ async def test_instances(db: asyncpg.Connection) -> None:
         await set_instance(db, 1, auth_header="Bad Header: x")
     with pytest.raises(ConfigError):
         await set_instance(db, 7, name="no url")
+
+
+async def test_a_job_naming_a_missing_instance_is_a_clear_error(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    text = DEFAULT_JOBS_FILE.read_text().replace(
+        'id = 3\n', 'id = 3\nsource_instance_id = 7\n', 1
+    )
+    jobs_file = tmp_path / "jobs.toml"
+    jobs_file.write_text(text)
+    before = await _job_rows(db_dsn)
+    with pytest.raises(ConfigError, match=r"job 3 .* names API instance 7, which does not exist"):
+        await migrate_database(db_dsn, jobs_file)
+    assert await _job_rows(db_dsn) == before  # the inventory was left as it was
+    conn = await connect(db_dsn)
+    try:
+        await set_instance(conn, 7, name="seven", base_url="http://seven/CCSWEB")
+    finally:
+        await conn.close()
+    await migrate_database(db_dsn, jobs_file)
+    rows = await _job_rows(db_dsn)
+    assert dict(rows)[3] == 7
+
+
+async def _job_rows(dsn: str) -> list[tuple[int, int]]:
+    conn = await connect(dsn)
+    try:
+        return [
+            (r["id"], r["source_instance_id"])
+            for r in await conn.fetch("SELECT id, source_instance_id FROM dw_etl_jobs ORDER BY id")
+        ]
+    finally:
+        await conn.close()

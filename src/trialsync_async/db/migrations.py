@@ -20,7 +20,7 @@ import structlog
 from trialsync_async.db.catalog import ensure_default_instance, sync_jobs
 from trialsync_async.db.queries import query
 from trialsync_async.db.staging_schema import ensure_staging_tables
-from trialsync_async.errors import MigrationError
+from trialsync_async.errors import ConfigError, MigrationError
 from trialsync_async.inventory import JobSpec
 
 log = structlog.get_logger(__name__)
@@ -92,6 +92,20 @@ async def migrate(
     return report
 
 
+async def check_instances(conn: asyncpg.Connection, jobs: list[JobSpec]) -> None:
+    """Every instance the inventory names must exist before the inventory changes anything."""
+    wanted = sorted({job.source_instance_id for job in jobs})
+    found = {r["id"] for r in await conn.fetch(query("instance_ids_existing"), wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        first = next(j for j in jobs if j.source_instance_id == missing[0])
+        raise ConfigError(
+            detail=f"job {first.id} ({first.name}) names API instance {missing[0]}, which does "
+            f"not exist: create it with `trialsync-async instances set {missing[0]} --base-url "
+            "URL`, then run this again (the job inventory was left as it was)"
+        )
+
+
 async def sync_inventory(conn: asyncpg.Connection, jobs: list[JobSpec]) -> MigrationReport:
     """``jobs sync``: load the inventory and its staging tables into a migrated database."""
     report = MigrationReport()
@@ -103,6 +117,7 @@ async def sync_inventory(conn: asyncpg.Connection, jobs: list[JobSpec]) -> Migra
 async def _sync_inventory_locked(
     conn: asyncpg.Connection, jobs: list[JobSpec], report: MigrationReport
 ) -> None:
+    await check_instances(conn, jobs)
     report.jobs_synced = await sync_jobs(conn, jobs)
     tables = [t for job in jobs for t in (job.target_table, job.parameter_source_table) if t]
     report.staging_tables = await ensure_staging_tables(conn, tables)

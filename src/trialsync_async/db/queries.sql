@@ -31,6 +31,9 @@ ON CONFLICT (id) DO NOTHING
 SELECT setval(pg_get_serial_sequence('dw_api_credentials', 'id'),
               GREATEST((SELECT max(id) FROM dw_api_credentials), 1))
 
+-- name: instance_ids_existing
+SELECT id FROM dw_api_credentials WHERE id = ANY($1::int[])
+
 -- name: instance_list
 SELECT id, name, base_url, auth_header, rate_limit_per_second, is_active,
        api_key IS NOT NULL AS has_key, api_key_env, created_at, updated_at
