@@ -207,9 +207,7 @@ async def test_instances(db: asyncpg.Connection) -> None:
 async def test_a_job_naming_a_missing_instance_is_a_clear_error(
     db_dsn: str, tmp_path: Path
 ) -> None:
-    text = DEFAULT_JOBS_FILE.read_text().replace(
-        'id = 3\n', 'id = 3\nsource_instance_id = 7\n', 1
-    )
+    text = DEFAULT_JOBS_FILE.read_text().replace("id = 3\n", "id = 3\nsource_instance_id = 7\n", 1)
     jobs_file = tmp_path / "jobs.toml"
     jobs_file.write_text(text)
     before = await _job_rows(db_dsn)

@@ -9,6 +9,7 @@ present for the whole walk is returned, and (keyed) none twice.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -209,7 +210,7 @@ async def test_probe_and_split_into_ranges() -> None:
     assert (probe.first, probe.last, probe.total) == (1000, 4998, 2000)
     ranges = probe.split(4)
     assert ranges[0][0] is None and ranges[-1][1] is None
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     assert IdRange(None, None, 0).split(8) == [(None, None)]
     walked: list[int] = []
     for after, upto in ranges:
