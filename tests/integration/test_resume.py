@@ -41,8 +41,8 @@ async def _start(db_dsn: str, sim: SimulatorServer, *args: str, **env: str) -> A
     )  # fmt: skip
 
 
-async def _when(sim: SimulatorServer, requests: int, timeout: float = 60) -> None:
-    for _ in range(int(timeout / 0.02)):
+async def _when(sim: SimulatorServer, requests: int, seconds: float = 60) -> None:
+    for _ in range(int(seconds / 0.02)):
         if _visit_requests(sim) >= requests:
             return
         await asyncio.sleep(0.02)
