@@ -9,6 +9,11 @@ One run, phases in order (fresh database; the simulator has latency 0 and no fau
 * limited: server limit ``--limited-rate`` per key and the same instance limit; the fan-out
   Patient Medications (job 152, ``--limited-parents`` patients, one request per patient);
   requests/s vs. the limit, the server's busiest second and its 429 count (should be 0);
+* drift: the same plain job again (emptied table) while the simulator inserts,
+  deletes and updates a record on ``--churn`` of its requests, in a natural order that is not id
+  order: once with the loader's keyset paging, once forced to plain ``$skip`` paging for
+  comparison; records present for the whole run (a snapshot before and after) that were not
+  staged are "missed" (must be 0 with keyset);
 * baseline: the same appointment records (fetched beforehand, serialised as the loader does)
   written with ``StagingWriter.write`` in batches of ``--batch-rows`` into the emptied table:
   the COPY -> temp -> merge path without HTTP; loader rows/s over baseline rows/s.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import resource
@@ -31,6 +37,8 @@ import shlex
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -51,7 +59,8 @@ from trialsync_async.records import Row, RowBuilder
 from trialsync_async.settings import Settings
 from trialsync_async.simulator import SimulatorOptions, SimulatorProcess
 
-PLAIN_JOB = 25  # Appointments: /api/v1/appointments/odata, pages fetched in parallel
+PLAIN_JOB = 25  # Appointments: /api/v1/appointments/odata, keyset ranges walked in parallel
+DRIFT_JOB = PLAIN_JOB  # paged again while the data changes
 PARENT_JOB = 2  # Studies: the parent list of FANOUT_JOB
 FANOUT_JOB = 11  # Visits: /api/v1/studies/{studyId}/visits/odata, one request per study
 LIMITED_PARENT_JOB = 3  # Patients: the parent list of LIMITED_JOB
@@ -96,6 +105,24 @@ class Measured:
         return int(self.sim.get("by_status", {}).get("429", 0))
 
 
+@dataclass(slots=True)
+class Drift:
+    paging: str
+    rows_per_s: float
+    requests: int
+    mutations: int
+    present: int
+    missed: int
+    duplicates: int
+
+
+def sim_ids(sim: SimulatorProcess, template: str) -> set[int]:
+    """Ids of every live record of ``template`` (the simulator's own dump)."""
+    query = urllib.parse.urlencode({"template": template})
+    with urllib.request.urlopen(f"{sim.admin_url}/records?{query}", timeout=120) as resp:
+        return {int(r["id"]) for r in json.load(resp)}
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, ts: TrialSync, sim: SimulatorProcess) -> None:
         self.args = args
@@ -117,6 +144,37 @@ class Bench:
         async with self.ts.pool.acquire() as conn:
             sql = f"SELECT count(*) FROM {quote_ident(job.target_table)}"  # noqa: S608
             return int(await conn.fetchval(sql))
+
+    async def drift(self, paging: str, churn: float, page_size: int) -> Drift:
+        """Job 9 while the data changes; records present throughout vs. records staged."""
+        job = self.jobs[DRIFT_JOB]
+        async with self.ts.pool.acquire() as conn:
+            await conn.execute(f"TRUNCATE {quote_ident(job.target_table)}")
+            await conn.execute("UPDATE dw_etl_jobs SET paging = $1 WHERE id = $2", paging, job.id)
+        before = await asyncio.to_thread(sim_ids, self.sim, job.source_endpoint)
+        await asyncio.to_thread(self.sim.configure, churn=churn, natural_order="shuffled")
+        await asyncio.to_thread(self.sim.reset_stats)
+        options = RunOptions.from_settings(self.ts.settings, page_size=page_size, fresh=True)
+        [result] = await self.ts.run_jobs([job.id], options=options)
+        await asyncio.to_thread(self.sim.configure, churn=0.0, natural_order="id")
+        after = await asyncio.to_thread(sim_ids, self.sim, job.source_endpoint)
+        async with self.ts.pool.acquire() as conn:
+            staged = [
+                int(r[0])
+                for r in await conn.fetch(
+                    f"SELECT data->>'id' FROM {quote_ident(job.target_table)}"  # noqa: S608
+                )
+            ]
+        present = before & after
+        return Drift(
+            paging="keyset (auto)" if paging == "auto" else "plain $skip",
+            rows_per_s=result.progress.fetched / result.seconds,
+            requests=result.progress.requests,
+            mutations=int(result.progress.requests * churn),
+            present=len(present),
+            missed=len(present - set(staged)),
+            duplicates=len(staged) - len(set(staged)),
+        )
 
     async def measure(self, phase: str, job_id: int) -> Measured:
         job = self.jobs[job_id]
@@ -142,7 +200,9 @@ async def fetch_rows(sim: SimulatorProcess, job: JobSpec, total: int) -> list[Ro
     page_size = min(job.page_size, 1000)
 
     async def page(skip: int) -> list[Row]:
-        got = await client.get_page(job.source_endpoint, {"$top": page_size, "$skip": skip})
+        got = await client.get_page(
+            job.source_endpoint, [("$top", page_size), ("$skip", skip), ("$orderby", "id")]
+        )
         return [builder.row(r) for r in got.records]
 
     async with client:
@@ -158,7 +218,6 @@ async def baseline(
     try:
         await conn.execute(f"TRUNCATE {quote_ident(job.target_table)}")
         writer = StagingWriter(
-            conn,
             table=job.target_table,
             keyed_by_id=job.record_key.kind == "id",
             instance_id=INSTANCE_ID,
@@ -168,7 +227,8 @@ async def baseline(
         written = 0
         start = time.perf_counter()
         for i in range(0, len(rows), batch_rows):
-            written += (await writer.write(rows[i : i + batch_rows])).written
+            counts = await writer.write(conn, rows[i : i + batch_rows])
+            written += counts.inserted + counts.updated
         return written, time.perf_counter() - start
     finally:
         await conn.close()
@@ -277,6 +337,12 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.to_thread(sim.configure, rate_limit_rps=None)
         rss_loader = peak_rss_mib()
 
+        # --- drift -------------------------------------------------------------------------
+        drift = [
+            await bench.drift(paging, args.churn, args.drift_page_size)
+            for paging in ("auto", "offset")
+        ]
+
         # --- baseline ----------------------------------------------------------------------
         t = time.perf_counter()
         rows = await fetch_rows(sim, plain, args.plain_records)
@@ -336,7 +402,25 @@ async def main(args: argparse.Namespace) -> int:
             f"{peak_rss_mib():,.0f} MiB at the end (baseline holds its "
             f"{args.plain_records:,} rows in memory); simulator not counted"
         )
-        ok = all(m.ok for m in [*setup, *measured]) and base_rows == plain_m.truth
+        print()
+        print(table(
+            ("drift: job 25, paging", "rows/s", "requests", "mutations", "present throughout",
+             "missed", "staged twice"),
+            [(d.paging, f"{d.rows_per_s:,.0f}", f"{d.requests:,}", f"{d.mutations:,}",
+              f"{d.present:,}", f"{d.missed:,}", f"{d.duplicates:,}") for d in drift],
+        ))  # fmt: skip
+        keyset = drift[0]
+        print(
+            f"drift: keyset paging missed {keyset.missed} of {keyset.present:,} records present "
+            f"throughout ({'OK' if keyset.missed == 0 else 'expected 0'}); plain $skip paging "
+            f"missed {drift[1].missed} (shown for comparison)"
+        )
+        ok = (
+            all(m.ok for m in [*setup, *measured])
+            and base_rows == plain_m.truth
+            and keyset.missed == 0
+            and keyset.duplicates == 0
+        )
         if base_rows != plain_m.truth:
             print(f"baseline MISMATCH: {base_rows:,} rows merged, truth {plain_m.truth:,}")
     total = time.perf_counter() - started
@@ -354,6 +438,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="requests/s allowed by the server and the instance")  # fmt: skip
     parser.add_argument("--limited-parents", type=int, default=1_750,
                         help="patients = requests of the limited fan-out (job 152)")  # fmt: skip
+    parser.add_argument("--drift-page-size", type=int, default=100,
+                        help="$top in the drift phase")  # fmt: skip
+    parser.add_argument("--churn", type=float, default=1.0,
+                        help="share of drift-phase requests that mutate a record")  # fmt: skip
     parser.add_argument("--batch-rows", type=int, default=5_000, help="rows per COPY batch")
     parser.add_argument("--concurrency", type=int, default=32, help="fetch workers per job")
     args = parser.parse_args(argv)

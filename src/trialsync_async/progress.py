@@ -96,13 +96,16 @@ def summary_table(results: Sequence[JobResult]) -> str:
             r.progress.inserted,
             r.progress.updated,
             r.progress.unchanged,
+            r.progress.deleted,
             r.progress.requests,
+            r.progress.retries,
+            r.progress.sanitized,
             f"{r.seconds:.1f}",
             (r.error or "")[:90],
         )
         for r in results
     ]
-    headers = ["job", "name", "status", "rows", "inserted", "updated", "unchanged", "requests",
-               "seconds", "error"]  # fmt: skip
+    headers = ["job", "name", "status", "rows", "inserted", "updated", "unchanged", "deleted",
+               "requests", "retries", "sanitized", "seconds", "error"]  # fmt: skip
     ok = sum(r.ok for r in results)
     return format_table(headers, rows) + f"\n\n{ok} of {len(results)} jobs succeeded"

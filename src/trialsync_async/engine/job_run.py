@@ -227,6 +227,7 @@ class JobRun:
     async def _finish(self, status: str, error: str | None) -> None:
         """Close the run row; if the database is gone for good, the next run closes it."""
         p = self.progress
+        self._note_key_casing()
         try:
             if self.run_id is not None:
                 run_id = self.run_id
@@ -247,6 +248,19 @@ class JobRun:
             deleted=p.deleted, requests=p.requests, retries=p.retries, sanitized=p.sanitized,
         )  # fmt: skip
         structlog.contextvars.unbind_contextvars("job_id", "run_id", "instance_id")
+
+    def _note_key_casing(self) -> None:
+        """Record keys match any casing; the run notes the casing the records used."""
+        casings = self.rows.casings
+        if not casings:
+            return
+        self.progress.notes["key_casing"] = dict(casings)
+        configured = self.job.record_key.paths[0][0] if self.job.record_key.paths else None
+        other = sorted(c for c in casings if c != configured)
+        if other:
+            warning = f"record key {configured!r} met as {', '.join(map(repr, other))}"
+            self.progress.notes.setdefault("warnings", []).append(warning)
+            log.warning("record key casing differs", configured=configured, met=other)
 
     def _result(self, status: str, error: str | None) -> JobResult:
         return JobResult(
