@@ -9,7 +9,8 @@ from trialsync_async.api.urls import render_path
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import DEFAULT_JOBS_FILE
 from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import items_of, test_options
+from trialsync_async.simulator.catalog import ENDPOINT_BY_TEMPLATE, Kind
+from trialsync_async.simulator.testing import fetch_all, items_of, test_options
 
 JOBS = load_inventory(DEFAULT_JOBS_FILE)
 CCE_ONLY = {30, 31}
@@ -48,10 +49,26 @@ async def _values(http: aiohttp.ClientSession, sim: SimulatorServer, job: JobSpe
 @pytest.mark.parametrize("job", JOBS, ids=[f"job{j.id}" for j in JOBS])
 async def test_inventory_endpoint_answers_as_the_reference_says(sim, job: JobSpec) -> None:
     async with aiohttp.ClientSession(headers=sim.auth_header) as http:
-        path = render_path(job.source_endpoint, await _values(http, sim, job))
+        values = await _values(http, sim, job)
+        path = render_path(job.source_endpoint, values)
         async with http.get(sim.url(path)) as resp:
             status = resp.status
-    expected = 501 if job.id in CCE_ONLY else 404 if job.id in DEAD else 200
-    assert status == expected, path
-    if expected == 200:
-        assert sim.truth(job.source_endpoint)["count"] >= 0
+        expected = 501 if job.id in CCE_ONLY else 404 if job.id in DEAD else 200
+        assert status == expected, path
+        if expected != 200:
+            return
+        # a live endpoint the simulator really serves (not an empty swagger stub), answering
+        # exactly the records its truth describes
+        ep = ENDPOINT_BY_TEMPLATE[job.source_endpoint]
+        truth = sim.truth(job.source_endpoint)
+        got = await fetch_all(http, sim.base_url, path, kind=ep.kind)
+    assert got == sim.records(job.source_endpoint, [str(values[n]) for n in job.placeholders])
+    key = truth["key"]
+    if key is not None:
+        assert all(isinstance(r[key], int) for r in got), path
+    if job.placeholders:
+        assert len(got) <= truth["count"], path
+    else:  # the whole endpoint: its count and id sum are the truth's
+        assert len(got) == truth["count"], path
+        if key is not None and ep.kind is not Kind.OBJECT:
+            assert sum(r[key] for r in got) == truth["id_sum"], path

@@ -32,6 +32,9 @@ def test_cli_round_trips_every_knob() -> None:
         size_overrides={"studies": 10.0},
         churn=0.01,
         page_cache_size=8,
+        natural_order="shuffled",
+        page_overlap=0.2,
+        max_top=250,
     )
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -39,6 +42,7 @@ def test_cli_round_trips_every_knob() -> None:
     assert options_from_args(args) == opts
     helptext = parser.format_help()
     assert "--p-hang" in helptext and "default: 1729" in helptext
+    assert "--natural-order" in helptext and "--page-overlap" in helptext
 
 
 def test_subprocess_serves_and_stops() -> None:

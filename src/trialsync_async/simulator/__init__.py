@@ -8,6 +8,7 @@ In process::
         sim.truth(template)     # {"count", "id_sum", "key", "parent", "parent_template", ...}
         sim.stats(); sim.reset_stats(); sim.mutate(template, insert=1, update=2, delete=3)
         sim.configure(rate_limit_rps=5, faults={"p_500": 0.1})
+        sim.records(template, params)   # every live record of one endpoint/parent, parsed
 
 In a child process (benchmarks): ``with SimulatorProcess(SimulatorOptions(scale=1)) as sim:``.
 Standalone: ``python -m trialsync_async.simulator --port 8800 --scale 1`` (see ``--help``).
@@ -28,6 +29,10 @@ Behaviour worth knowing (details in the module docstrings):
 * Mutations append inserted records to their parent (largest ids) and give inserted/updated
   records a timestamp newer than every other record of their space; deleting a parent makes its
   per-parent endpoints 404; flat lists do not cascade; inserted records have no children.
+* Paging faults. ``natural_order="shuffled"`` serves OData lists without ``$orderby`` (and plain
+  lists) in a stable seeded hash order instead of id order; ``page_overlap=p`` makes an OData
+  page repeat the record preceding it at its head ($top + 1 records) with probability p;
+  ``max_top`` silently caps ``$top`` below 1000 (see ``options``, ``ordering`` and ``paging``).
 * Statistics count API requests by status; injected faults that do not produce a clean status
   are counted as ``reset``, ``hang``, ``truncated`` and ``html``.
 """
@@ -35,6 +40,9 @@ Behaviour worth knowing (details in the module docstrings):
 from trialsync_async.simulator.options import (
     DEFAULT_API_KEY,
     DEFAULT_API_KEY_HEADER,
+    DEFAULT_MAX_TOP,
+    DEFAULT_NATURAL_ORDER,
+    DEFAULT_PAGE_OVERLAP,
     DEFAULT_SCALE,
     DEFAULT_SEED,
     DEFAULT_TOP,
@@ -48,6 +56,9 @@ from trialsync_async.simulator.server import SimulatorServer
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_API_KEY_HEADER",
+    "DEFAULT_MAX_TOP",
+    "DEFAULT_NATURAL_ORDER",
+    "DEFAULT_PAGE_OVERLAP",
     "DEFAULT_SCALE",
     "DEFAULT_SEED",
     "DEFAULT_TOP",

@@ -10,11 +10,12 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from trialsync_async.simulator.catalog import EndpointSpec, Kind, Parent, Route
-from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, View
+from trialsync_async.simulator.dataset import Dataset
 from trialsync_async.simulator.odata import ODataError, Query, parse_query
-from trialsync_async.simulator.query import all_slots, run_query
+from trialsync_async.simulator.ordering import NaturalOrder
+from trialsync_async.simulator.paging import DEFAULT_RULES, PagingRules, head_query
 from trialsync_async.simulator.records import Renderer, single_object
-from trialsync_async.simulator.resolve import resolve_parent
+from trialsync_async.simulator.resolve import resolve_parent, view_for
 from trialsync_async.simulator.shapes import list_body, list_prefix_suffix, shape_for
 
 JSON = "application/json; charset=utf-8"
@@ -48,6 +49,7 @@ class Api:
         self.ds = ds
         self.renderer = renderer
         self.cache_size = cache_size
+        self.order = NaturalOrder(ds)
         self._cache: OrderedDict[tuple, Answer] = OrderedDict()
 
     def answer(
@@ -57,6 +59,7 @@ class Api:
         link_base: str,
         origin: str,
         shape_overrides: Mapping[str, str],
+        rules: PagingRules = DEFAULT_RULES,
     ) -> Answer:
         """Answer a routed request; ``link_base`` is the absolute URL without its query."""
         if route.status == 404:
@@ -76,6 +79,7 @@ class Api:
             link_base,
             self.ds.epoch,
             tuple(sorted(shape_overrides.items())),
+            rules,
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -83,7 +87,7 @@ class Api:
             return Answer(
                 cached.status, cached.body, None, cached.records, cached.content_type, cached.space
             )
-        ans = self._answer(ep, route, query, link_base, origin, shape_overrides)
+        ans = self._answer(ep, route, query, link_base, origin, shape_overrides, rules)
         if (
             self.cache_size
             and ans.chunks is None
@@ -103,6 +107,7 @@ class Api:
         link_base: str,
         origin: str,
         shape_overrides: Mapping[str, str],
+        rules: PagingRules,
     ) -> Answer:
         ds = self.ds
         sp = ds[ep.space]
@@ -115,16 +120,12 @@ class Api:
             else:
                 body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
             return Answer(200, body, records=1, space=sp.name)
-        view: View
-        if ep.parent is Parent.NONE:
-            view = ParentView(sp, 0) if sp.is_root else FlatView(sp)
-        else:
-            view = ParentView(sp, p)
+        view = view_for(ds, ep, p)
         shape = shape_for(ep, ep.kind, ep.template, shape_overrides)
         context = f"{origin}/CCSWEB/api/v1/$metadata#{_entity_set(ep.template)}"
         render = self.renderer.factory(sp.name).render
         if ep.kind is Kind.LIST:
-            slots = all_slots(view)
+            slots = self.order.all_slots(view, rules.natural_order)
             if len(slots) > STREAM_THRESHOLD:
                 return Answer(
                     200,
@@ -135,14 +136,20 @@ class Api:
             body = list_body(shape, [render(s) for s in slots], count=None, context=context)
             return Answer(200, body, records=len(slots), space=sp.name)
         try:
-            q = parse_query(query, sp.spec.key, sp.spec.ts)
+            q = parse_query(query, sp.spec.key, sp.spec.ts, max_top=rules.max_top)
         except ODataError as exc:
             return error_answer(400, "BadRequest", str(exc))
-        page = run_query(view, q)
-        records = [render(s) for s in page.slots]
-        next_skip = q.skip + len(records)
+        order = rules.natural_order
+        page = self.order.run(view, q, order)
+        head: list[int] = []
+        if rules.overlap:
+            hq = head_query(q, order)
+            if hq is not None:
+                head = self.order.run(view, hq, order).slots
+        records = [render(s) for s in head + page.slots]
+        next_skip = q.skip + len(page.slots)  # the repeated head record does not count
         next_link = None
-        if records and next_skip < page.count:
+        if page.slots and next_skip < page.count:
             next_link = _link(link_base, query, q, next_skip)
         body = list_body(
             shape,

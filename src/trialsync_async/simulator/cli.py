@@ -115,6 +115,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEMPLATE=SHAPE",
         help="shape of one endpoint template (repeatable)",
     )
+    g = parser.add_argument_group("paging faults")
+    g.add_argument(
+        "--natural-order",
+        choices=o.NATURAL_ORDERS,
+        default=o.DEFAULT_NATURAL_ORDER,
+        help="order of OData lists without $orderby and of plain lists: 'id', or 'shuffled' "
+        "(a stable seeded hash order; inserts land anywhere) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--page-overlap",
+        type=float,
+        default=o.DEFAULT_PAGE_OVERLAP,
+        help="probability that an OData page not at the start of its sequence repeats the "
+        "preceding record at its head ($top+1 records) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-top",
+        type=int,
+        default=o.DEFAULT_MAX_TOP,
+        help=f"silent server cap on $top, 1..{o.MAX_TOP} (default: %(default)s)",
+    )
     g = parser.add_argument_group("latency and limits")
     g.add_argument(
         "--latency",
@@ -217,6 +238,9 @@ def options_from_args(args: argparse.Namespace) -> o.SimulatorOptions:
         size_overrides={k: float(v) for k, v in _pairs(args.size, "size")},
         churn=args.churn,
         page_cache_size=args.page_cache,
+        natural_order=args.natural_order,
+        page_overlap=args.page_overlap,
+        max_top=args.max_top,
         access_log=args.access_log,
     ).validate()
 
@@ -234,6 +258,8 @@ def options_to_argv(opts: o.SimulatorOptions) -> list[str]:
         "--p-500", repr(f.p_500), "--p-503", repr(f.p_503), "--p-429", repr(f.p_429),
         "--p-reset", repr(f.p_reset), "--p-hang", repr(f.p_hang),
         "--p-truncated", repr(f.p_truncated), "--p-html", repr(f.p_html),
+        "--natural-order", opts.natural_order, "--page-overlap", repr(float(opts.page_overlap)),
+        "--max-top", str(opts.max_top),
     ]  # fmt: skip
     if opts.rate_limit_rps is not None:
         argv += ["--rate-limit", repr(opts.rate_limit_rps)]

@@ -1,11 +1,13 @@
 """Parser for the OData query options the Clinical Conductor OData endpoints honour.
 
-Supported: ``$top`` (default 50, values above 1000 silently truncated), ``$skip``,
-``$count=true|false``, ``$orderby=<field> [asc|desc]`` (optionally followed by a second key, which
-never matters because the order is total), and ``$filter`` made of ``<field> gt|ge|lt|le|eq
-<value>`` comparisons joined by ``and`` (parentheses allowed). Fields: the endpoint's integer key
-(``id``/``Id``) and its timestamp field; timestamps are ISO 8601 with or without quotes (also
-``datetime'...'``), naive ones meaning UTC. Anything else raises :class:`ODataError` (HTTP 400).
+Supported: ``$top`` (default ``min(50, max_top)``; values above ``max_top``, at most 1000, are
+silently truncated), ``$skip``, ``$count=true|false``, ``$orderby=<field> [asc|desc]``
+(optionally followed by a second key, which never matters because the order is total; without
+``$orderby`` the server's natural order applies, see :mod:`ordering`), and ``$filter`` made of
+``<field> gt|ge|lt|le|eq <value>`` comparisons joined by ``and`` (parentheses allowed).
+Fields: the endpoint's integer key (``id``/``Id``) and its timestamp field; timestamps are ISO
+8601 with or without quotes (also ``datetime'...'``), naive ones meaning UTC. Anything else
+raises :class:`ODataError` (HTTP 400).
 
 Filters are reduced to half-open integer intervals: ids ``[id_lo, id_hi)`` and timestamps in
 milliseconds ``[ts_lo, ts_hi)``.
@@ -32,6 +34,7 @@ class Query:
     count: bool = False
     order_by: str = "id"  # "id" (also: key order / default) or "ts"
     desc: bool = False
+    explicit_order: bool = False  # $orderby given (else the server's natural order applies)
     id_lo: int | None = None
     id_hi: int | None = None
     ts_lo: int | None = None  # ms
@@ -54,9 +57,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_query(
-    items: Iterable[tuple[str, str]], key_field: str | None, ts_field: str | None
+    items: Iterable[tuple[str, str]],
+    key_field: str | None,
+    ts_field: str | None,
+    *,
+    max_top: int = MAX_TOP,
 ) -> Query:
-    """Parse decoded query parameters for an OData endpoint (raises :class:`ODataError`)."""
+    """Parse decoded query parameters for an OData endpoint (raises :class:`ODataError`);
+    ``$top`` is silently capped at ``max_top``."""
     seen: dict[str, str] = {}
     for raw_name, value in items:
         name = raw_name.lower()
@@ -65,9 +73,9 @@ def parse_query(
         if name in seen:
             raise ODataError(f"query option {raw_name!r} given more than once")
         seen[name] = value
-    top = DEFAULT_TOP
+    top = min(DEFAULT_TOP, max_top)
     if "$top" in seen:
-        top = min(_non_negative_int("$top", seen["$top"]), MAX_TOP)
+        top = min(_non_negative_int("$top", seen["$top"]), max_top)
     skip = _non_negative_int("$skip", seen["$skip"]) if "$skip" in seen else 0
     count = False
     if "$count" in seen:
@@ -88,6 +96,7 @@ def parse_query(
         count=count,
         order_by=order_by,
         desc=desc,
+        explicit_order="$orderby" in seen,
         id_lo=bounds.id_lo,
         id_hi=bounds.id_hi,
         ts_lo=bounds.ts_lo,

@@ -1,5 +1,13 @@
 """Typed knobs of the simulator, with named module-level defaults.
 
+Paging-fault knobs (see :mod:`trialsync_async.simulator.ordering` and ``overlap``):
+
+* ``natural_order``: ``"id"`` (records in id order) or ``"shuffled"``: OData lists without
+  ``$orderby`` and plain lists answer in a stable, seeded hash order of the records instead.
+* ``page_overlap``: probability that an OData page not starting at the beginning of its sequence
+  repeats the record preceding it at its head (``$top`` + 1 records, a real-API bug).
+* ``max_top``: the server's silent cap on ``$top`` (1..1000).
+
 Options are immutable; :meth:`SimulatorOptions.with_changes` returns a validated copy, which is
 how ``POST /CCSWEB/__sim/config`` and :meth:`SimulatorServer.configure` change knobs at runtime.
 """
@@ -26,8 +34,13 @@ DEFAULT_MAX_CONCURRENCY: int | None = None  # None = unlimited
 DEFAULT_HANG_SECONDS = 300.0
 DEFAULT_CHURN = 0.0
 DEFAULT_PAGE_CACHE_SIZE = 256
-DEFAULT_TOP = 50  # OData page size when $top is absent
-MAX_TOP = 1000  # larger $top values are silently truncated to this
+DEFAULT_TOP = 50  # OData page size when $top is absent (at most max_top)
+MAX_TOP = 1000  # the largest allowed max_top (the real API's cap)
+DEFAULT_MAX_TOP = MAX_TOP  # larger $top values are silently truncated to max_top
+DEFAULT_NATURAL_ORDER = "id"
+DEFAULT_PAGE_OVERLAP = 0.0
+
+NATURAL_ORDERS = ("id", "shuffled")
 
 SHAPES = ("array", "envelope", "pageresult")
 SHAPE_GROUPS = ("odata", "list")
@@ -64,7 +77,24 @@ class FaultOptions:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SimulatorOptions:
-    """Everything that shapes the simulator's data and behaviour."""
+    """Everything that shapes the simulator's data and behaviour.
+
+    Paging faults:
+
+    * ``natural_order`` (``"id"`` | ``"shuffled"``, default ``"id"``): order of OData lists
+      queried without ``$orderby`` and of plain lists. ``"shuffled"`` sorts the live records by a
+      seeded hash of their slot: stable across requests, an insert lands at a random position,
+      a delete shifts the later records left, an update keeps its place. ``$filter`` then
+      filters that order; ``$orderby`` keeps its exact semantics.
+    * ``page_overlap`` (probability in [0, 1], default 0): an OData page not starting at the
+      beginning of its sequence gets, at its head, the record preceding its first record in the
+      same order (``$skip`` > 0: the record at ``$skip`` - 1; ``$skip`` = 0 with a bound on the
+      ordering field in ``$filter`` -- ``id gt X`` ascending, ``id lt X`` descending, same for
+      the timestamp -- the nearest record beyond that bound). Next links and ``$count`` ignore
+      the repeated record. Drawn per OData list request from a seeded RNG.
+    * ``max_top`` (1..1000, default 1000): silent cap on ``$top``; the default page size is
+      ``min(50, max_top)``.
+    """
 
     seed: int = DEFAULT_SEED
     scale: float = DEFAULT_SCALE
@@ -87,6 +117,9 @@ class SimulatorOptions:
     size_overrides: Mapping[str, float] = field(default_factory=dict)
     churn: float = DEFAULT_CHURN  # probability that a data request mutates one record of its space
     page_cache_size: int = DEFAULT_PAGE_CACHE_SIZE
+    natural_order: str = DEFAULT_NATURAL_ORDER  # "id" | "shuffled" (lists without $orderby)
+    page_overlap: float = DEFAULT_PAGE_OVERLAP  # probability a page repeats its predecessor
+    max_top: int = DEFAULT_MAX_TOP  # silent cap on $top, 1..MAX_TOP
     access_log: bool = False
 
     def __post_init__(self) -> None:
@@ -116,6 +149,16 @@ class SimulatorOptions:
             raise ValueError("churn must be within [0, 1]")
         if self.page_cache_size < 0:
             raise ValueError("page_cache_size must be >= 0")
+        if self.natural_order not in NATURAL_ORDERS:
+            raise ValueError(f"natural_order {self.natural_order!r} is not one of {NATURAL_ORDERS}")
+        if isinstance(self.page_overlap, bool) or not 0.0 <= self.page_overlap <= 1.0:
+            raise ValueError("page_overlap must be within [0, 1]")
+        if (
+            isinstance(self.max_top, bool)
+            or not isinstance(self.max_top, int)
+            or not 1 <= self.max_top <= MAX_TOP
+        ):
+            raise ValueError(f"max_top must be an integer within [1, {MAX_TOP}]")
         for key, shape in self.shape_overrides.items():
             if shape not in SHAPES:
                 raise ValueError(f"shape {shape!r} for {key!r} is not one of {SHAPES}")

@@ -56,7 +56,7 @@ def run_query(view: View, q: Query) -> Page:
         extras.append((ts, r))
     base_len = (hi - lo) - len(excluded)
     count = base_len + len(extras)
-    a, b = _window(q, count)
+    a, b = window(q, count)
     if a >= b:
         return Page([], count)
     if q.order_by == "ts":
@@ -88,7 +88,7 @@ def run_query(view: View, q: Query) -> Page:
     return Page(slots, count)
 
 
-def _window(q: Query, count: int) -> tuple[int, int]:
+def window(q: Query, count: int) -> tuple[int, int]:
     """Ascending positions [a, b) holding the requested page (reversed later for desc)."""
     if q.desc:
         b = max(count - q.skip, 0)
@@ -99,7 +99,7 @@ def _window(q: Query, count: int) -> tuple[int, int]:
 
 def _simple(view: View, q: Query, lo: int, hi: int) -> Page:
     count = hi - lo
-    a, b = _window(q, count)
+    a, b = window(q, count)
     slots = view.slots(list(range(lo + a, lo + b)))
     if q.desc:
         slots.reverse()

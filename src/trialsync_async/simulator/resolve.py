@@ -1,9 +1,9 @@
-"""Path parameters -> the parent ordinal a per-parent endpoint reads (None = 404)."""
+"""Path parameters -> the parent ordinal a per-parent endpoint reads (None = 404) -> its view."""
 
 from __future__ import annotations
 
-from trialsync_async.simulator.catalog import Parent
-from trialsync_async.simulator.dataset import Dataset, Space
+from trialsync_async.simulator.catalog import EndpointSpec, Parent
+from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, Space, View
 
 
 def _alive_slot(sp: Space, raw: str) -> int | None:
@@ -54,3 +54,11 @@ def parent_alive(ds: Dataset, kind: Parent, p: int) -> bool:
     child = ds["visits"] if kind is Parent.STUDY_VISIT else ds["subjects"]
     slot = child.slot_of_ordinal(p)
     return child.alive(slot) and ds["studies"].alive(child.split(slot)[0])
+
+
+def view_for(ds: Dataset, ep: EndpointSpec, p: int) -> View:
+    """The records a list endpoint serves for parent ordinal ``p`` (from :func:`resolve_parent`)."""
+    sp = ds[ep.space]
+    if ep.parent is Parent.NONE:
+        return ParentView(sp, 0) if sp.is_root else FlatView(sp)
+    return ParentView(sp, p)

@@ -2,8 +2,10 @@
 
 Request pipeline for ``/CCSWEB/api/...``: auth (401) -> rate limit per key (429 +
 Retry-After) -> concurrency cap (503) -> latency -> routing (404/501) -> forced parent failure
-(500) -> seeded fault -> answer (400/404/200) -> per-record cost. The reserved prefix
-``/CCSWEB/__sim/`` is unauthenticated, never faulted and not counted in the statistics.
+(500) -> seeded fault -> seeded page-overlap draw (OData lists) -> answer (400/404/200) ->
+per-record cost. The reserved prefix ``/CCSWEB/__sim/`` is unauthenticated, never faulted and
+not counted in the statistics; ``GET /CCSWEB/__sim/records?template=...&params=a/b`` dumps the
+live records of one endpoint and parent (see :meth:`SimulatorServer.records`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from aiohttp import web
 from trialsync_async.simulator.api import JSON, Answer, Api, error_answer
 from trialsync_async.simulator.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
 from trialsync_async.simulator.dataset import Dataset
+from trialsync_async.simulator.dump import UnknownRecords, dump_records
 from trialsync_async.simulator.hashing import salt
 from trialsync_async.simulator.limits import FaultPicker, RateLimiter
 from trialsync_async.simulator.mutations import MutationError, mutate
 from trialsync_async.simulator.options import SimulatorOptions
+from trialsync_async.simulator.paging import OverlapPicker, PagingRules
 from trialsync_async.simulator.records import Renderer
 from trialsync_async.simulator.stats import Stats
 from trialsync_async.simulator.truth import Truth
@@ -71,6 +75,7 @@ class SimulatorState:
         self.faults = FaultPicker(options.faults, salt(options.seed, "faults"))
         self.latency_rng = random.Random(salt(options.seed, "latency"))
         self.churn_rng = random.Random(salt(options.seed, "churn"))
+        self.overlap = OverlapPicker(options.page_overlap, salt(options.seed, "overlap"))
 
     def reconfigure(self, options: SimulatorOptions) -> None:
         old = self.options
@@ -138,6 +143,15 @@ class SimulatorServer:
             "templates": t.all(),
         }
 
+    def records(self, template: str, params: Sequence[str] = ()) -> list[Any]:
+        """Every live record of ``template`` for path parameter values ``params`` (parsed JSON,
+        exactly as the API renders them), in id order (slot order for keyless models),
+        ignoring faults, page overlap and the natural order; object endpoints give a
+        one-element list. Raises ``KeyError`` (:class:`~.dump.UnknownRecords`) for an unknown
+        template or parent, ``ValueError`` for a wrong number of parameters."""
+        st = self.state
+        return dump_records(st.ds, st.renderer, template, params)
+
     def stats(self) -> dict[str, Any]:
         return self.state.stats.snapshot()
 
@@ -173,7 +187,8 @@ class SimulatorServer:
         """Change knobs at runtime (faults may be a partial mapping); returns the new options.
 
         Changing seed, scale or size_overrides regenerates the data (and drops mutations);
-        the fault RNG restarts from its seed whenever the configuration changes.
+        the fault (and page-overlap) RNG restarts from its seed whenever the configuration
+        changes.
         """
         new = self.options.with_changes(**changes)
         if new.host != self.options.host or new.port != self.options.port:
@@ -223,6 +238,7 @@ class SimulatorServer:
         r.add_get(f"{ADMIN_PREFIX}/config", self._get_config)
         r.add_post(f"{ADMIN_PREFIX}/config", self._post_config)
         r.add_get(f"{ADMIN_PREFIX}/catalog", self._catalog)
+        r.add_get(f"{ADMIN_PREFIX}/records", self._records)
         r.add_get(BASE_PATH + "/{tail:.*}", self._handle_api)
         return app
 
@@ -245,6 +261,19 @@ class SimulatorServer:
             return self._json(self.truth(template))
         except KeyError:
             return self._json({"error": f"unknown template {template!r}"}, 404)
+
+    async def _records(self, request: web.Request) -> web.Response:
+        template = request.query.get("template")
+        if not template:
+            return self._json({"error": "give 'template'"}, 400)
+        raw = request.query.get("params", "")
+        params = [v for v in raw.split("/") if v] if raw else []
+        try:
+            return self._json(self.records(template, params))
+        except UnknownRecords as exc:
+            return self._json({"error": str(exc)}, 404)
+        except ValueError as exc:
+            return self._json({"error": str(exc)}, 400)
 
     async def _stats(self, request: web.Request) -> web.Response:
         return self._json(self.stats())
@@ -370,8 +399,14 @@ class SimulatorServer:
             fault = None
         link_base = str(request.url.with_query(None))
         origin = f"{request.scheme}://{request.host}"
+        ep = route.endpoint
+        rules = PagingRules(
+            opts.natural_order,
+            opts.max_top,
+            ep is not None and ep.kind is Kind.ODATA and st.overlap.draw(),
+        )
         ans = st.api.answer(
-            route, list(request.query.items()), link_base, origin, opts.shape_overrides
+            route, list(request.query.items()), link_base, origin, opts.shape_overrides, rules
         )
         if ans.records and opts.per_record_cost_s > 0:
             await asyncio.sleep(ans.records * opts.per_record_cost_s)

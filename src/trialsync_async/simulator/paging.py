@@ -1,0 +1,80 @@
+"""Paging rules of one request and the *page overlap* fault.
+
+Page overlap models a bug reported against Clinical Conductor: an OData page answers ``$top`` + 1
+records, repeating the last record of the previous page at its head. When the fault fires (seeded
+draw per OData list request, probability ``page_overlap``), a page that does not start at the
+very beginning of its sequence is extended by the record preceding its first record *in the same
+(filtered, ordered) sequence*:
+
+* ``$skip`` > 0: the record at position ``$skip`` - 1 (so also a page just past the end, e.g.
+  ``$skip`` = count, answers that last record);
+* ``$skip`` = 0 with a bound on the ordering field in ``$filter``: ascending ``id gt|ge X`` (or a
+  timestamp lower bound when ordered by the timestamp) gives the last record below the bound,
+  descending ``id lt|le X`` (timestamp upper bound) the first record above it, the rest of the
+  filter applying unchanged (none: no extension);
+* in the shuffled natural order (no ``$orderby``) only ``$skip`` > 0 pages are extended.
+
+``$count`` and next links ignore the repeated record: the next link continues at
+``$skip + (records of the page proper)``, so a client following links sees the overlap too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+from trialsync_async.simulator.odata import Query
+from trialsync_async.simulator.options import DEFAULT_MAX_TOP, DEFAULT_NATURAL_ORDER
+from trialsync_async.simulator.ordering import SHUFFLED
+
+
+@dataclass(frozen=True, slots=True)
+class PagingRules:
+    """How one request is paged (part of the page-cache key)."""
+
+    natural_order: str = DEFAULT_NATURAL_ORDER
+    max_top: int = DEFAULT_MAX_TOP
+    overlap: bool = False  # this request's page repeats its predecessor (when it has one)
+
+
+DEFAULT_RULES = PagingRules()
+
+
+class OverlapPicker:
+    """Seeded per-request decisions of the page-overlap fault (deterministic in request order)."""
+
+    def __init__(self, probability: float, seed: int) -> None:
+        self.p = probability
+        self.rng = random.Random(seed)
+
+    def draw(self) -> bool:
+        if self.p <= 0.0:
+            return False
+        return self.rng.random() < self.p
+
+
+def head_query(q: Query, natural_order: str) -> Query | None:
+    """A query whose (at most one) result is the record preceding the page of ``q``, or None
+    when the page starts at the beginning of its sequence (see the module docstring)."""
+    if q.skip > 0:
+        return dataclasses.replace(q, skip=q.skip - 1, top=1, count=False)
+    if natural_order == SHUFFLED and not q.explicit_order:
+        return None
+    lo_name, hi_name = ("id_lo", "id_hi") if q.order_by == "id" else ("ts_lo", "ts_hi")
+    lo: int | None = getattr(q, lo_name)
+    hi: int | None = getattr(q, hi_name)
+    if not q.desc:
+        if lo is None:
+            return None
+        bounds = {lo_name: None, hi_name: lo if hi is None else min(hi, lo)}
+    else:
+        if hi is None:
+            return None
+        bounds = {lo_name: hi if lo is None else max(lo, hi), hi_name: None}
+    return dataclasses.replace(
+        q, skip=0, top=1, count=False, desc=not q.desc, explicit_order=True, **bounds
+    )
+
+
+__all__ = ["DEFAULT_RULES", "OverlapPicker", "PagingRules", "head_query"]
