@@ -318,3 +318,17 @@ async def test_unordered_offset_under_drift_is_what_keyset_fixes() -> None:
     by_keyset = set(ids_of(await run(keyset_server, KeysetPaging(25))))
     assert stable <= by_keyset
     assert not stable <= by_offset  # the unordered offset walk lost some
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+@pytest.mark.parametrize("n", [7, 10, 11])
+async def test_keyless_without_count_asks_the_server_whether_it_overlaps(
+    overlap: bool, n: int
+) -> None:
+    """No $count, identical records on every page boundary: one probe settles it."""
+    server = FakeList(range(n), overlap=overlap, count=False)
+    for record in server.records.values():
+        record.pop("id")  # every record identical: the hardest case
+    got = await run(server, OffsetPaging(5, identity=content_identity, keyed=False))
+    assert len(got) == n
+    assert sum(1 for c in server.calls if c["$top"] == "1") <= 1

@@ -183,35 +183,46 @@ class OffsetPaging(Paging):
         self.skip = skip
         self._previous: list[object] = []  # identities of the previous page
         self._first_identity: object = None
+        self._overlapping: bool | None = None  # does this server repeat a page's predecessor?
+        self._held: tuple[Page, list[object]] | None = None  # a page waiting for that answer
 
     def request(self) -> QueryItems:
-        items: QueryItems = [("$top", self.top), ("$skip", self.skip)]
+        top, skip = self.top, self.skip
+        if self._held is not None:  # the overlap probe: one record, inside the list
+            top, skip = 1, max(self.skip - 1, 1)
+        items: QueryItems = [("$top", top), ("$skip", skip)]
         if self.order_by:
             items.append(("$orderby", self.order_by))
         return items + self._count_item()
 
-    def _fresh(self, page: Page, identities: list[object]) -> list[Any]:
-        """Records not repeated from the previous page.
+    def _repeats_head(self, page: Page, identities: list[object]) -> bool | None:
+        """Whether a keyless page's head repeats the previous page's tail (None: cannot tell).
 
-        Keyed records are unique, so any record of the previous page is a repeat. Keyless
-        records may repeat legitimately; only a page one record longer than expected (``$top``,
-        or on the last page what ``$count`` leaves) whose head equals the previous page's tail
-        is taken as an overlap.
+        Keyless records may repeat legitimately, so the head is a repeat only when the page is
+        one record longer than expected: ``$top``, or on the last page what ``$count`` leaves.
+        Without ``$count`` the last page's length is unknown: once the server has shown that
+        it overlaps (or not) that answer stands, and until then one request of one record just
+        before this page (``$skip`` - 1, inside the list) asks it: an overlapping server
+        answers two.
         """
-        raw = page.records
-        if not self._previous:
-            return raw
-        if self.keyed:
-            seen = set(self._previous)
-            return [r for r, i in zip(raw, identities, strict=True) if i not in seen]
+        if not self._previous or identities[0] != self._previous[-1]:
+            return False
         expected = self.top
         if page.total is not None:
             expected = min(expected, max(page.total - self.skip, 0))
-        if len(raw) == expected + 1 and identities[0] == self._previous[-1]:
-            return raw[1:]
-        return raw
+        if len(page.records) == expected + 1:
+            self._overlapping = True
+            return True
+        if page.total is not None:
+            return False
+        return self._overlapping  # None when still unknown: probe
 
     def accept(self, page: Page) -> list[Any]:
+        if self._held is not None:  # the answer to the overlap probe
+            held, identities = self._held
+            self._held = None
+            self._overlapping = len(page.records) > 1
+            return self._take(held, identities, drop_head=self._overlapping)
         raw = page.records
         if page.single or not raw:
             self.done = True
@@ -225,7 +236,21 @@ class OffsetPaging(Paging):
             )
         if self.skip == 0:
             self._first_identity = identities[0]
-        fresh = self._fresh(page, identities)
+        if self.keyed:
+            return self._take(page, identities, drop_head=False)
+        drop = self._repeats_head(page, identities)
+        if drop is None:  # one request of one record tells whether this server overlaps
+            self._held = (page, identities)
+            return []
+        return self._take(page, identities, drop_head=drop)
+
+    def _take(self, page: Page, identities: list[object], *, drop_head: bool) -> list[Any]:
+        raw = page.records
+        if self.keyed:
+            seen = set(self._previous)
+            fresh = [r for r, i in zip(raw, identities, strict=True) if i not in seen]
+        else:
+            fresh = raw[1:] if drop_head else raw
         whole_list = (
             self.skip == 0
             and len(raw) > self.top + 1
