@@ -337,12 +337,6 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.to_thread(sim.configure, rate_limit_rps=None)
         rss_loader = peak_rss_mib()
 
-        # --- drift -------------------------------------------------------------------------
-        drift = [
-            await bench.drift(paging, args.churn, args.drift_page_size)
-            for paging in ("auto", "offset")
-        ]
-
         # --- baseline ----------------------------------------------------------------------
         t = time.perf_counter()
         rows = await fetch_rows(sim, plain, args.plain_records)
@@ -350,6 +344,12 @@ async def main(args: argparse.Namespace) -> int:
         base_rows, base_s = await baseline(dsn, plain, rows, args.batch_rows)
         del rows
         base_rate = base_rows / base_s
+
+        # --- drift -------------------------------------------------------------------------
+        drift = [
+            await bench.drift(paging, args.churn, args.drift_page_size)
+            for paging in ("auto", "offset")
+        ]
 
         # --- report ------------------------------------------------------------------------
         measured = [*unlimited, lim]

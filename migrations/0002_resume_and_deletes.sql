@@ -51,5 +51,5 @@ CREATE TABLE IF NOT EXISTS dw_etl_seen_keys (
     pass_id INTEGER NOT NULL,
     k TEXT NOT NULL
 );
-
-CREATE INDEX IF NOT EXISTS idx_dw_etl_seen_keys ON dw_etl_seen_keys (pass_id, k);
+-- No index: rows are only appended (in each batch's merge) and read once, by a hash anti-join,
+-- when the pass is settled.

@@ -177,9 +177,10 @@ CREATE TEMP TABLE IF NOT EXISTS trialsync_batch (
 ) ON COMMIT DELETE ROWS
 
 -- name: staging_merge_by_id
--- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id. The same key twice in one
--- INSERT … ON CONFLICT is an error, so the batch is deduplicated first (last one wins).
--- Unchanged rows are not rewritten; a row marked deleted that comes back is revived.
+-- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id, $5 the pass whose seen
+-- keys the batch's keys join (NULL: none). The same key twice in one INSERT … ON CONFLICT is
+-- an error, so the batch is deduplicated first (last one wins). Unchanged rows are not
+-- rewritten; a row marked deleted that comes back is revived.
 WITH src AS (
     SELECT DISTINCT ON (data::jsonb->>'id') data::jsonb AS data, k, scope
     FROM trialsync_batch
@@ -199,6 +200,9 @@ WITH src AS (
         deleted_at = NULL
     WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
     RETURNING (xmax = 0) AS inserted
+), seen AS (
+    INSERT INTO dw_etl_seen_keys (pass_id, k)
+    SELECT $5::int, data->>'id' FROM src WHERE $5::int IS NOT NULL
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
@@ -226,6 +230,9 @@ WITH src AS (
         deleted_at = NULL
     WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
     RETURNING (xmax = 0) AS inserted
+), seen AS (
+    INSERT INTO dw_etl_seen_keys (pass_id, k)
+    SELECT $5::int, k FROM src WHERE $5::int IS NOT NULL
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
@@ -305,13 +312,6 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
     pass_id = EXCLUDED.pass_id,
     fetched_at = COALESCE(EXCLUDED.fetched_at, u.fetched_at),
     updated_at = CURRENT_TIMESTAMP
-
--- name: seen_keys_by_id
-INSERT INTO dw_etl_seen_keys (pass_id, k)
-SELECT DISTINCT $1::int, data::jsonb->>'id' FROM trialsync_batch
-
--- name: seen_keys_by_record_key
-INSERT INTO dw_etl_seen_keys (pass_id, k) SELECT DISTINCT $1::int, k FROM trialsync_batch
 
 -- name: seen_keys_forget
 DELETE FROM dw_etl_seen_keys WHERE pass_id = $1

@@ -50,8 +50,11 @@ class StagingWriter:
         """Create the connection's batch temp table (once per connection)."""
         await conn.execute(query("batch_temp_create"))
 
-    async def copy_merge(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> MergeCounts:
-        """COPY ``rows`` into the temp table and merge them (inside the caller's transaction)."""
+    async def copy_merge(
+        self, conn: asyncpg.Connection, rows: Sequence[Row], *, seen_pass: int | None = None
+    ) -> MergeCounts:
+        """COPY ``rows`` into the temp table and merge them (inside the caller's transaction);
+        with ``seen_pass``, their keys join that pass's seen keys (see db/units.py)."""
         if not rows:
             return MergeCounts()
         await conn.copy_records_to_table(
@@ -59,7 +62,7 @@ class StagingWriter:
             records=[(row.data, row.key, row.scope, i) for i, row in enumerate(rows)],
             columns=("data", "k", "scope", "ord"),
         )
-        args = (str(self.instance_id), self.instance_id, self.job_id, self.run_id)
+        args = (str(self.instance_id), self.instance_id, self.job_id, self.run_id, seen_pass)
         result = await conn.fetchrow(self._merge_sql, *args)
         if result is None:
             raise RuntimeError("the merge returned no counts")

@@ -95,11 +95,6 @@ async def save_plan(
         )
 
 
-async def remember_seen(conn: asyncpg.Connection, pass_id: int, *, by_id: bool) -> None:
-    """Inside a batch's transaction: add the batch's keys to the pass's seen keys."""
-    await conn.execute(query("seen_keys_by_id" if by_id else "seen_keys_by_record_key"), pass_id)
-
-
 async def settle_unseen(
     conn: asyncpg.Connection,
     *,

@@ -489,9 +489,9 @@ class JobRun:
 
     async def _commit(self, writer: StagingWriter, batch: Batch) -> None:
         """Rows, the units' state and the run's counters: one transaction, retried whole."""
-        track_seen = not self.job.parameters and self.job.deletes != "keep"
-        by_id = self.job.record_key.kind == "id"
         keyless = self.job.record_key.kind == "none"
+        track_seen = not self.job.parameters and self.job.deletes != "keep" and not keyless
+        seen_pass = self.pass_id if track_seen else None
         updates = batch.unit_updates()
         generation = -1
         p = self.progress
@@ -503,9 +503,7 @@ class JobRun:
                 generation = self.conn.generation
             deleted = 0
             async with conn.transaction():
-                counts = await writer.copy_merge(conn, batch.rows)
-                if track_seen and not keyless:
-                    await unit_state.remember_seen(conn, self.pass_id, by_id=by_id)
+                counts = await writer.copy_merge(conn, batch.rows, seen_pass=seen_pass)
                 for end in batch.ended_units:
                     if end.keys is not None:  # keyless: the scope now holds exactly its rows
                         deleted += await writer.delete_unseen(conn, end.unit.scope, end.keys)
