@@ -103,6 +103,13 @@ async def test_faults_of_every_kind_still_load_exactly(db_dsn: str) -> None:
         truths = (sim.truth(PATIENTS), sim.truth("/api/v1/studies/{studyId}/subjects/odata"))
     assert all(r.ok for r in results), [r.error for r in results]
     assert sum(stats["faults"].values()) > 10, stats["faults"]
+    # honest counters: every HTTP attempt the server saw is counted, retries among them
+    assert sum(r.progress.requests for r in results) == stats["requests"]
+    ok_answers = stats["by_status"].get("200", 0)
+    assert sum(r.progress.retries for r in results) == stats["requests"] - ok_answers
+    made = await fetch(db_dsn, "SELECT sum(requests_made) AS n, sum(requests_retried) AS r "
+                       "FROM dw_etl_runs")  # fmt: skip
+    assert (made[0]["n"], made[0]["r"]) == (stats["requests"], stats["requests"] - ok_answers)
     assert staged_ok(await staged(db_dsn, "dim_patients_staging"), truths[0])
     assert staged_ok(await staged(db_dsn, "dim_subjects_staging"), truths[1])
 
