@@ -313,6 +313,10 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
     fetched_at = COALESCE(EXCLUDED.fetched_at, u.fetched_at),
     updated_at = CURRENT_TIMESTAMP
 
+-- name: seen_keys_analyze
+-- Fresh rows, no statistics: without this the planner may pick a nested-loop anti-join.
+ANALYZE dw_etl_seen_keys
+
 -- name: seen_keys_forget
 DELETE FROM dw_etl_seen_keys WHERE pass_id = $1
 

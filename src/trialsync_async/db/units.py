@@ -110,6 +110,7 @@ async def settle_unseen(
     quoted = quote_ident(validate_staging_table(table))
     count = 0
     async with conn.transaction():
+        await conn.execute(query("seen_keys_analyze"))
         if policy in ("mark", "delete"):
             name = f"unseen_{policy}_by_{'id' if by_id else 'record_key'}"
             status = await conn.execute(
