@@ -36,7 +36,11 @@ class TrialSync:
     async def __aenter__(self) -> TrialSync:
         self.dsn = await self._stack.enter_async_context(database_url(self.settings))
         try:
-            self._pool = await create_pool(self.dsn, max_size=self.settings.pool_size)
+            # min_size 0: no background "pool floor" reconnects (and their tracebacks) while the
+            # database is away; connections are made on demand and retried by db/resilience.py.
+            self._pool = await create_pool(self.dsn, min_size=0, max_size=self.settings.pool_size)
+            async with self._pool.acquire():  # reachable now, or a clear error now
+                pass
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._stack.aclose()
             raise DatabaseError(detail=f"cannot connect to {redact_dsn(self.dsn)}: {exc}") from exc

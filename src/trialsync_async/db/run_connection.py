@@ -55,11 +55,15 @@ class RunConnection:
         self._locked = True
 
     async def _connect(self) -> None:
-        old, self._conn = self._conn, None
-        if old is not None:
-            old.terminate()
+        await self._drop()
         self._conn = await connect(self.dsn)
         self.generation += 1
+
+    async def _drop(self) -> None:
+        """Forget the current connection (lost, or in an unknown state)."""
+        old, self._conn = self._conn, None
+        if old is not None and not old.is_closed():
+            old.terminate()
 
     async def _reconnect(self) -> None:
         await self._connect()
@@ -71,12 +75,19 @@ class RunConnection:
         """``fn(conn)``, again on a new connection if the old one was lost."""
 
         async def attempt() -> T:
-            return await fn(self.conn)
+            if self._conn is None or self._conn.is_closed():
+                await self._reconnect()  # a connection error here is retried too
+            conn = self.conn
+            try:
+                return await fn(conn)
+            except asyncpg.InternalClientError as exc:  # protocol state unknown after a loss
+                await self._drop()
+                raise ConnectionResetError(str(exc)) from exc
 
         return await self.retry.run(
             attempt,
             what=what,
-            on_lost=self._reconnect,
+            on_lost=self._drop,
             is_closed=lambda: self._conn is None or self._conn.is_closed(),
         )
 
