@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.pg_support import create_template, postgres_server, unique_name
+from tests.pg_support import (
+    RestartablePostgres,
+    create_template,
+    migrate_database,
+    postgres_server,
+    unique_name,
+)
 from trialsync_async.db.connect import connect, drop_database, recreate_database
 from trialsync_async.settings import Settings
 
@@ -53,3 +60,19 @@ async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def settings(db_dsn: str) -> Settings:
     return Settings.from_dsn(db_dsn, log_format="json")
+
+
+@pytest.fixture
+def restartable_pg(tmp_path: Path) -> Iterator[RestartablePostgres]:
+    """A started PostgreSQL of this test's own, which it may stop/restart at will
+    (``restart``, ``restart_async``); stopped and deleted afterwards."""
+    with RestartablePostgres(tmp_path / "restartable_pg") as pg:
+        yield pg
+
+
+@pytest.fixture
+async def restartable_db_dsn(restartable_pg: RestartablePostgres) -> AsyncIterator[str]:
+    """DSN of a fresh, migrated database on ``restartable_pg`` (valid across restarts)."""
+    dsn = await recreate_database(restartable_pg.dsn(), unique_name("r"))
+    await migrate_database(dsn)
+    yield dsn  # the whole cluster is deleted by restartable_pg

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +19,7 @@ from yarl import URL
 
 from trialsync_async.api.client import ApiClient
 from trialsync_async.api.limits import clear_limiters, get_limiter
-from trialsync_async.api.paging import iter_pages
+from trialsync_async.api.paging import LinkPaging, OffsetPaging, walk
 from trialsync_async.api.retry import RetryPolicy
 from trialsync_async.errors import (
     ApiError,
@@ -128,14 +128,59 @@ async def test_retry_after_honoured_and_pauses_instance(
     assert len(calls(mocked)) == 2
 
 
-async def test_429_pauses_the_shared_limiter(client: ApiClient, mocked: aioresponses) -> None:
-    mocked.get(URL_, status=429, headers={"Retry-After": "1"})
-    mocked.get(URL_, payload=OK)
-    task = asyncio.create_task(client.get_page(PATH))
-    await asyncio.sleep(0.01)
-    limiter = get_limiter(1)
-    assert limiter is not None and limiter.paused_for() > 0
-    await task
+PAUSE = 0.3
+"""Seconds a 429 holds the instance back in the test below (its Retry-After, capped)."""
+
+
+async def test_429_pauses_every_worker_of_the_instance(mocked: aioresponses) -> None:
+    """After a 429 with Retry-After, no worker of that instance — the throttled one, another
+    one on the same client, one on another client — sends before the pause is over."""
+    sent: dict[str, float] = {}
+
+    def stamp(name: str) -> Callable[..., None]:
+        def callback(url: URL, **kwargs: Any) -> None:  # None: answer as registered
+            sent[name] = time.monotonic()
+
+        return callback
+
+    sites, subjects = "/api/v1/sites/odata", "/api/v1/subjects/odata"
+    mocked.get(URL_, status=429, headers={"Retry-After": "5"}, callback=stamp("429"))
+    mocked.get(URL_, payload=OK, callback=stamp("retry"))
+    mocked.get(BASE + sites, payload=OK, callback=stamp("same client"))
+    mocked.get(BASE + subjects, payload=OK, callback=stamp("other client"))
+    policy = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002, max_retry_after=PAUSE)
+    async with (
+        ApiClient(instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=policy) as a,
+        ApiClient(instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=policy) as b,
+    ):
+        limiter = get_limiter(1)  # the instance's one limiter, shared by both clients
+        assert limiter is a.limiter is b.limiter and limiter.paused_for() == 0
+        throttled = asyncio.create_task(a.get_page(PATH))
+        deadline = time.monotonic() + 1.0
+        while limiter.paused_for() == 0:
+            assert time.monotonic() < deadline, "the 429 did not pause the instance's limiter"
+            await asyncio.sleep(0.001)
+        paused_at = time.monotonic()
+        remaining = limiter.paused_for()
+        resume = paused_at + remaining  # a lower bound of the limiter's resume time
+        assert PAUSE / 2 < remaining <= PAUSE  # Retry-After 5, capped at max_retry_after
+        assert resume - sent["429"] >= PAUSE - 0.05
+        others = [
+            asyncio.create_task(a.get_page(sites)),
+            asyncio.create_task(b.get_page(subjects)),
+        ]
+        await asyncio.sleep(PAUSE / 3)
+        if time.monotonic() < resume - 0.01:  # still paused (unless the loop lagged badly)
+            assert list(sent) == ["429"], "a request went out during the pause"
+            assert limiter.paused_for() > 0
+        await asyncio.gather(throttled, *others)
+
+    for name in ("retry", "same client", "other client"):
+        assert sent[name] >= resume - 0.005, f"{name} went out before the pause ended"
+        assert sent[name] - sent["429"] < PAUSE + 0.5, f"{name} waited far too long"
+    assert limiter.paused_for() == 0
+    assert a.stats.outcomes["http_429"] == 1 and a.stats.retries == 1
+    assert b.stats.retries == 0 and b.stats.outcomes["ok"] == 1  # it waited, never failed
 
 
 @pytest.mark.parametrize(
@@ -273,7 +318,7 @@ async def test_clients_of_one_instance_share_one_limiter(mocked: aioresponses) -
     assert time.monotonic() - start >= 9 / rate - 0.002
 
 
-# --- iter_pages over HTTP --------------------------------------------------------------
+# --- paging strategies over HTTP ------------------------------------------------------
 
 
 def _odata(ids: range, next_link: str | None = None) -> dict[str, Any]:
@@ -286,14 +331,15 @@ def _odata(ids: range, next_link: str | None = None) -> dict[str, Any]:
 async def test_paging_on_the_wire(client: ApiClient, mocked: aioresponses) -> None:
     mocked.get(URL_ + "?$top=1000&$skip=0", payload=_odata(range(1000)))
     mocked.get(URL_ + "?$top=1000&$skip=1000", payload=_odata(range(1000, 1200)))
-    pages = [p async for p in iter_pages(client, PATH, page_size=5000)]
-    assert [len(p) for p in pages] == [1000, 200]
+    pages = [p async for p in walk(client, PATH, OffsetPaging(5000, count=False))]
+    assert [len(p) for p in pages] == [1000, 200]  # $top clamped to the API's 1000
 
 
 async def test_next_link_host_not_trusted(client: ApiClient, mocked: aioresponses) -> None:
     evil = "https://evil.example/steal/api/v1/studies/odata?$top=2&$skip=2"
     mocked.get(URL_ + "?$top=2&$skip=0", payload=_odata(range(2), evil))
     mocked.get(URL_ + "?$top=2&$skip=2", payload=_odata(range(2, 3)))
-    pages = [p async for p in iter_pages(client, PATH, page_size=2)]
+    paging = LinkPaging(link=[("$top", 2), ("$skip", 0)])
+    pages = [p async for p in walk(client, PATH, paging)]
     assert [r["id"] for p in pages for r in p] == [0, 1, 2]
     assert all(url.host == "cc.test" for _, url in mocked.requests)
