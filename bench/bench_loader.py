@@ -57,7 +57,7 @@ from trialsync_async.inventory import JobSpec
 from trialsync_async.log import configure_logging
 from trialsync_async.records import Row, RowBuilder
 from trialsync_async.settings import Settings
-from trialsync_async.simulator import SimulatorOptions, SimulatorProcess
+from ccsim import SimulatorOptions, SimulatorProcess
 
 PLAIN_JOB = 25  # Appointments: /api/v1/appointments/odata, keyset ranges walked in parallel
 DRIFT_JOB = PLAIN_JOB  # paged again while the data changes

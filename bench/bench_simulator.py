@@ -20,7 +20,7 @@ import time
 import aiohttp
 import orjson
 
-from trialsync_async.simulator import SimulatorOptions, SimulatorProcess
+from ccsim import SimulatorOptions, SimulatorProcess
 
 SMALL = "/api/v1/appointments/odata"
 LARGE = "/api/v1/patient-visits/odata"

@@ -12,7 +12,7 @@ from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.settings import Settings
-from trialsync_async.simulator import SimulatorServer
+from ccsim import SimulatorServer
 
 FAST_HTTP = {
     "http_timeout": 2.0,

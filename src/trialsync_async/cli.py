@@ -18,7 +18,6 @@ from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
 from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import API_MAX_PAGE_SIZE, Settings
-from trialsync_async.simulator import cli as simulator_cli
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     active.add_argument("--active", dest="is_active", action="store_true", default=None)
     active.add_argument("--inactive", dest="is_active", action="store_false")
 
-    sim = sub.add_parser("simulate", help="run the Clinical Conductor API simulator")
-    simulator_cli.add_arguments(sim)
+    # Listed for --help only: main() hands `simulate ...` to the simulator's own parser, so
+    # the simulator package is imported only when it is asked for.
+    sub.add_parser(
+        "simulate", add_help=False,
+        help="run the Clinical Conductor API simulator (see `simulate --help`)",
+    )  # fmt: skip
 
     demo = sub.add_parser(
         "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
@@ -311,11 +314,23 @@ def _read_key() -> str:
     return key
 
 
+def _simulate(argv: list[str]) -> int:
+    try:
+        from ccsim.cli import main as simulator_main
+    except ImportError:
+        print("error: the simulator (package ccsim) is not installed", file=sys.stderr)
+        return EXIT_FAILED
+    return simulator_main(argv, prog="trialsync-async simulate")
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     settings_factory: Callable[[], Settings] = Settings.from_env,
 ) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        return _simulate(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None and not (args.job or args.all):
@@ -337,8 +352,6 @@ def main(
         return EXIT_USAGE
     try:
         configure_logging(settings.log_level, settings.log_format)
-        if args.command == "simulate":
-            return simulator_cli.run_from_args(args)
         _STOP.grace = settings.stop_grace_seconds
         return _run(_dispatch(args, settings), _STOP)
     except TrialSyncError as exc:

@@ -37,7 +37,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJo
 
 
 async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
-    from trialsync_async.simulator import SimulatorOptions, SimulatorServer
+    from ccsim import SimulatorOptions, SimulatorServer
 
     scale = args.scale if args.scale is not None else DEMO_SCALE
     async with (

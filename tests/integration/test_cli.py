@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.engine_support import fetch, loader
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ async def cli(*args: str, env: dict[str, str], stdin: bytes | None = None):
 
 @pytest.fixture
 async def sim():
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 
@@ -112,7 +112,7 @@ async def _start(db_dsn: str, sim, *args: str) -> asyncio.subprocess.Process:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 async def test_a_stopped_process_leaves_a_closed_run(db_dsn: str, sig) -> None:
-    async with SimulatorServer(test_options(latency_mean_s=0.2)) as sim:
+    async with SimulatorServer(sim_options(latency_mean_s=0.2)) as sim:
         async with loader(db_dsn, sim) as ts:
             await ts.run_jobs([2])
             await ts.set_instance(1, api_key_env="SIM_KEY")
@@ -140,7 +140,7 @@ async def test_a_stopped_process_leaves_a_closed_run(db_dsn: str, sig) -> None:
 
 
 async def test_the_same_job_never_runs_twice_at_once(db_dsn: str) -> None:
-    async with SimulatorServer(test_options(latency_mean_s=0.05)) as sim, loader(db_dsn, sim) as ts:
+    async with SimulatorServer(sim_options(latency_mean_s=0.05)) as sim, loader(db_dsn, sim) as ts:
         await ts.run_jobs([2])
         first, second = await asyncio.gather(ts.run_jobs([11]), ts.run_jobs([11]))
     statuses = sorted([first[0].status, second[0].status])

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.engine_support import fetch, loader, staged
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 REPO = Path(__file__).resolve().parents[2]
 VISITS = "/api/v1/studies/{studyId}/visits/odata"
@@ -42,7 +42,7 @@ async def test_a_restart_within_the_window_and_the_run_goes_on(
     restartable_pg: Any, restartable_db_dsn: str
 ) -> None:
     dsn = restartable_db_dsn
-    async with SimulatorServer(test_options(scale=SCALE)) as sim:
+    async with SimulatorServer(sim_options(scale=SCALE)) as sim:
         async with loader(dsn, sim, commit_seconds=0.05, progress_seconds=0.1) as ts:
             [studies] = await ts.run_jobs([2])
             await ts.set_instance(1, rate_limit=150)
@@ -59,7 +59,7 @@ async def test_a_database_gone_too_long_ends_the_run_in_one_line_and_a_rerun_is_
     restartable_pg: Any, restartable_db_dsn: str
 ) -> None:
     dsn = restartable_db_dsn
-    async with SimulatorServer(test_options(scale=SCALE)) as sim:
+    async with SimulatorServer(sim_options(scale=SCALE)) as sim:
         async with loader(dsn, sim) as ts:
             [studies] = await ts.run_jobs([2])
             await ts.set_instance(1, rate_limit=150, api_key_env="SIM_KEY")

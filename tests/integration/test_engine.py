@@ -8,15 +8,15 @@ import pytest
 from tests.engine_support import fetch, loader, staged
 from trialsync_async.engine.job_run import RunOptions
 from trialsync_async.errors import InactiveJobError, UnknownJobError
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import items_of, test_options
+from ccsim import SimulatorServer
+from tests.sim_support import items_of, sim_options
 
 PATIENTS = "/api/v1/patients/odata"
 
 
 @pytest.fixture
 async def sim():
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 
@@ -53,7 +53,7 @@ def staged_ok(staged_row: tuple[int, int, int], truth: dict) -> bool:
 
 @pytest.mark.parametrize("shape", ["envelope", "pageresult", "array"])
 async def test_every_response_shape_and_small_pages(db_dsn: str, shape: str) -> None:
-    options = test_options(shape_overrides={"odata": shape})
+    options = sim_options(shape_overrides={"odata": shape})
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         [result] = await ts.run_jobs([9], options=RunOptions(page_size=37, batch_rows=100))
         truth = sim.truth("/api/v1/patient-visits/odata")
@@ -96,7 +96,7 @@ async def test_faults_of_every_kind_still_load_exactly(db_dsn: str) -> None:
         "p_500": 0.05, "p_503": 0.05, "p_429": 0.05, "p_reset": 0.05,
         "p_truncated": 0.05, "p_html": 0.05, "p_hang": 0.02, "hang_seconds": 5.0,
     }  # fmt: skip
-    options = test_options(faults=faults)
+    options = sim_options(faults=faults)
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         results = await ts.run_jobs([3, 10, 2], options=RunOptions(page_size=10, concurrency=8))
         stats = sim.stats()

@@ -6,13 +6,13 @@ import pytest
 
 from tests.engine_support import fetch, loader, staged
 from trialsync_async.engine.job_run import PAGE_QUEUE_PAGES, RunOptions
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 
 @pytest.fixture
 async def sim():
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 
@@ -61,7 +61,7 @@ async def test_dependency_order_and_skipped_dependents(db_dsn: str, sim) -> None
 
 async def test_memory_stays_bounded_on_a_200k_record_job(db_dsn: str) -> None:
     template = "/api/v1/appointments/odata"
-    options = test_options(scale=1.0, size_overrides={template: 200_000})
+    options = sim_options(scale=1.0, size_overrides={template: 200_000})
     run = RunOptions(concurrency=4, batch_rows=2_000, batches_in_flight=2)
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         truth = sim.truth(template)

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from tests.engine_support import fetch, loader
 from trialsync_async.engine.job_run import RunOptions
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 APPOINTMENTS = "/api/v1/appointments/odata"
 PATIENT_VISITS = "/api/v1/patient-visits/odata"
@@ -50,7 +50,7 @@ async def test_drift_while_paging_loses_and_doubles_nothing(
 ) -> None:
     """Inserts at random places of a natural order that is not id order, deletes, updates:
     one mutation per request while the job pages at $top=100."""
-    options = test_options(scale=scale, natural_order="shuffled", page_overlap=0.3)
+    options = sim_options(scale=scale, natural_order="shuffled", page_overlap=0.3)
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         before = _ids(sim.records(template))
         assert len(before) > 8000
@@ -81,7 +81,7 @@ SHAPES = ["envelope", "pageresult", "array"]
 async def test_overlapping_pages_keyed_and_keyless_match_the_truth(
     db_dsn: str, shape: str, page_size: int
 ) -> None:
-    options = test_options(page_overlap=1.0, shape_overrides={"odata": shape})
+    options = sim_options(page_overlap=1.0, shape_overrides={"odata": shape})
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         results = await ts.run_jobs([2, 9, 11, 127, 175], options=RunOptions(page_size=page_size))
         assert all(r.ok for r in results), [(r.job_id, r.error) for r in results]
@@ -102,7 +102,7 @@ async def test_overlapping_pages_keyed_and_keyless_match_the_truth(
 
 async def test_a_server_that_caps_top_below_the_page_size(db_dsn: str) -> None:
     async with (
-        SimulatorServer(test_options(scale=0.3, max_top=40)) as sim,
+        SimulatorServer(sim_options(scale=0.3, max_top=40)) as sim,
         loader(db_dsn, sim) as ts,
     ):
         results = await ts.run_jobs([2, 9, 127])
@@ -135,7 +135,7 @@ async def test_an_endpoint_refusing_filter_and_orderby_falls_back_to_plain_offse
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     base = f"http://127.0.0.1:{runner.addresses[0][1]}/CCSWEB"
     try:
-        async with SimulatorServer(test_options()) as sim, loader(db_dsn, sim) as ts:
+        async with SimulatorServer(sim_options()) as sim, loader(db_dsn, sim) as ts:
             await ts.set_instance(1, base_url=base)
             [result] = await ts.run_jobs([3], options=RunOptions(page_size=50))
     finally:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.engine_support import fetch, loader, staged
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 REPO = Path(__file__).resolve().parents[2]
 VISITS = "/api/v1/studies/{studyId}/visits/odata"
@@ -62,7 +62,7 @@ async def _done_units(db_dsn: str, job_id: int) -> int:
 
 @pytest.fixture
 async def slow_sim():
-    async with SimulatorServer(test_options(scale=SCALE_600_STUDIES)) as server:
+    async with SimulatorServer(sim_options(scale=SCALE_600_STUDIES)) as server:
         yield server
 
 

@@ -12,15 +12,15 @@ import pytest
 from aiohttp import web
 
 from tests.engine_support import fetch, loader, staged
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.testing import test_options
+from ccsim import SimulatorServer
+from tests.sim_support import sim_options
 
 STUDIES = "/api/v1/studies/odata"
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatorServer]:
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 
@@ -73,7 +73,7 @@ def _closed_port() -> int:
 async def test_an_unreachable_api_fails_a_big_fanout_quickly_and_stays_resumable(
     db_dsn: str,
 ) -> None:
-    async with SimulatorServer(test_options(scale=1)) as sim, loader(db_dsn, sim) as ts:
+    async with SimulatorServer(sim_options(scale=1)) as sim, loader(db_dsn, sim) as ts:
         [studies] = await ts.run_jobs([2])
     await _unreachable(db_dsn, sim, studies.progress.inserted)
 
@@ -94,7 +94,7 @@ async def _unreachable(db_dsn: str, sim: SimulatorServer, parents: int) -> None:
         "WHERE job_id = 11",
     )  # fmt: skip
     assert state["done"] == 0
-    async with SimulatorServer(test_options(scale=1)) as sim, loader(db_dsn, sim) as ts:
+    async with SimulatorServer(sim_options(scale=1)) as sim, loader(db_dsn, sim) as ts:
         [again] = await ts.run_jobs([11])
     assert again.ok and again.continues_run_id == visits.run_id
     assert again.progress.units_total == parents

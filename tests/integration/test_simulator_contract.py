@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.catalog import (
+from ccsim import SimulatorServer
+from ccsim.catalog import (
     DEAD_TEMPLATES,
     ENDPOINTS,
     NOT_IMPLEMENTED_TEMPLATES,
@@ -19,14 +19,14 @@ from trialsync_async.simulator.catalog import (
     Kind,
     Parent,
 )
-from trialsync_async.simulator.testing import (
+from tests.sim_support import (
     client_session,
     fetch_all,
     fill,
     get_json,
     items_of,
     parent_values,
-    test_options,
+    sim_options,
 )
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ DEVICES = "/api/v1/system/devices/odata"  # 3295 rows at every scale
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sim() -> AsyncIterator[SimulatorServer]:
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 
@@ -197,7 +197,7 @@ async def test_filter_orderby_count(http: aiohttp.ClientSession, sim: SimulatorS
 
 async def test_shapes(sim: SimulatorServer) -> None:
     async with (
-        SimulatorServer(test_options(shape_overrides={"odata": "envelope"})) as env,
+        SimulatorServer(sim_options(shape_overrides={"odata": "envelope"})) as env,
         client_session(env) as http,
     ):
         _, body = await get_json(http, env.url(APPOINTMENTS + "?$top=7&$count=true"))
@@ -211,7 +211,7 @@ async def test_shapes(sim: SimulatorServer) -> None:
         _, body = await get_json(http, env.url(STUDIES + "?$top=1000"))
         assert "@odata.nextLink" not in body  # last page
     async with (
-        SimulatorServer(test_options(shape_overrides={"odata": "pageresult"})) as pr,
+        SimulatorServer(sim_options(shape_overrides={"odata": "pageresult"})) as pr,
         client_session(pr) as http,
     ):
         _, body = await get_json(http, pr.url(STUDIES + "?$top=3"))
@@ -220,7 +220,7 @@ async def test_shapes(sim: SimulatorServer) -> None:
         _, body = await get_json(http, pr.url(STUDIES + "?$top=1000&$count=true"))
         assert body["NextPageLink"] is None and body["Count"] == len(body["Items"])
     async with (
-        SimulatorServer(test_options(shape_overrides={"odata": "array"})) as arr,
+        SimulatorServer(sim_options(shape_overrides={"odata": "array"})) as arr,
         client_session(arr) as http,
     ):
         _, body = await get_json(http, arr.url(APPOINTMENTS + "?$top=3&$count=true"))

@@ -9,8 +9,8 @@ import aiohttp
 import orjson
 import pytest
 
-from trialsync_async.simulator import FaultOptions, SimulatorServer
-from trialsync_async.simulator.testing import client_session, get_json, test_options
+from ccsim import FaultOptions, SimulatorServer
+from tests.sim_support import client_session, get_json, sim_options
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ async def test_each_fault_at_its_rate() -> None:
         p_500=0.1, p_503=0.1, p_429=0.1, p_reset=0.1, p_hang=0.1, p_truncated=0.1, p_html=0.1,
         hang_seconds=0.02,
     )  # fmt: skip
-    async with SimulatorServer(test_options(faults=faults)) as sim:
+    async with SimulatorServer(sim_options(faults=faults)) as sim:
         got = Counter(await run_many(sim, 1000))
         stats = sim.stats()
         # aiohttp retries a request once when the server disconnects without answering (hang),
@@ -79,7 +79,7 @@ async def test_each_fault_at_its_rate() -> None:
 
 
 async def test_single_fault_kind_rate_and_admin_is_never_faulted() -> None:
-    async with SimulatorServer(test_options(faults={"p_500": 0.1})) as sim:
+    async with SimulatorServer(sim_options(faults={"p_500": 0.1})) as sim:
         got = Counter(await run_many(sim, 1000))
         assert 50 <= got["500"] <= 150 and got["500"] + got["200"] == 1000
         sim.configure(faults={"p_500": 1.0})
@@ -93,7 +93,7 @@ async def test_single_fault_kind_rate_and_admin_is_never_faulted() -> None:
 
 async def test_rate_limit_429_with_retry_after() -> None:
     async with (
-        SimulatorServer(test_options(rate_limit_rps=20, rate_limit_burst=5)) as sim,
+        SimulatorServer(sim_options(rate_limit_rps=20, rate_limit_burst=5)) as sim,
         client_session(sim) as http,
     ):
         statuses, retry_after = [], []
@@ -118,7 +118,7 @@ async def test_rate_limit_429_with_retry_after() -> None:
 
 
 async def test_max_concurrency_503() -> None:
-    async with SimulatorServer(test_options(max_concurrency=3, latency_mean_s=0.2)) as sim:
+    async with SimulatorServer(sim_options(max_concurrency=3, latency_mean_s=0.2)) as sim:
         async with client_session(sim, limit=20) as http:
             results = await asyncio.gather(*(get_json(http, sim.url(STUDIES)) for _ in range(10)))
         statuses = Counter(s for s, _ in results)
@@ -127,7 +127,7 @@ async def test_max_concurrency_503() -> None:
 
 
 async def test_latency_and_per_record_cost() -> None:
-    opts = test_options(latency_mean_s=0.05, per_record_cost_s=0.0005)
+    opts = sim_options(latency_mean_s=0.05, per_record_cost_s=0.0005)
     async with SimulatorServer(opts) as sim, client_session(sim) as http:
         loop = asyncio.get_running_loop()
         t = loop.time()
@@ -136,7 +136,7 @@ async def test_latency_and_per_record_cost() -> None:
 
 
 async def test_fail_parents_and_runtime_config() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         _, studies = await get_json(http, sim.url(STUDIES + "?$top=3"))
         bad, good = studies[0]["id"], studies[1]["id"]
         sim.configure(fail_parents={SUBJECTS: [str(bad)]})

@@ -8,9 +8,9 @@ import pytest
 from trialsync_async.api.urls import render_path
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import DEFAULT_JOBS_FILE
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.catalog import ENDPOINT_BY_TEMPLATE, Kind
-from trialsync_async.simulator.testing import fetch_all, items_of, test_options
+from ccsim import SimulatorServer
+from ccsim.catalog import ENDPOINT_BY_TEMPLATE, Kind
+from tests.sim_support import fetch_all, items_of, sim_options
 
 JOBS = load_inventory(DEFAULT_JOBS_FILE)
 CCE_ONLY = {30, 31}
@@ -19,7 +19,7 @@ DEAD = {4, 5, 6, 7, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22}
 
 @pytest.fixture(scope="module")
 async def sim():
-    async with SimulatorServer(test_options()) as server:
+    async with SimulatorServer(sim_options()) as server:
         yield server
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.catalog import ENDPOINT_BY_TEMPLATE, Kind, Parent
-from trialsync_async.simulator.testing import (
+from ccsim import SimulatorServer
+from ccsim.catalog import ENDPOINT_BY_TEMPLATE, Kind, Parent
+from tests.sim_support import (
     client_session,
     fetch_all,
     fill,
     get_json,
     parent_values,
-    test_options,
+    sim_options,
 )
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ async def crawl_ids(http, sim: SimulatorServer, template: str) -> list[int]:
 
 
 async def test_mutate_changes_truth_consistently() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         before = await fetch_all(http, sim.base_url, APPOINTMENTS)
         newest = max(r["lastUpdatedOn"] for r in before)
         t0 = sim.truth(APPOINTMENTS)
@@ -64,7 +64,7 @@ async def test_mutate_changes_truth_consistently() -> None:
 
 
 async def test_deleting_a_parent_removes_its_children() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         pairs = await parent_values(http, sim.base_url, Parent.STUDY_SUBJECT)
         study_id = pairs[0][0]
         before = sim.truth(SUBJECTS)["count"]
@@ -86,7 +86,7 @@ async def test_deleting_a_parent_removes_its_children() -> None:
 
 
 async def test_mutations_on_nested_endpoints_match_a_crawl() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         for template in (SUBJECTS, PV_ELEMENTS, "/api/v1/patient-visits/odata"):
             sim.mutate(template, insert=3, update=3, delete=3)
         for template in (
@@ -101,7 +101,7 @@ async def test_mutations_on_nested_endpoints_match_a_crawl() -> None:
 
 
 async def test_mutate_with_parent_and_errors() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         studies = await fetch_all(http, sim.base_url, "/api/v1/studies/odata")
         sid = studies[0]["id"]
         path = f"/api/v1/studies/{sid}/notes/odata"
@@ -132,7 +132,7 @@ async def test_mutate_with_parent_and_errors() -> None:
 
 
 async def test_churn_keeps_truth_consistent() -> None:
-    async with SimulatorServer(test_options(churn=0.5)) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options(churn=0.5)) as sim, client_session(sim) as http:
         epoch0 = sim.dataset.epoch
         for _ in range(40):
             status, _ = await get_json(http, sim.url(APPOINTMENTS + "?$top=5"))
@@ -145,6 +145,6 @@ async def test_churn_keeps_truth_consistent() -> None:
 
 
 async def test_plain_list_kind_helper() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         rows = await fetch_all(http, sim.base_url, "/api/v1/sites", kind=Kind.LIST)
         assert len(rows) == 40

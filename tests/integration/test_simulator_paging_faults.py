@@ -13,17 +13,17 @@ import aiohttp
 import orjson
 import pytest
 
-from trialsync_async.simulator import SimulatorServer
-from trialsync_async.simulator.catalog import Kind, Parent
-from trialsync_async.simulator.cli import add_arguments, options_from_args, options_to_argv
-from trialsync_async.simulator.testing import (
+from ccsim import SimulatorServer
+from ccsim.catalog import Kind, Parent
+from ccsim.cli import add_arguments, options_from_args, options_to_argv
+from tests.sim_support import (
     client_session,
     fetch_all,
     fill,
     get_json,
     items_of,
     parent_values,
-    test_options,
+    sim_options,
 )
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ async def follow_links(http: aiohttp.ClientSession, url: str) -> list[list[Any]]
 
 
 async def test_runtime_config_of_paging_knobs() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         status, cfg = await post_config(
             http, sim, natural_order="shuffled", page_overlap=0.25, max_top=100
         )
@@ -76,12 +76,12 @@ async def test_runtime_config_of_paging_knobs() -> None:
             assert status == 400 and "error" in body
         assert sim.options.max_top == 100  # unchanged by the rejected calls
         sim.configure(natural_order="id", page_overlap=0.0, max_top=1000)
-        assert sim.options == test_options()
+        assert sim.options == sim_options()
 
 
 async def test_shuffled_natural_order_over_http() -> None:
     async with (
-        SimulatorServer(test_options(natural_order="shuffled")) as sim,
+        SimulatorServer(sim_options(natural_order="shuffled")) as sim,
         client_session(sim) as http,
     ):
         want = sim.records(APPOINTMENTS)
@@ -114,7 +114,7 @@ async def test_shuffled_natural_order_over_http() -> None:
     "shape,path", [("pageresult", APPOINTMENTS), ("envelope", APPOINTMENTS), ("array", STUDIES)]
 )
 async def test_page_overlap_over_http(shape: str, path: str) -> None:
-    opts = test_options(page_overlap=1.0, shape_overrides={"odata": shape})
+    opts = sim_options(page_overlap=1.0, shape_overrides={"odata": shape})
     async with SimulatorServer(opts) as sim, client_session(sim) as http:
         ids = [r["id"] for r in sim.records(path)]
         _, body = await get_json(http, sim.url(f"{path}?$top=10&$skip=10&$count=true"))
@@ -139,7 +139,7 @@ async def test_page_overlap_over_http(shape: str, path: str) -> None:
 
 async def test_partial_overlap_is_reproducible() -> None:
     async def run() -> list[int]:
-        opts = test_options(page_overlap=0.5)
+        opts = sim_options(page_overlap=0.5)
         async with SimulatorServer(opts) as sim, client_session(sim) as http:
             sizes = []
             for skip in range(10, 400, 10):
@@ -152,7 +152,7 @@ async def test_partial_overlap_is_reproducible() -> None:
 
 
 async def test_max_top_caps_pages_over_http() -> None:
-    async with SimulatorServer(test_options(max_top=100)) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options(max_top=100)) as sim, client_session(sim) as http:
         total = sim.truth(APPOINTMENTS)["count"]
         assert total > 100
         _, body = await get_json(http, sim.url(f"{APPOINTMENTS}?$top=1000&$count=true"))
@@ -167,7 +167,7 @@ async def test_max_top_caps_pages_over_http() -> None:
 
 
 async def test_records_dump_matches_the_api_by_content() -> None:
-    async with SimulatorServer(test_options()) as sim, client_session(sim) as http:
+    async with SimulatorServer(sim_options()) as sim, client_session(sim) as http:
         status, statuses = await records_http(http, sim, STATUSES)
         assert status == 200 and statuses == await fetch_all(http, sim.base_url, STATUSES)
         assert statuses == sim.records(STATUSES) and len(statuses) == sim.truth(STATUSES)["count"]
@@ -196,7 +196,7 @@ async def test_records_dump_matches_the_api_by_content() -> None:
 
 
 async def test_records_snapshots_under_drift_ignore_faults_and_order() -> None:
-    opts = test_options(natural_order="shuffled", page_overlap=1.0, faults={"p_500": 1.0})
+    opts = sim_options(natural_order="shuffled", page_overlap=1.0, faults={"p_500": 1.0})
     async with SimulatorServer(opts) as sim, client_session(sim) as http:
         before = {r["id"]: r for r in sim.records(APPOINTMENTS)}
         status, _ = await get_json(http, sim.url(APPOINTMENTS))
@@ -213,7 +213,7 @@ async def test_records_snapshots_under_drift_ignore_faults_and_order() -> None:
 def test_cli_flags_round_trip() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    opts = test_options(natural_order="shuffled", page_overlap=0.3, max_top=100)
+    opts = sim_options(natural_order="shuffled", page_overlap=0.3, max_top=100)
     args = parser.parse_args([*options_to_argv(opts), "--api-key", opts.api_key])
     assert options_from_args(args) == opts
     helptext = parser.format_help()
@@ -225,7 +225,7 @@ def test_cli_flags_round_trip() -> None:
 
 async def test_concurrent_paging_in_shuffled_order_is_consistent() -> None:
     """Concurrent clients (cache hits and misses) all see the same shuffled sequence."""
-    opts = test_options(natural_order="shuffled", page_cache_size=4)
+    opts = sim_options(natural_order="shuffled", page_cache_size=4)
     async with SimulatorServer(opts) as sim, client_session(sim) as http:
         crawls = await asyncio.gather(
             *(fetch_all(http, sim.base_url, APPOINTMENTS, top=t) for t in (5, 13, 50, 1000))

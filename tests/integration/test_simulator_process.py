@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from trialsync_async.simulator import FaultOptions, SimulatorOptions, SimulatorProcess
-from trialsync_async.simulator.cli import add_arguments, options_from_args, options_to_argv
+from ccsim import FaultOptions, SimulatorOptions, SimulatorProcess
+from ccsim.cli import add_arguments, options_from_args, options_to_argv
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import time
 import orjson
 import pytest
 
-from trialsync_async.simulator.catalog import (
+from ccsim.catalog import (
     DEAD_TEMPLATES,
     ENDPOINTS,
     NOT_IMPLEMENTED_TEMPLATES,
@@ -17,13 +17,13 @@ from trialsync_async.simulator.catalog import (
     Parent,
     Router,
 )
-from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, Space, View
-from trialsync_async.simulator.mutations import MutationError, mutate
-from trialsync_async.simulator.odata import Query
-from trialsync_async.simulator.query import all_slots, run_query
-from trialsync_async.simulator.records import Renderer
-from trialsync_async.simulator.resolve import resolve_parent
-from trialsync_async.simulator.truth import Truth, parent_ordinals
+from ccsim.dataset import Dataset, FlatView, ParentView, Space, View
+from ccsim.mutations import MutationError, mutate
+from ccsim.odata import Query
+from ccsim.query import all_slots, run_query
+from ccsim.records import Renderer
+from ccsim.resolve import resolve_parent
+from ccsim.truth import Truth, parent_ordinals
 
 pytestmark = pytest.mark.unit
 

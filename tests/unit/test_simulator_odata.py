@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trialsync_async.simulator.odata import ODataError, parse_query, parse_timestamp_us
+from ccsim.odata import ODataError, parse_query, parse_timestamp_us
 
 pytestmark = pytest.mark.unit
 

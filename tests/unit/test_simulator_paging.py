@@ -11,19 +11,19 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-from trialsync_async.simulator.api import Api
-from trialsync_async.simulator.catalog import Router
-from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, View
-from trialsync_async.simulator.dump import UnknownRecords, dump_records
-from trialsync_async.simulator.hashing import h, salt
-from trialsync_async.simulator.mutations import mutate
-from trialsync_async.simulator.odata import Query, parse_query
-from trialsync_async.simulator.options import SimulatorOptions
-from trialsync_async.simulator.ordering import SHUFFLED, NaturalOrder
-from trialsync_async.simulator.paging import OverlapPicker, PagingRules, head_query
-from trialsync_async.simulator.query import all_slots
-from trialsync_async.simulator.records import Renderer
-from trialsync_async.simulator.testing import items_of
+from ccsim.api import Api
+from ccsim.catalog import Router
+from ccsim.dataset import Dataset, FlatView, ParentView, View
+from ccsim.dump import UnknownRecords, dump_records
+from ccsim.hashing import h, salt
+from ccsim.mutations import mutate
+from ccsim.odata import Query, parse_query
+from ccsim.options import SimulatorOptions
+from ccsim.ordering import SHUFFLED, NaturalOrder
+from ccsim.paging import OverlapPicker, PagingRules, head_query
+from ccsim.query import all_slots
+from ccsim.records import Renderer
+from tests.sim_support import items_of
 
 pytestmark = pytest.mark.unit
 

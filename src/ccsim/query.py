@@ -13,8 +13,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from trialsync_async.simulator.dataset import View
-from trialsync_async.simulator.odata import Query
+from ccsim.dataset import View
+from ccsim.odata import Query
 
 
 @dataclass(frozen=True, slots=True)

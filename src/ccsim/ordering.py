@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from trialsync_async.simulator.dataset import Dataset, ParentView, Space, View
-from trialsync_async.simulator.hashing import h, salt
-from trialsync_async.simulator.odata import Query
-from trialsync_async.simulator.query import Page, all_slots, run_query, window
+from ccsim.dataset import Dataset, ParentView, Space, View
+from ccsim.hashing import h, salt
+from ccsim.odata import Query
+from ccsim.query import Page, all_slots, run_query, window
 
 ID_ORDER = "id"
 SHUFFLED = "shuffled"

@@ -23,8 +23,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from trialsync_async.simulator.catalog import SPACES, SpaceSpec
-from trialsync_async.simulator.hashing import h, salt
+from ccsim.catalog import SPACES, SpaceSpec
+from ccsim.hashing import h, salt
 
 T0_MS = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp() * 1000)
 T_END_MS = int(datetime(2025, 6, 30, tzinfo=UTC).timestamp() * 1000)

@@ -6,7 +6,7 @@ import math
 import random
 import time
 
-from trialsync_async.simulator.options import FAULT_KINDS, FaultOptions
+from ccsim.options import FAULT_KINDS, FaultOptions
 
 
 class TokenBucket:

@@ -1,6 +1,6 @@
-"""Command line for the simulator: ``python -m trialsync_async.simulator --port 8800 --scale 1``.
+"""Command line for the simulator: ``python -m ccsim --port 8800 --scale 1``.
 
-``add_arguments`` / ``run_from_args`` let the main CLI mount it as ``trialsync-async simulate``.
+``trialsync-async simulate ARGS`` hands ARGS to :func:`main` (imported only then).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from trialsync_async.simulator import options as o
-from trialsync_async.simulator.server import SimulatorServer
+from ccsim import options as o
+from ccsim.server import SimulatorServer
 
 DEFAULT_CLI_PORT = 8800
 
@@ -331,9 +331,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m ccsim") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trialsync_async.simulator",
+        prog=prog,
         description="Clinical Conductor API simulator (base path /CCSWEB).",
     )
     add_arguments(parser)

@@ -11,9 +11,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trialsync_async.simulator import text
-from trialsync_async.simulator.hashing import uuid_from
-from trialsync_async.simulator.swagger_models import DEFINITIONS
+from ccsim import text
+from ccsim.hashing import uuid_from
+from ccsim.swagger_models import DEFINITIONS
 
 MAX_DEPTH = 3  # nested objects deeper than this are null
 NULL_RATE = 0.12  # share of optional top-level/first-level fields rendered as null

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from trialsync_async.simulator import text
-from trialsync_async.simulator.dataset import Dataset, Space, iso_ms
-from trialsync_async.simulator.hashing import h, mix, salt, uuid_from
-from trialsync_async.simulator.samples import sample
-from trialsync_async.simulator.swagger_models import DEFINITIONS
+from ccsim import text
+from ccsim.dataset import Dataset, Space, iso_ms
+from ccsim.hashing import h, mix, salt, uuid_from
+from ccsim.samples import sample
+from ccsim.swagger_models import DEFINITIONS
 
 N_VARIANTS = 32
 _DAY_MS = 86_400_000

@@ -13,9 +13,9 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from trialsync_async.simulator.catalog import ENDPOINT_BY_TEMPLATE, SPACE_BY_NAME, Kind, Parent
-from trialsync_async.simulator.dataset import HEADROOM, Dataset, Space
-from trialsync_async.simulator.resolve import parent_alive, resolve_parent
+from ccsim.catalog import ENDPOINT_BY_TEMPLATE, SPACE_BY_NAME, Kind, Parent
+from ccsim.dataset import HEADROOM, Dataset, Space
+from ccsim.resolve import parent_alive, resolve_parent
 
 _MAX_TRIES = 20_000
 

@@ -24,9 +24,9 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from trialsync_async.simulator.odata import Query
-from trialsync_async.simulator.options import DEFAULT_MAX_TOP, DEFAULT_NATURAL_ORDER
-from trialsync_async.simulator.ordering import SHUFFLED
+from ccsim.odata import Query
+from ccsim.options import DEFAULT_MAX_TOP, DEFAULT_NATURAL_ORDER
+from ccsim.ordering import SHUFFLED
 
 
 @dataclass(frozen=True, slots=True)

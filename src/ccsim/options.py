@@ -1,6 +1,6 @@
 """Typed knobs of the simulator, with named module-level defaults.
 
-Paging-fault knobs (see :mod:`trialsync_async.simulator.ordering` and ``overlap``):
+Paging-fault knobs (see :mod:`ccsim.ordering` and ``overlap``):
 
 * ``natural_order``: ``"id"`` (records in id order) or ``"shuffled"``: OData lists without
   ``$orderby`` and plain lists answer in a stable, seeded hash order of the records instead.

@@ -1,4 +1,4 @@
-from trialsync_async.simulator.cli import main
+from ccsim.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

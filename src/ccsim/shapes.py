@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from trialsync_async.simulator.catalog import EndpointSpec, Kind
+from ccsim.catalog import EndpointSpec, Kind
 
 ARRAY, ENVELOPE, PAGERESULT = "array", "envelope", "pageresult"
 

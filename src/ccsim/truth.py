@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from trialsync_async.simulator.catalog import (
+from ccsim.catalog import (
     ENDPOINT_BY_TEMPLATE,
     ENDPOINTS,
     PARENT_LIST_TEMPLATE,
@@ -18,7 +18,7 @@ from trialsync_async.simulator.catalog import (
     Kind,
     Parent,
 )
-from trialsync_async.simulator.dataset import JIT_BLOCK_ROOT, Dataset, Space
+from ccsim.dataset import JIT_BLOCK_ROOT, Dataset, Space
 
 
 def root_sums(sp: Space) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from trialsync_async.simulator.swagger_models import SWAGGER_LIST_PATHS
+from ccsim.swagger_models import SWAGGER_LIST_PATHS
 
 
 class Parent(StrEnum):

@@ -9,14 +9,14 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from trialsync_async.simulator.catalog import EndpointSpec, Kind, Parent, Route
-from trialsync_async.simulator.dataset import Dataset
-from trialsync_async.simulator.odata import ODataError, Query, parse_query
-from trialsync_async.simulator.ordering import NaturalOrder
-from trialsync_async.simulator.paging import DEFAULT_RULES, PagingRules, head_query
-from trialsync_async.simulator.records import Renderer, single_object
-from trialsync_async.simulator.resolve import resolve_parent, view_for
-from trialsync_async.simulator.shapes import list_body, list_prefix_suffix, shape_for
+from ccsim.catalog import EndpointSpec, Kind, Parent, Route
+from ccsim.dataset import Dataset
+from ccsim.odata import ODataError, Query, parse_query
+from ccsim.ordering import NaturalOrder
+from ccsim.paging import DEFAULT_RULES, PagingRules, head_query
+from ccsim.records import Renderer, single_object
+from ccsim.resolve import resolve_parent, view_for
+from ccsim.shapes import list_body, list_prefix_suffix, shape_for
 
 JSON = "application/json; charset=utf-8"
 STREAM_THRESHOLD = 20_000  # plain lists longer than this are streamed in chunks

@@ -11,7 +11,7 @@ In process::
         sim.records(template, params)   # every live record of one endpoint/parent, parsed
 
 In a child process (benchmarks): ``with SimulatorProcess(SimulatorOptions(scale=1)) as sim:``.
-Standalone: ``python -m trialsync_async.simulator --port 8800 --scale 1`` (see ``--help``).
+Standalone: ``python -m ccsim --port 8800 --scale 1`` (see ``--help``).
 
 Behaviour worth knowing (details in the module docstrings):
 
@@ -37,7 +37,7 @@ Behaviour worth knowing (details in the module docstrings):
   are counted as ``reset``, ``hang``, ``truncated`` and ``html``.
 """
 
-from trialsync_async.simulator.options import (
+from ccsim.options import (
     DEFAULT_API_KEY,
     DEFAULT_API_KEY_HEADER,
     DEFAULT_MAX_TOP,
@@ -50,8 +50,8 @@ from trialsync_async.simulator.options import (
     FaultOptions,
     SimulatorOptions,
 )
-from trialsync_async.simulator.process import SimulatorProcess
-from trialsync_async.simulator.server import SimulatorServer
+from ccsim.process import SimulatorProcess
+from ccsim.server import SimulatorServer
 
 __all__ = [
     "DEFAULT_API_KEY",

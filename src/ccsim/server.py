@@ -21,18 +21,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from trialsync_async.simulator.api import JSON, Answer, Api, error_answer
-from trialsync_async.simulator.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
-from trialsync_async.simulator.dataset import Dataset
-from trialsync_async.simulator.dump import UnknownRecords, dump_records
-from trialsync_async.simulator.hashing import salt
-from trialsync_async.simulator.limits import FaultPicker, RateLimiter
-from trialsync_async.simulator.mutations import MutationError, mutate
-from trialsync_async.simulator.options import SimulatorOptions
-from trialsync_async.simulator.paging import OverlapPicker, PagingRules
-from trialsync_async.simulator.records import Renderer
-from trialsync_async.simulator.stats import Stats
-from trialsync_async.simulator.truth import Truth
+from ccsim.api import JSON, Answer, Api, error_answer
+from ccsim.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
+from ccsim.dataset import Dataset
+from ccsim.dump import UnknownRecords, dump_records
+from ccsim.hashing import salt
+from ccsim.limits import FaultPicker, RateLimiter
+from ccsim.mutations import MutationError, mutate
+from ccsim.options import SimulatorOptions
+from ccsim.paging import OverlapPicker, PagingRules
+from ccsim.records import Renderer
+from ccsim.stats import Stats
+from ccsim.truth import Truth
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class SimulatorServer:
         delete_ids: Sequence[int] = (),
     ) -> dict[str, Any]:
         """Insert/update/delete records of the space behind a template (or space name);
-        see :func:`trialsync_async.simulator.mutations.mutate`."""
+        see :func:`ccsim.mutations.mutate`."""
         return mutate(
             self.state.ds,
             target,
@@ -200,7 +200,7 @@ class SimulatorServer:
     async def start(self) -> None:
         app = self.build_app()
         opts = self.options
-        access_log = logging.getLogger("trialsync_async.simulator.access")
+        access_log = logging.getLogger("ccsim.access")
         self._runner = web.AppRunner(
             app,
             handle_signals=False,

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from trialsync_async.simulator.options import DEFAULT_TOP, MAX_TOP
+from ccsim.options import DEFAULT_TOP, MAX_TOP
 
 
 class ODataError(ValueError):

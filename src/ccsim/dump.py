@@ -13,18 +13,18 @@ from typing import Any
 
 import orjson
 
-from trialsync_async.simulator.catalog import (
+from ccsim.catalog import (
     DEAD_TEMPLATES,
     ENDPOINT_BY_TEMPLATE,
     NOT_IMPLEMENTED_TEMPLATES,
     Kind,
     Parent,
 )
-from trialsync_async.simulator.dataset import Dataset
-from trialsync_async.simulator.query import all_slots
-from trialsync_async.simulator.records import Renderer, single_object
-from trialsync_async.simulator.resolve import resolve_parent, view_for
-from trialsync_async.simulator.swagger_models import SWAGGER_LIST_PATHS
+from ccsim.dataset import Dataset
+from ccsim.query import all_slots
+from ccsim.records import Renderer, single_object
+from ccsim.resolve import resolve_parent, view_for
+from ccsim.swagger_models import SWAGGER_LIST_PATHS
 
 
 class UnknownRecords(KeyError):

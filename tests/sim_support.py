@@ -4,7 +4,7 @@ Typical fixtures in a test module (pytest-asyncio, session loop scope)::
 
     @pytest_asyncio.fixture(scope="module", loop_scope="session")
     async def sim():
-        async with SimulatorServer(test_options()) as server:
+        async with SimulatorServer(sim_options()) as server:
             yield server
 
     @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -23,20 +23,16 @@ from typing import Any
 import aiohttp
 import orjson
 
-from trialsync_async.simulator.catalog import Kind, Parent
-from trialsync_async.simulator.options import SimulatorOptions
-from trialsync_async.simulator.server import SimulatorServer
+from ccsim.catalog import Kind, Parent
+from ccsim.options import SimulatorOptions
+from ccsim.server import SimulatorServer
 
 TEST_SCALE = 0.02
 TEST_SEED = 4242
 
-
-def test_options(**changes: Any) -> SimulatorOptions:
+def sim_options(**changes: Any) -> SimulatorOptions:
     """Options for fast tests: small scale, fixed seed, plus ``changes``."""
     return SimulatorOptions(scale=TEST_SCALE, seed=TEST_SEED).with_changes(**changes)
-
-
-test_options.__test__ = False  # type: ignore[attr-defined]  # not a test despite its name
 
 
 @asynccontextmanager
@@ -47,7 +43,6 @@ async def client_session(
     conn = aiohttp.TCPConnector(limit=limit)
     async with aiohttp.ClientSession(headers=sim.auth_header, connector=conn) as session:
         yield session
-
 
 def items_of(payload: Any) -> list[Any]:
     """Records of a list response in any of the three shapes."""
@@ -60,12 +55,10 @@ def items_of(payload: Any) -> list[Any]:
             return payload["Items"]
     raise ValueError(f"not a list response: {str(payload)[:200]}")
 
-
 async def get_json(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
     async with session.get(url) as resp:
         body = await resp.read()
         return resp.status, (orjson.loads(body) if body else None)
-
 
 async def fetch_all(
     session: aiohttp.ClientSession,
@@ -95,7 +88,6 @@ async def fetch_all(
             return out
         skip += len(page)
 
-
 async def parent_values(
     session: aiohttp.ClientSession, base_url: str, kind: Parent
 ) -> list[tuple[int, ...]]:
@@ -118,7 +110,6 @@ async def parent_values(
 
     pairs = await asyncio.gather(*(one(s) for (s,) in studies))
     return [p for group in pairs for p in group]
-
 
 def fill(template: str, values: tuple[int, ...]) -> str:
     """``/api/v1/studies/{studyId}/x`` + (12,) -> ``/api/v1/studies/12/x``."""

@@ -11,14 +11,14 @@ import threading
 import urllib.request
 from typing import Any
 
-from trialsync_async.simulator.cli import options_to_argv
-from trialsync_async.simulator.options import SimulatorOptions
+from ccsim.cli import options_to_argv
+from ccsim.options import SimulatorOptions
 
 
 class SimulatorProcess:
     """``with SimulatorProcess(SimulatorOptions(scale=1)) as sim: sim.base_url ...``
 
-    Starts ``python -m trialsync_async.simulator --port 0 ...``, waits for its ready line and
+    Starts ``python -m ccsim --port 0 ...``, waits for its ready line and
     kills it on exit (also at interpreter exit, and the child exits if this process dies).
     Works as a sync or async context manager.
     """
@@ -50,7 +50,7 @@ class SimulatorProcess:
         return f"{self.base_url}/__sim"
 
     def start(self) -> SimulatorProcess:
-        argv = [sys.executable, "-m", "trialsync_async.simulator", *options_to_argv(self.options)]
+        argv = [sys.executable, "-m", "ccsim", *options_to_argv(self.options)]
         argv += ["--ready-json", "--parent-pid", str(os.getpid())]
         if not self.use_uvloop:
             argv.append("--no-uvloop")

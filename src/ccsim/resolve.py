@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from trialsync_async.simulator.catalog import EndpointSpec, Parent
-from trialsync_async.simulator.dataset import Dataset, FlatView, ParentView, Space, View
+from ccsim.catalog import EndpointSpec, Parent
+from ccsim.dataset import Dataset, FlatView, ParentView, Space, View
 
 
 def _alive_slot(sp: Space, raw: str) -> int | None:
