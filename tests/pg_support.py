@@ -32,10 +32,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from trialsync_async.db.connect import connect, recreate_database
-from trialsync_async.db.migrations import MigrationReport, migrate
+from trialsync_async.db.migrator import MigrationReport, migrate
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.inventory import load_inventory
-from trialsync_async.settings import DEFAULT_JOBS_FILE, DEFAULT_MIGRATIONS_DIR
+from trialsync_async.settings import Settings
 
 TEMPLATE_DB = f"trialsync_template_{os.getpid()}"
 
@@ -66,15 +66,14 @@ def postgres_server(tmp_dir: Path) -> Iterator[str]:
             yield pg.dsn()
 
 
-async def migrate_database(dsn: str, jobs_file: Path = DEFAULT_JOBS_FILE) -> MigrationReport:
-    """``migrate`` with the repository's migrations and the given inventory."""
+async def migrate_database(dsn: str, jobs_file: Path | None = None) -> MigrationReport:
+    """``migrate`` with the packaged migrations and the given (default: packaged) inventory."""
     conn = await connect(dsn)
     try:
         return await migrate(
             conn,
-            migrations_dir=DEFAULT_MIGRATIONS_DIR,
             jobs=load_inventory(jobs_file),
-            default_instance_url="http://127.0.0.1:8800/CCSWEB",
+            default_instance_url=Settings().default_instance_url,
         )
     finally:
         await conn.close()

@@ -1,4 +1,5 @@
-"""The job inventory: ``config/jobs.toml`` parsed into validated, typed job specifications.
+"""The job inventory (``TRIALSYNC_JOBS_FILE``, else the packaged ``data/jobs.toml``), parsed
+into validated, typed job specifications.
 
 Every identifier is checked here, once, when the file is read: staging table names,
 endpoint placeholders, parameter JSON paths and record keys. Code downstream builds SQL
@@ -11,9 +12,12 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
+from trialsync_async.api.facts import MAX_PAGE_SIZE
 from trialsync_async.errors import ConfigError, IdentifierError
 from trialsync_async.identifiers import (
     json_text_expr,
@@ -24,8 +28,6 @@ from trialsync_async.identifiers import (
 
 ENDPOINT_RE = re.compile(r"^/api/v[0-9]+(/[A-Za-z0-9_.\-]+|/\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-API_MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 1000
 DEFAULT_INSTANCE_ID = 1
 
 KeyKind = Literal["id", "paths", "value", "none"]
@@ -88,7 +90,7 @@ class JobSpec:
     parameter_source_table: str | None = None
     parameters: tuple[Parameter, ...] = ()
     record_key: RecordKey = field(default_factory=lambda: RecordKey("id"))
-    page_size: int = DEFAULT_PAGE_SIZE
+    page_size: int = MAX_PAGE_SIZE
     paged: bool = True
     source_instance_id: int = DEFAULT_INSTANCE_ID
     parent_job_id: int | None = None
@@ -180,9 +182,9 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         raise _fail(raw, "a parameterized job needs parameter_source_table")
     if not params and source_table is not None:
         raise _fail(raw, "parameter_source_table given but the endpoint has no placeholders")
-    page_size = raw.get("page_size", DEFAULT_PAGE_SIZE)
-    if not isinstance(page_size, int) or not 1 <= page_size <= API_MAX_PAGE_SIZE:
-        raise _fail(raw, f"page_size must be 1..{API_MAX_PAGE_SIZE}")
+    page_size = raw.get("page_size", MAX_PAGE_SIZE)
+    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise _fail(raw, f"page_size must be 1..{MAX_PAGE_SIZE}")
     is_active = bool(raw.get("is_active", True))
     reason = raw.get("disabled_reason")
     if not is_active and not reason:
@@ -233,16 +235,21 @@ def parse_inventory(raw_jobs: Iterable[Mapping[str, Any]]) -> list[JobSpec]:
     return sorted(jobs, key=lambda j: j.id)
 
 
-def load_inventory(path: Path) -> list[JobSpec]:
-    """Read and validate the job inventory file."""
+PACKAGED_INVENTORY: Traversable = files("trialsync_async") / "data" / "jobs.toml"
+"""The default inventory (all 90 jobs), shipped inside the package."""
+
+
+def load_inventory(path: Path | None = None) -> list[JobSpec]:
+    """Read and validate the job inventory file (``None``: the packaged inventory)."""
+    source: Path | Traversable = PACKAGED_INVENTORY if path is None else path
     try:
-        with path.open("rb") as fh:
+        with source.open("rb") as fh:
             document = tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise ConfigError(detail=f"job inventory {path} not found") from exc
+        raise ConfigError(detail=f"job inventory {source} not found") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(detail=f"{path}: {exc}") from exc
+        raise ConfigError(detail=f"{source}: {exc}") from exc
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not jobs:
-        raise ConfigError(detail=f"{path}: no [[jobs]] tables")
+        raise ConfigError(detail=f"{source}: no [[jobs]] tables")
     return parse_inventory(jobs)

@@ -14,12 +14,10 @@ import pytest
 from tests.pg_support import migrate_database
 from trialsync_async.db.catalog import get_instance, get_job, list_jobs, set_instance
 from trialsync_async.db.connect import connect
+from trialsync_async.db.migrator import migration_files
 from trialsync_async.db.staging_schema import KEY_COLUMNS, STANDARD_COLUMNS
 from trialsync_async.errors import ConfigError, UnknownJobError
-from trialsync_async.inventory import load_inventory
-from trialsync_async.settings import DEFAULT_JOBS_FILE, DEFAULT_MIGRATIONS_DIR
-
-REPO = Path(__file__).resolve().parents[2]
+from trialsync_async.inventory import PACKAGED_INVENTORY, load_inventory
 
 
 async def test_migrations_apply_twice(empty_db_dsn: str) -> None:
@@ -30,8 +28,11 @@ async def test_migrations_apply_twice(empty_db_dsn: str) -> None:
     assert first.jobs_synced == second.jobs_synced == 90
 
 
-async def test_migrations_from_two_processes_at_once(empty_db_dsn: str) -> None:
+async def test_migrations_from_two_processes_at_once(empty_db_dsn: str, tmp_path: Path) -> None:
+    """Run from an empty directory: migrations and inventory come from the package."""
     env = {**os.environ, "DATABASE_URL": empty_db_dsn, "TRIALSYNC_LOG_FORMAT": "json"}
+    for name in ("TRIALSYNC_JOBS_FILE", "TRIALSYNC_MIGRATIONS_DIR"):
+        env.pop(name, None)
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -39,7 +40,7 @@ async def test_migrations_from_two_processes_at_once(empty_db_dsn: str) -> None:
             "trialsync_async",
             "migrate",
             env=env,
-            cwd=REPO,
+            cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -51,7 +52,7 @@ async def test_migrations_from_two_processes_at_once(empty_db_dsn: str) -> None:
     conn = await asyncpg.connect(empty_db_dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM trialsync_schema_migrations") == len(
-            list(DEFAULT_MIGRATIONS_DIR.glob("*.sql"))
+            migration_files()
         )
         assert await conn.fetchval("SELECT count(*) FROM dw_etl_jobs") == 90
     finally:
@@ -59,7 +60,7 @@ async def test_migrations_from_two_processes_at_once(empty_db_dsn: str) -> None:
 
 
 async def test_inventory_rows(db: asyncpg.Connection) -> None:
-    rows = {r["id"]: r for r in await list_jobs(db)}
+    rows = {r["id"]: r for r in await db.fetch("SELECT * FROM dw_etl_jobs")}
     assert len(rows) == 90
     assert sum(r["is_active"] for r in rows.values()) == 68
     assert rows[11]["parameter_source_column"] == "data->>'id'"
@@ -77,12 +78,14 @@ async def test_inventory_rows(db: asyncpg.Connection) -> None:
     assert rows[174]["is_active"] is False and "141" in rows[174]["disabled_reason"]
     assert rows[3]["source_instance_id"] == 1
     # Rows read back validate into the same specs as the file.
-    from_file = {j.id: j for j in load_inventory(DEFAULT_JOBS_FILE)}
+    from_file = {j.id: j for j in load_inventory()}
     for job_id in (2, 11, 127, 133, 141, 160, 165, 175, 174):
         from_db = await get_job(db, job_id)
         assert replace(from_db, parent_job_id=None) == from_file[job_id]
     with pytest.raises(UnknownJobError):
         await get_job(db, 9999)
+    listed = {row.spec.id: row for row in await list_jobs(db)}
+    assert listed[11].spec == await get_job(db, 11) and listed[11].last_run_status is None
 
 
 async def test_sync_keeps_run_columns(db_dsn: str) -> None:
@@ -105,7 +108,7 @@ async def test_sync_keeps_run_columns(db_dsn: str) -> None:
 
 
 async def test_every_staging_table_has_the_standard_shape(db: asyncpg.Connection) -> None:
-    jobs = load_inventory(DEFAULT_JOBS_FILE)
+    jobs = load_inventory()
     tables = {j.target_table for j in jobs} | {
         j.parameter_source_table for j in jobs if j.parameter_source_table
     }
@@ -146,7 +149,7 @@ BAD_JOBS = [
 @pytest.mark.parametrize("bad_job", BAD_JOBS, ids=["table", "path"])
 async def test_bad_identifier_creates_nothing(empty_db_dsn: str, tmp_path: Path, bad_job) -> None:
     bad = tmp_path / "jobs.toml"
-    bad.write_text(DEFAULT_JOBS_FILE.read_text() + "\n[[jobs]]\n" + bad_job)
+    bad.write_text(PACKAGED_INVENTORY.read_text() + "\n[[jobs]]\n" + bad_job)
     with pytest.raises(ConfigError, match="job 999"):
         await migrate_database(empty_db_dsn, bad)
     conn = await asyncpg.connect(empty_db_dsn)
@@ -207,7 +210,7 @@ async def test_instances(db: asyncpg.Connection) -> None:
 async def test_a_job_naming_a_missing_instance_is_a_clear_error(
     db_dsn: str, tmp_path: Path
 ) -> None:
-    text = DEFAULT_JOBS_FILE.read_text().replace("id = 3\n", "id = 3\nsource_instance_id = 7\n", 1)
+    text = PACKAGED_INVENTORY.read_text().replace("id = 3\n", "id = 3\nsource_instance_id = 7\n", 1)
     jobs_file = tmp_path / "jobs.toml"
     jobs_file.write_text(text)
     before = await _job_rows(db_dsn)

@@ -5,7 +5,6 @@ import pytest
 from trialsync_async.engine.dag import check_acyclic, dependencies
 from trialsync_async.errors import DependencyCycleError
 from trialsync_async.inventory import load_inventory, parse_job
-from trialsync_async.settings import DEFAULT_JOBS_FILE
 
 
 def _job(job_id: int, target: str, source: str | None = None):
@@ -22,7 +21,7 @@ def _job(job_id: int, target: str, source: str | None = None):
 
 
 def test_inventory_dependencies_are_acyclic() -> None:
-    jobs = [j for j in load_inventory(DEFAULT_JOBS_FILE) if j.is_active]
+    jobs = [j for j in load_inventory() if j.is_active]
     deps = dependencies(jobs)
     order = check_acyclic(deps)
     assert deps[175] == {11} and deps[166] == {9, 160} and deps[160] == {10}

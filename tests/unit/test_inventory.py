@@ -9,7 +9,6 @@ import pytest
 
 from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import RecordKey, load_inventory, parse_job
-from trialsync_async.settings import DEFAULT_JOBS_FILE
 
 DISABLED_IN_DESIGN_DOC = {4, 5, 6, 7, 12, 18, 19, 21, 22, 27, 30, 31, 143, 146}
 DEAD_ENDPOINTS = {14, 15, 16, 17, 20}
@@ -19,7 +18,7 @@ SURROGATE_KEY_BUG = {11, 13, 14, 15, 16, 17, 20, 23, 24, 141, 174, 175}
 
 @pytest.fixture(scope="module")
 def jobs() -> dict:
-    return {job.id: job for job in load_inventory(DEFAULT_JOBS_FILE)}
+    return {job.id: job for job in load_inventory()}
 
 
 SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"

@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import asyncpg
@@ -37,11 +39,24 @@ class MigrationReport:
     staging_tables: list[str] = field(default_factory=list)
 
 
-def migration_files(directory: Path) -> list[Path]:
-    files = sorted(directory.glob("*.sql"))
-    if not files:
-        raise MigrationError(name=str(directory), detail="no .sql files found")
-    return files
+PACKAGED_MIGRATIONS: Traversable = files("trialsync_async.db") / "migrations"
+"""The numbered ``.sql`` files, shipped inside the package."""
+
+
+def migration_files(directory: Path | Traversable | None = None) -> list[Traversable]:
+    """The migrations in ``directory`` (``None``: the packaged ones), in order."""
+    source = PACKAGED_MIGRATIONS if directory is None else directory
+    found = (
+        sorted(
+            (f for f in source.iterdir() if f.name.endswith(".sql") and f.is_file()),
+            key=lambda f: f.name,
+        )
+        if source.is_dir()
+        else []
+    )
+    if not found:
+        raise MigrationError(name=str(source), detail="no .sql files found")
+    return found
 
 
 @asynccontextmanager
@@ -53,7 +68,9 @@ async def advisory_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[Non
         await conn.execute(query("advisory_unlock"), key)
 
 
-async def apply_sql_migrations(conn: asyncpg.Connection, directory: Path) -> MigrationReport:
+async def apply_sql_migrations(
+    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+) -> MigrationReport:
     """Apply the files not yet recorded; the caller holds the migration lock."""
     report = MigrationReport()
     await conn.execute(query("schema_version_create"))
@@ -80,8 +97,8 @@ async def apply_sql_migrations(conn: asyncpg.Connection, directory: Path) -> Mig
 async def migrate(
     conn: asyncpg.Connection,
     *,
-    migrations_dir: Path,
     jobs: list[JobSpec],
+    migrations_dir: Path | None = None,
     default_instance_url: str,
 ) -> MigrationReport:
     """Bring the database up to date: SQL files, instance 1, the inventory, staging tables."""
