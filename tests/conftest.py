@@ -1,13 +1,38 @@
-"""Fixtures shared by the whole suite: a real PostgreSQL and per-test databases."""
+"""Fixtures shared by the whole suite: a real PostgreSQL, per-test databases, the simulator.
+
+Simulator fixtures (pytest-asyncio, on the session's event loop):
+
+``sim``
+    An in-process Clinical Conductor API simulator (``ccsim.SimulatorServer``) started with
+    ``sim_options()`` defaults, one per test module (module scope), so whatever one module
+    does to it never reaches another module.
+``http``
+    An aiohttp session to ``sim`` sending its API key (``client_session``), one per module.
+
+A module that needs other simulator options, or a simulator of each test's own (because its
+tests reconfigure it, reset its stats, count its requests...), overrides ``sim`` with one
+module-level line, no fixture pasted::
+
+    from tests.sim_support import sim_fixture
+
+    sim = sim_fixture(page_overlap=0.5)  # sim_options(page_overlap=0.5), one per module
+    sim = sim_fixture(scope="function")  # sim_options() defaults, one per test
+
+(``http`` is module scoped, so it cannot be used with a ``scope="function"`` ``sim``; such a
+module opens ``client_session(sim)`` in its tests.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
+import pytest_asyncio
 
+from ccsim import SimulatorServer
 from tests.pg_support import (
     RestartablePostgres,
     create_template,
@@ -15,6 +40,7 @@ from tests.pg_support import (
     postgres_server,
     unique_name,
 )
+from tests.sim_support import client_session, sim_fixture
 from trialsync_async.db.connect import connect, drop_database, recreate_database
 from trialsync_async.settings import Settings
 
@@ -76,3 +102,12 @@ async def restartable_db_dsn(restartable_pg: RestartablePostgres) -> AsyncIterat
     dsn = await recreate_database(restartable_pg.dsn(), unique_name("r"))
     await migrate_database(dsn)
     yield dsn  # the whole cluster is deleted by restartable_pg
+
+
+sim = sim_fixture()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def http(sim: SimulatorServer) -> AsyncIterator[aiohttp.ClientSession]:
+    async with client_session(sim) as session:
+        yield session

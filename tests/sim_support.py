@@ -1,16 +1,8 @@
 """Helpers for test suites that talk to the simulator.
 
-Typical fixtures in a test module (pytest-asyncio, session loop scope)::
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="session")
-    async def sim():
-        async with SimulatorServer(sim_options()) as server:
-            yield server
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="session")
-    async def http(sim):
-        async with client_session(sim) as session:
-            yield session
+The ``sim`` and ``http`` fixtures live in tests/conftest.py; a module that needs other
+simulator options, or a simulator of each test's own, overrides ``sim`` with one line made by
+:func:`sim_fixture` (see the conftest docstring).
 """
 
 from __future__ import annotations
@@ -18,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
+import pytest_asyncio
 
 from ccsim.catalog import Kind, Parent
 from ccsim.options import SimulatorOptions
@@ -30,9 +23,23 @@ from ccsim.server import SimulatorServer
 TEST_SCALE = 0.02
 TEST_SEED = 4242
 
+
 def sim_options(**changes: Any) -> SimulatorOptions:
     """Options for fast tests: small scale, fixed seed, plus ``changes``."""
     return SimulatorOptions(scale=TEST_SCALE, seed=TEST_SEED).with_changes(**changes)
+
+
+def sim_fixture(*, scope: Literal["module", "function"] = "module", **changes: Any) -> Any:
+    """A ``sim`` fixture: a simulator started with ``sim_options(**changes)``, one per module
+    (default) or one per test (``scope="function"``). Bind it to a module-level name, e.g.
+    ``sim = sim_fixture(scope="function")``; the fixture is called ``sim`` whatever the name."""
+
+    @pytest_asyncio.fixture(name="sim", scope=scope, loop_scope="session")
+    async def _sim() -> AsyncIterator[SimulatorServer]:
+        async with SimulatorServer(sim_options(**changes)) as server:
+            yield server
+
+    return _sim
 
 
 @asynccontextmanager
@@ -43,6 +50,7 @@ async def client_session(
     conn = aiohttp.TCPConnector(limit=limit)
     async with aiohttp.ClientSession(headers=sim.auth_header, connector=conn) as session:
         yield session
+
 
 def items_of(payload: Any) -> list[Any]:
     """Records of a list response in any of the three shapes."""
@@ -55,10 +63,12 @@ def items_of(payload: Any) -> list[Any]:
             return payload["Items"]
     raise ValueError(f"not a list response: {str(payload)[:200]}")
 
+
 async def get_json(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
     async with session.get(url) as resp:
         body = await resp.read()
         return resp.status, (orjson.loads(body) if body else None)
+
 
 async def fetch_all(
     session: aiohttp.ClientSession,
@@ -88,6 +98,7 @@ async def fetch_all(
             return out
         skip += len(page)
 
+
 async def parent_values(
     session: aiohttp.ClientSession, base_url: str, kind: Parent
 ) -> list[tuple[int, ...]]:
@@ -110,6 +121,7 @@ async def parent_values(
 
     pairs = await asyncio.gather(*(one(s) for (s,) in studies))
     return [p for group in pairs for p in group]
+
 
 def fill(template: str, values: tuple[int, ...]) -> str:
     """``/api/v1/studies/{studyId}/x`` + (12,) -> ``/api/v1/studies/12/x``."""

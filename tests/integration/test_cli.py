@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_support import fetch, loader
 from ccsim import SimulatorServer
-from tests.sim_support import sim_options
+from tests.engine_support import fetch, loader
+from tests.sim_support import sim_fixture, sim_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +28,7 @@ async def cli(*args: str, env: dict[str, str], stdin: bytes | None = None):
     return proc.returncode, out.decode(), err.decode()
 
 
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(sim_options()) as server:
-        yield server
+sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
 
 async def test_one_shot_job_and_instance_commands(db_dsn: str, sim) -> None:

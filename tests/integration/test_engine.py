@@ -5,19 +5,15 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.engine_support import fetch, loader, staged
-from trialsync_async.engine.job_run import RunOptions
-from trialsync_async.errors import InactiveJobError, UnknownJobError
 from ccsim import SimulatorServer
-from tests.sim_support import items_of, sim_options
+from tests.engine_support import fetch, loader, staged
+from tests.sim_support import items_of, sim_fixture, sim_options
+from trialsync_async.errors import InactiveJobError, UnknownJobError
 
 PATIENTS = "/api/v1/patients/odata"
 
 
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(sim_options()) as server:
-        yield server
+sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
 
 async def test_plain_job_matches_truth_and_rerun_changes_nothing(db_dsn: str, sim) -> None:
@@ -55,7 +51,7 @@ def staged_ok(staged_row: tuple[int, int, int], truth: dict) -> bool:
 async def test_every_response_shape_and_small_pages(db_dsn: str, shape: str) -> None:
     options = sim_options(shape_overrides={"odata": shape})
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
-        [result] = await ts.run_jobs([9], options=RunOptions(page_size=37, batch_rows=100))
+        [result] = await ts.run_jobs([9], page_size=37, batch_rows=100)
         truth = sim.truth("/api/v1/patient-visits/odata")
     assert result.ok, result.error
     assert staged_ok(await staged(db_dsn, "dim_patient_visits_staging"), truth)
@@ -98,7 +94,7 @@ async def test_faults_of_every_kind_still_load_exactly(db_dsn: str) -> None:
     }  # fmt: skip
     options = sim_options(faults=faults)
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
-        results = await ts.run_jobs([3, 10, 2], options=RunOptions(page_size=10, concurrency=8))
+        results = await ts.run_jobs([3, 10, 2], page_size=10, concurrency=8)
         stats = sim.stats()
         truths = (sim.truth(PATIENTS), sim.truth("/api/v1/studies/{studyId}/subjects/odata"))
     assert all(r.ok for r in results), [r.error for r in results]
@@ -203,7 +199,7 @@ async def test_a_dead_parameterized_endpoint_fails_fast(db_dsn: str, sim) -> Non
         await fetch(
             db_dsn, "UPDATE dw_etl_jobs SET is_active = true WHERE id = 14"
         )  # /studies/{studyId}/screenings/odata: a 404
-        [result] = await ts.run_jobs([14], options=RunOptions(concurrency=2))
+        [result] = await ts.run_jobs([14], concurrency=2)
     assert result.status == "failed"
     assert "HTTP 404 for endpoint /api/v1/studies/{studyId}/screenings/odata" in result.error
     assert result.progress.requests < 31  # gave up before calling every study

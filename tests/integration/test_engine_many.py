@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.engine_support import fetch, loader, staged
-from trialsync_async.engine.job_run import PAGE_QUEUE_PAGES, RunOptions
 from ccsim import SimulatorServer
-from tests.sim_support import sim_options
+from tests.engine_support import fetch, loader, staged
+from tests.sim_support import sim_fixture, sim_options
+from trialsync_async.engine.stages import PAGE_QUEUE_PAGES
 
-
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(sim_options()) as server:
-        yield server
+sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
 
 async def test_rate_limit_is_never_exceeded_across_jobs(db_dsn: str, sim) -> None:
@@ -62,14 +56,14 @@ async def test_dependency_order_and_skipped_dependents(db_dsn: str, sim) -> None
 async def test_memory_stays_bounded_on_a_200k_record_job(db_dsn: str) -> None:
     template = "/api/v1/appointments/odata"
     options = sim_options(scale=1.0, size_overrides={template: 200_000})
-    run = RunOptions(concurrency=4, batch_rows=2_000, batches_in_flight=2)
+    run = {"concurrency": 4, "batch_rows": 2_000, "batches_in_flight": 2}
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         truth = sim.truth(template)
-        [result] = await ts.run_jobs([25], options=run)
+        [result] = await ts.run_jobs([25], **run)
     assert truth["count"] >= 200_000
     assert result.ok, result.error
     assert result.progress.inserted == truth["count"]
-    assert result.batch_queue_high_water <= run.batches_in_flight
+    assert result.batch_queue_high_water <= run["batches_in_flight"]
     assert result.page_queue_high_water <= PAGE_QUEUE_PAGES
     rows, id_sum, _ = await staged(db_dsn, "dim_appointments_staging")
     assert (rows, id_sum) == (truth["count"], truth["id_sum"])

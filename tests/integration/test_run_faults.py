@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 from aiohttp import web
 
-from tests.engine_support import fetch, loader, staged
 from ccsim import SimulatorServer
-from tests.sim_support import sim_options
+from tests.engine_support import fetch, loader, staged
+from tests.sim_support import sim_fixture, sim_options
 
 STUDIES = "/api/v1/studies/odata"
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SimulatorServer]:
-    async with SimulatorServer(sim_options()) as server:
-        yield server
+sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
 
 async def test_many_parallel_jobs_on_a_pool_sized_for_one_worker_finish(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from ccsim import SimulatorServer
 from ccsim.catalog import (
@@ -34,18 +32,6 @@ pytestmark = pytest.mark.integration
 STUDIES = "/api/v1/studies/odata"
 APPOINTMENTS = "/api/v1/appointments/odata"
 DEVICES = "/api/v1/system/devices/odata"  # 3295 rows at every scale
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sim() -> AsyncIterator[SimulatorServer]:
-    async with SimulatorServer(sim_options()) as server:
-        yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(sim: SimulatorServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with client_session(sim) as session:
-        yield session
 
 
 async def crawl(http: aiohttp.ClientSession, sim: SimulatorServer, ep: EndpointSpec) -> list[Any]:

@@ -5,22 +5,15 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from trialsync_async.api.urls import render_path
-from trialsync_async.inventory import JobSpec, load_inventory
-from trialsync_async.settings import DEFAULT_JOBS_FILE
 from ccsim import SimulatorServer
 from ccsim.catalog import ENDPOINT_BY_TEMPLATE, Kind
-from tests.sim_support import fetch_all, items_of, sim_options
+from tests.sim_support import fetch_all, items_of
+from trialsync_async.api.urls import render_path
+from trialsync_async.inventory import JobSpec, load_inventory
 
-JOBS = load_inventory(DEFAULT_JOBS_FILE)
+JOBS = load_inventory()
 CCE_ONLY = {30, 31}
 DEAD = {4, 5, 6, 7, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22}
-
-
-@pytest.fixture(scope="module")
-async def sim():
-    async with SimulatorServer(sim_options()) as server:
-        yield server
 
 
 async def _first(http: aiohttp.ClientSession, sim: SimulatorServer, path: str) -> dict:
