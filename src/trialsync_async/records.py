@@ -99,6 +99,14 @@ class RowBuilder:
         self.endpoint = endpoint
         self.casings: Counter[str] = Counter()  # first key segments as the records spell them
 
+    def casing_report(self) -> tuple[dict[str, int], str | None]:
+        """Record keys match any casing: the casings the records used, and a warning when
+        they are not the configured one."""
+        configured = self.key.paths[0][0] if self.key.paths else None
+        other = sorted(c for c in self.casings if c != configured)
+        warning = f"record key {configured!r} met as {', '.join(map(repr, other))}"
+        return dict(self.casings), warning if other else None
+
     def row(self, record: Any, *, scope: str = "", seen: dict[str, int] | None = None) -> Row:
         kind = self.key.kind
         text, sanitized = serialize(record)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from trialsync_async.engine.pipeline import Batcher, BoundedQueue, Chunk, UnitEnd
+from trialsync_async.engine.pipeline import Batcher, Chunk, TrackedQueue, UnitEnd
 from trialsync_async.engine.units import Unit, fanout_unit, range_count, range_units
 from trialsync_async.errors import MalformedResponse
 from trialsync_async.inventory import RecordKey, parse_job
@@ -95,10 +95,10 @@ def test_batcher_commits_after_enough_ended_units() -> None:
     assert full is not None and [u.key for u in full.unit_updates()] == ["a", "b", "c"]
 
 
-async def test_bounded_queue_high_water() -> None:
-    q: BoundedQueue[int] = BoundedQueue(5)
+async def test_tracked_queue_high_water() -> None:
+    q: TrackedQueue[int] = TrackedQueue(5)
     for i in range(3):
-        q.put_nowait(i)
+        await q.put(i)
     await q.get()
     await q.put(9)
     assert q.high_water == 3

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from trialsync_async.db.queries import query
+from trialsync_async.db.staging import RecordCounts
 from trialsync_async.errors import JobAlreadyRunning
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -19,13 +20,9 @@ JOB_LOCK_NAMESPACE = 0x54534A42
 
 
 @dataclass(slots=True)
-class RunProgress:
+class RunProgress(RecordCounts):
     """A run's counters, as the run row holds them. ``requests`` counts HTTP attempts."""
 
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
     fetched: int = 0
     requests: int = 0
     retries: int = 0
@@ -34,12 +31,7 @@ class RunProgress:
     units_done: int = 0
     units_failed: int = 0
     units_missing: int = 0
-    checkpoint: Mapping[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def written(self) -> int:
-        return self.inserted + self.updated
 
     @property
     def units_ok(self) -> int:
@@ -91,7 +83,6 @@ async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -
         p.units_total,
         p.units_done,
         p.units_failed,
-        dict(p.checkpoint) if p.checkpoint is not None else None,
         p.units_missing,
         p.retries,
         p.sanitized,

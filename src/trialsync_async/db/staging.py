@@ -19,10 +19,23 @@ from trialsync_async.records import Row
 
 
 @dataclass(slots=True)
-class MergeCounts:
+class RecordCounts:
+    """What merges did to staging rows; a run's counters (``RunProgress``) extend it."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+    def add(self, other: RecordCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
 
 
 class StagingWriter:
@@ -52,11 +65,11 @@ class StagingWriter:
 
     async def copy_merge(
         self, conn: asyncpg.Connection, rows: Sequence[Row], *, seen_pass: int | None = None
-    ) -> MergeCounts:
+    ) -> RecordCounts:
         """COPY ``rows`` into the temp table and merge them (inside the caller's transaction);
         with ``seen_pass``, their keys join that pass's seen keys (see db/units.py)."""
         if not rows:
-            return MergeCounts()
+            return RecordCounts()
         await conn.copy_records_to_table(
             "trialsync_batch",
             records=[(row.data, row.key, row.scope, i) for i, row in enumerate(rows)],
@@ -67,7 +80,7 @@ class StagingWriter:
         if result is None:
             raise RuntimeError("the merge returned no counts")
         inserted, updated = int(result["inserted"]), int(result["updated"])
-        return MergeCounts(
+        return RecordCounts(
             inserted=inserted,
             updated=updated,
             unchanged=int(result["distinct_rows"]) - inserted - updated,
@@ -80,7 +93,7 @@ class StagingWriter:
         )
         return int(status.split()[-1])
 
-    async def write(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> MergeCounts:
+    async def write(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> RecordCounts:
         """COPY and merge ``rows`` in a transaction of their own (the bare path, for benchmarks)."""
         await self.prepare(conn)
         async with conn.transaction():

@@ -20,7 +20,6 @@ import structlog
 
 from trialsync_async.db import runs
 from trialsync_async.db import units as unit_state
-from trialsync_async.db.resilience import pooled
 from trialsync_async.errors import (
     ApiError,
     AuthError,
@@ -30,7 +29,7 @@ from trialsync_async.errors import (
 )
 
 if TYPE_CHECKING:
-    from trialsync_async.engine.job_run import JobRun
+    from trialsync_async.engine.context import RunContext
     from trialsync_async.engine.units import Unit
 
 log = structlog.get_logger(__name__)
@@ -40,13 +39,15 @@ DEAD_ENDPOINT_UNITS = 20
 
 
 class UnitFailures:
-    def __init__(self, run: JobRun) -> None:
-        self.run = run
+    """The policy above, for one run: records failed and missing units, decides the outcome."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
         self.first: list[str] = []
 
     async def handle(self, unit: Unit, exc: TrialSyncError) -> None:
         """Record a unit's failure, or raise it when it ends the run."""
-        job = self.run.job
+        job = self.ctx.job
         if isinstance(exc, (AuthError, InstanceUnreachable)) or not isinstance(exc, ApiError):
             raise exc
         if not job.parameters:
@@ -59,7 +60,7 @@ class UnitFailures:
         await self.failed(unit, exc)
 
     async def failed(self, unit: Unit, exc: TrialSyncError) -> None:
-        if not self.run.job.parameters:
+        if not self.ctx.job.parameters:
             raise exc
         await self._record(unit, "failed", str(exc))
 
@@ -67,17 +68,17 @@ class UnitFailures:
         await self._record(unit, "failed", f"refused parameter value: {unit.refused}")
 
     async def missing(self, unit: Unit, exc: EndpointNotFound) -> None:
-        p = self.run.progress
+        p = self.ctx.progress
         await self._record(unit, "missing", f"missing: {exc}")
         if p.units_ok == 0 and p.units_missing >= DEAD_ENDPOINT_UNITS:
-            endpoint = self.run.job.source_endpoint
+            endpoint = self.ctx.job.source_endpoint
             raise EndpointNotFound(
                 status=404, endpoint=f"{endpoint} (all of the first {p.units_missing} values)"
             )
 
     async def _record(self, unit: Unit, status: str, error: str) -> None:
-        run = self.run
-        p = run.progress
+        ctx = self.ctx
+        p = ctx.progress
         p.units_done += 1
         if status == "missing":
             p.units_missing += 1
@@ -87,23 +88,21 @@ class UnitFailures:
             if len(self.first) < FAILURES_IN_SUMMARY:
                 self.first.append(f"{unit.scope}: {error}")
             log.warning("unit failed", parameters=unit.scope, error=error)
-        run_id = run.run_id or 0
-        instance_id = run.job.source_instance_id
 
         async def record(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
-                await runs.record_failure(conn, run_id, unit.parameters, error)
+                await runs.record_failure(conn, ctx.run_id, unit.parameters, error)
                 await unit_state.upsert(
-                    conn, job_id=run.job.id, instance_id=instance_id, pass_id=run.pass_id,
-                    run_id=run_id, updates=[unit.update(status)],
+                    conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
+                    run_id=ctx.run_id, updates=[unit.update(status)],
                 )  # fmt: skip
 
-        await pooled(run.pool, run.retry, record, what="recording a failed unit")
+        await ctx.pooled(record, what="recording a failed unit")
 
     def outcome(self) -> tuple[str, str | None]:
-        p = self.run.progress
+        p = self.ctx.progress
         if p.units_missing and p.units_ok == 0 and not p.units_failed:
-            return "failed", f"every parameter value answered 404 on {self.run.job.source_endpoint}"
+            return "failed", f"every parameter value answered 404 on {self.ctx.job.source_endpoint}"
         if not p.units_failed:
             return "success", None
         first = "; ".join(self.first)

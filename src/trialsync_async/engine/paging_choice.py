@@ -17,6 +17,7 @@ from trialsync_async.api.paging import (
     LinkPaging,
     OffsetPaging,
     Paging,
+    QueryItems,
     content_identity,
     id_identity,
 )
@@ -52,8 +53,8 @@ class PagingChoice:
     def for_unit(self, unit: Unit) -> Paging:
         pos = unit.position or {}
         if self.link:
-            link = pos.get("link")
-            start = [("$top", self.page_size)] if self.job.paged else None
+            link: QueryItems | None = pos.get("link")
+            start: QueryItems | None = [("$top", self.page_size)] if self.job.paged else None
             return LinkPaging(self.page_size, link=link or start)
         if self.keyset:
             bounds = unit.bounds or {}

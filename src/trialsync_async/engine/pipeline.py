@@ -49,7 +49,7 @@ class _Touched:
 @dataclass(slots=True)
 class Batch:
     rows: list[Row] = field(default_factory=list)
-    size: int = 0
+    nbytes: int = 0
     touched: dict[str, _Touched] = field(default_factory=dict)
     ended_units: list[UnitEnd] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -68,16 +68,20 @@ class Batch:
         return updates
 
 
-class BoundedQueue(asyncio.Queue[T], Generic[T]):
-    """An asyncio.Queue that remembers the most items it ever held."""
+class TrackedQueue(Generic[T]):
+    """A bounded asyncio.Queue that remembers the most items it ever held (for the run's
+    result: evidence that memory stayed bounded)."""
 
     def __init__(self, maxsize: int) -> None:
-        super().__init__(maxsize)
+        self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
         self.high_water = 0
 
-    def put_nowait(self, item: T) -> None:  # put() ends in put_nowait()
-        super().put_nowait(item)
-        self.high_water = max(self.high_water, self.qsize())
+    async def put(self, item: T) -> None:
+        await self._queue.put(item)
+        self.high_water = max(self.high_water, self._queue.qsize())
+
+    async def get(self) -> T:
+        return await self._queue.get()
 
 
 class Batcher:
@@ -101,7 +105,7 @@ class Batcher:
         """Add a chunk; return the batch if it is now full."""
         batch = self._current()
         batch.rows.extend(chunk.rows)
-        batch.size += sum(len(r.data) for r in chunk.rows)
+        batch.nbytes += sum(len(r.data) for r in chunk.rows)
         touched = batch.touched.setdefault(chunk.unit.key, _Touched(chunk.unit))
         touched.position = chunk.position
         touched.records += len(chunk.rows)
@@ -120,7 +124,7 @@ class Batcher:
         b = self.current
         return (
             len(b.rows) >= self.max_rows
-            or b.size >= self.max_bytes
+            or b.nbytes >= self.max_bytes
             or len(b.ended_units) >= self.max_units
         )
 

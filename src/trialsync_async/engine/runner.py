@@ -9,14 +9,14 @@ import asyncpg
 import structlog
 
 from trialsync_async.db import runs
-from trialsync_async.db.catalog import get_job, job_from_row, list_jobs
+from trialsync_async.db.catalog import get_job, list_jobs
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.dag import check_acyclic, dependencies
-from trialsync_async.engine.job_run import JobResult, JobRun, ProgressCallback, RunOptions
+from trialsync_async.engine.job_run import JobResult, JobRun, ProgressCallback
 from trialsync_async.errors import InactiveJobError, JobAlreadyRunning
 from trialsync_async.inventory import JobSpec
-from trialsync_async.settings import DEFAULT_PARALLEL_JOBS
+from trialsync_async.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -35,22 +35,20 @@ class Runner:
         pool: asyncpg.Pool,
         *,
         dsn: str,
-        options: RunOptions,
+        settings: Settings,
         clients: ClientRegistry,
-        parallel_jobs: int = DEFAULT_PARALLEL_JOBS,
+        fresh: bool = False,
         on_progress: ProgressCallback | None = None,
         on_start: ProgressCallback | None = None,
     ) -> None:
-        if parallel_jobs < 1:
-            raise ValueError("parallel_jobs must be at least 1")
         self.pool = pool
         self.dsn = dsn
-        self.options = options
+        self.options = settings.run_options(fresh=fresh)
         self.clients = clients
-        self.parallel_jobs = parallel_jobs
+        self.parallel_jobs = settings.parallel_jobs
         self.on_progress = on_progress
         self.on_start = on_start
-        self.retry = DbRetry(options.db_retry_seconds)
+        self.retry = DbRetry(self.options.db_retry_seconds)
         self.running: dict[int, JobRun] = {}
         self.stopping = False
 
@@ -63,7 +61,7 @@ class Runner:
         """The jobs to run: the given ids (each must exist and be active) or every active job."""
         async with self.pool.acquire() as conn:
             if job_ids is None:
-                return [job_from_row(r) for r in await list_jobs(conn) if r["is_active"]]
+                return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
             jobs = [await get_job(conn, job_id) for job_id in dict.fromkeys(job_ids)]
         for job in jobs:
             if not job.is_active:

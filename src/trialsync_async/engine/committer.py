@@ -1,0 +1,77 @@
+"""Committing: a batch's rows, its units' state and the run's counters in one transaction.
+
+The transaction runs on the run's own connection and is retried whole when the connection is
+lost (a new connection gets its temp table first). After a complete pass of a keyed plain
+job, the rows it did not see are settled by the job's ``deletes`` policy.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+
+from trialsync_async.db import runs
+from trialsync_async.db import units as unit_state
+from trialsync_async.db.staging import RecordCounts, StagingWriter
+from trialsync_async.engine.context import RunContext
+from trialsync_async.engine.pipeline import Batch
+
+log = structlog.get_logger(__name__)
+
+
+class Committer:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        job = ctx.job
+        self.writer = StagingWriter(
+            table=job.target_table,
+            keyed_by_id=job.record_key.kind == "id",
+            instance_id=ctx.instance_id,
+            job_id=job.id,
+            run_id=ctx.run_id,
+        )
+        # Plain keyed jobs with a deletes policy remember the keys each pass saw.
+        tracks_seen = not job.parameters and job.deletes != "keep" and not ctx.keyless
+        self.seen_pass = ctx.pass_id if tracks_seen else None
+        self._prepared_generation = -1
+
+    async def commit(self, batch: Batch) -> None:
+        ctx = self.ctx
+        updates = batch.unit_updates()
+
+        async def transaction(conn: asyncpg.Connection) -> RecordCounts:
+            if self._prepared_generation != ctx.conn.generation:
+                await self.writer.prepare(conn)
+                self._prepared_generation = ctx.conn.generation
+            async with conn.transaction():
+                counts = await self.writer.copy_merge(conn, batch.rows, seen_pass=self.seen_pass)
+                for end in batch.ended_units:
+                    if end.keys is not None:  # keyless: the scope now holds exactly its rows
+                        counts.deleted += await self.writer.delete_unseen(
+                            conn, end.unit.scope, end.keys
+                        )
+                await unit_state.upsert(
+                    conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
+                    run_id=ctx.run_id, updates=updates,
+                )  # fmt: skip
+                await runs.save_progress(conn, ctx.run_id, ctx.progress)
+            return counts
+
+        ctx.progress.add(await ctx.conn.run(transaction, what="writing a batch"))
+
+    async def settle_deletions(self) -> None:
+        """After a complete pass of a keyed plain job: rows it did not see, per policy."""
+        ctx, job = self.ctx, self.ctx.job
+        if self.seen_pass is None:
+            return
+
+        async def settle(conn: asyncpg.Connection) -> int:
+            return await unit_state.settle_unseen(
+                conn, table=job.target_table, instance_id=ctx.instance_id, job_id=job.id,
+                pass_id=ctx.pass_id, by_id=job.record_key.kind == "id", policy=job.deletes,
+            )  # fmt: skip
+
+        gone = await ctx.conn.run(settle, what="settling deletions")
+        ctx.progress.deleted += gone
+        if gone:
+            log.info("records gone upstream", policy=job.deletes, rows=gone)

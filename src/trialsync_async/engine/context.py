@@ -1,0 +1,48 @@
+"""What every stage of one job run shares: the job, its run row's ids, counters, connections."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import asyncpg
+
+from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.db.run_connection import RunConnection
+from trialsync_async.db.runs import RunProgress
+from trialsync_async.inventory import JobSpec
+from trialsync_async.settings import RunOptions
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContext:
+    """One run's shared state. ``run_id``/``pass_id`` are set once the run row exists.
+
+    ``conn`` is the run's own connection (it holds the job lock; batches commit on it);
+    ``pool`` serves the side tasks (parameter pages, failed units, progress).
+    """
+
+    job: JobSpec
+    options: RunOptions
+    pool: asyncpg.Pool
+    retry: DbRetry
+    conn: RunConnection
+    progress: RunProgress = field(default_factory=RunProgress)
+    instance_id: int = 0
+    run_id: int = 0
+    pass_id: int = 0
+
+    @property
+    def page_size(self) -> int:
+        return min(self.options.page_size, self.job.page_size)
+
+    @property
+    def keyless(self) -> bool:
+        return self.job.record_key.kind == "none"
+
+    async def pooled(self, work: Callable[[asyncpg.Connection], Awaitable[T]], what: str) -> T:
+        """``work`` on a pooled connection, retried while the database is briefly away."""
+        return await pooled(self.pool, self.retry, work, what=what)

@@ -1,0 +1,90 @@
+"""Planning a run: the units it fetches, in the order the workers take them.
+
+A fan-out job's units are its parameter tuples not yet finished in the pass, streamed from
+the parent table. A plain job's units are the key ranges its unfinished pass left, or a new
+plan: an id probe splits a large keyset job into ranges the workers walk side by side. The
+plan of a plain job is saved before any range is fetched, so a resumed run walks the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from trialsync_async.api.paging import PageFetcher, probe_ids
+from trialsync_async.db import units as unit_state
+from trialsync_async.engine.context import RunContext
+from trialsync_async.engine.paging_choice import PagingChoice
+from trialsync_async.engine.units import (
+    Unit,
+    fanout_counts,
+    fanout_units,
+    range_count,
+    range_units,
+    resumed_plain_units,
+)
+from trialsync_async.errors import ClientRequestError, MalformedResponse
+
+
+class Planner:
+    def __init__(self, ctx: RunContext, fetcher: PageFetcher, paging: PagingChoice) -> None:
+        self.ctx = ctx
+        self.fetcher = fetcher
+        self.paging = paging
+
+    async def units(self, workers: int) -> AsyncIterator[Unit]:
+        """Every unit of the run; sets ``units_total``/``units_done`` first."""
+        ctx = self.ctx
+        if ctx.job.parameters:
+            total, finished = await fanout_counts(
+                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, ctx.pass_id
+            )
+            ctx.progress.units_total, ctx.progress.units_done = total, finished
+            async for unit in fanout_units(
+                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, ctx.pass_id
+            ):
+                yield unit
+        else:
+            for unit in await self._plain_units(workers):
+                yield unit
+
+    async def _plain_units(self, workers: int) -> list[Unit]:
+        """The ranges of a plain job: those its unfinished pass left, or a new plan."""
+        ctx, job = self.ctx, self.ctx.job
+
+        async def planned(conn: asyncpg.Connection) -> list[unit_state.PlannedUnit]:
+            return await unit_state.planned_units(conn, job.id, ctx.instance_id, ctx.pass_id)
+
+        previous = await ctx.pooled(planned, what="reading the plan")
+        if previous:
+            todo = resumed_plain_units(job, previous)
+            ctx.progress.units_total = len(previous)
+            ctx.progress.units_done = len(previous) - len(todo)
+            return todo
+        plan = range_units(job.source_endpoint, await self._ranges(workers))
+
+        async def save(conn: asyncpg.Connection) -> None:
+            await unit_state.save_plan(
+                conn, job_id=job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
+                run_id=ctx.run_id, units=[u.update("pending") for u in plan],
+            )  # fmt: skip
+
+        await ctx.pooled(save, what="saving the plan")
+        ctx.progress.units_total = len(plan)
+        return plan
+
+    async def _ranges(self, workers: int) -> list[tuple[int | None, int | None]]:
+        """Id ranges for keyset paging (one open range otherwise, or when the probe fails)."""
+        if not self.paging.keyset:
+            return [(None, None)]
+        try:
+            probe = await probe_ids(self.fetcher, self.ctx.job.source_endpoint)
+        except ClientRequestError as exc:
+            if exc.context.get("status") != 400 or not self.paging.refuse(str(exc)):
+                raise
+            return [(None, None)]
+        except MalformedResponse as exc:  # ids that are not integers
+            self.paging.refuse(str(exc))
+            return [(None, None)]
+        return probe.split(range_count(probe.total, self.ctx.page_size, workers))
