@@ -46,18 +46,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialsync_async.api import ApiClient
+from ccsim import SimulatorOptions, SimulatorProcess
 from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect, drop_database, recreate_database, redact_dsn
 from trialsync_async.db.staging import StagingWriter
 from trialsync_async.embedded import EmbeddedPostgres
-from trialsync_async.engine.job_run import JobResult, RunOptions
+from trialsync_async.engine.clients import make_client
+from trialsync_async.engine.job_run import JobResult
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import JobSpec
 from trialsync_async.log import configure_logging
 from trialsync_async.records import Row, RowBuilder
 from trialsync_async.settings import Settings
-from ccsim import SimulatorOptions, SimulatorProcess
 
 PLAIN_JOB = 25  # Appointments: /api/v1/appointments/odata, keyset ranges walked in parallel
 DRIFT_JOB = PLAIN_JOB  # paged again while the data changes
@@ -129,13 +129,12 @@ class Bench:
         self.ts = ts
         self.sim = sim
         self.jobs = {job.id: job for job in ts.inventory()}
-        self.options = RunOptions.from_settings(ts.settings)
 
     async def set_rate(self, rate: float) -> None:
         await self.ts.set_instance(INSTANCE_ID, rate_limit=rate)
 
     async def run(self, job_id: int) -> JobResult:
-        [result] = await self.ts.run_jobs([job_id], options=self.options)
+        [result] = await self.ts.run_jobs([job_id])
         if not result.ok:
             print(f"  job {job_id} {result.status}: {result.error}", file=sys.stderr)
         return result
@@ -154,8 +153,7 @@ class Bench:
         before = await asyncio.to_thread(sim_ids, self.sim, job.source_endpoint)
         await asyncio.to_thread(self.sim.configure, churn=churn, natural_order="shuffled")
         await asyncio.to_thread(self.sim.reset_stats)
-        options = RunOptions.from_settings(self.ts.settings, page_size=page_size, fresh=True)
-        [result] = await self.ts.run_jobs([job.id], options=options)
+        [result] = await self.ts.run_jobs([job.id], page_size=page_size, fresh=True)
         await asyncio.to_thread(self.sim.configure, churn=0.0, natural_order="id")
         after = await asyncio.to_thread(sim_ids, self.sim, job.source_endpoint)
         async with self.ts.pool.acquire() as conn:
@@ -188,7 +186,8 @@ class Bench:
 
 async def fetch_rows(sim: SimulatorProcess, job: JobSpec, total: int) -> list[Row]:
     """Every record of a plain OData job, as the loader's rows, in page order (not timed)."""
-    client = ApiClient(
+    client = make_client(
+        Settings(),
         instance_id=0,  # a limiter of its own, unlimited
         base_url=sim.base_url,
         api_key=sim.api_key,
@@ -197,7 +196,7 @@ async def fetch_rows(sim: SimulatorProcess, job: JobSpec, total: int) -> list[Ro
         max_connections=BASELINE_FETCH_CONNECTIONS,
     )
     builder = RowBuilder(job.record_key, endpoint=job.source_endpoint)
-    page_size = min(job.page_size, 1000)
+    page_size = job.page_size
 
     async def page(skip: int) -> list[Row]:
         got = await client.get_page(

@@ -8,11 +8,11 @@ from typing import Any
 
 import asyncpg
 
+from ccsim import SimulatorServer
 from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.settings import Settings
-from ccsim import SimulatorServer
 
 FAST_HTTP = {
     "http_timeout": 2.0,

@@ -1,23 +1,25 @@
-"""The library's front door: one object that the CLI, the daemon, the demo and tests share."""
+"""The library's front door: one object that the CLI, the demo, the benchmarks and the tests
+share (and the daemon will)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
+from typing import Any, Unpack
 
 import asyncpg
 
-from trialsync_async.api import RetryPolicy
 from trialsync_async.db import catalog
+from trialsync_async.db.catalog import InstanceChanges, InstanceRow, JobRow
 from trialsync_async.db.connect import create_pool, database_url, redact_dsn
-from trialsync_async.db.migrations import MigrationReport, migrate, sync_inventory
+from trialsync_async.db.migrator import MigrationReport, migrate, sync_inventory
 from trialsync_async.engine.clients import ClientRegistry
-from trialsync_async.engine.job_run import JobResult, ProgressCallback, RunOptions
+from trialsync_async.engine.job_run import JobResult, ProgressCallback
 from trialsync_async.engine.runner import Runner
 from trialsync_async.errors import DatabaseError
 from trialsync_async.inventory import JobSpec, load_inventory
-from trialsync_async.settings import Settings
+from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
 
 
 class TrialSync:
@@ -69,8 +71,8 @@ class TrialSync:
         async with self.pool.acquire() as conn:
             return await migrate(
                 conn,
-                migrations_dir=self.settings.migrations_dir,
                 jobs=jobs,
+                migrations_dir=self.settings.migrations_dir,
                 default_instance_url=self.settings.default_instance_url,
             )
 
@@ -79,49 +81,45 @@ class TrialSync:
         async with self.pool.acquire() as conn:
             return await sync_inventory(conn, jobs)
 
-    async def list_jobs(self) -> list[asyncpg.Record]:
+    async def list_jobs(self) -> list[JobRow]:
         async with self.pool.acquire() as conn:
             return await catalog.list_jobs(conn)
 
-    async def list_instances(self) -> list[asyncpg.Record]:
+    async def list_instances(self) -> list[InstanceRow]:
         async with self.pool.acquire() as conn:
             return await catalog.list_instances(conn)
 
-    async def set_instance(self, instance_id: int, **fields: object) -> int:
+    async def set_instance(self, instance_id: int, **changes: Unpack[InstanceChanges]) -> int:
         async with self.pool.acquire() as conn:
-            return await catalog.set_instance(conn, instance_id, **fields)  # type: ignore[arg-type]
+            return await catalog.set_instance(conn, instance_id, **changes)
 
     async def run_jobs(
         self,
         job_ids: Sequence[int] | None = None,
         *,
-        options: RunOptions | None = None,
+        fresh: bool = False,
         on_start: ProgressCallback | None = None,
         on_progress: ProgressCallback | None = None,
         on_runner: Callable[[Runner], None] | None = None,
+        **overrides: Any,
     ) -> list[JobResult]:
         """Run the given jobs (``None``: every active job) once, in dependency order.
 
-        ``on_runner`` receives the runner before it starts (a caller's handle to ``stop()``).
+        ``overrides`` change run settings for this call only (``page_size=100``); ``fresh``
+        starts new passes instead of continuing unfinished ones. ``on_runner`` receives the
+        runner before it starts (a caller's handle to ``stop()``).
         """
-        s = self.settings
-        clients = ClientRegistry(
-            timeout=s.http_timeout,
-            retry=RetryPolicy(
-                max_attempts=s.http_max_attempts,
-                base_delay=s.http_backoff_base,
-                max_delay=s.http_backoff_max,
-            ),
-            max_connections=max(s.concurrency, 4) * 2,
-            breaker_failures=s.breaker_failures,
-            breaker_seconds=s.breaker_seconds,
-        )
+        refused = set(overrides) - RUN_OPTION_FIELDS
+        if refused:
+            raise TypeError(f"not run settings: {', '.join(sorted(refused))}")
+        settings = self.settings.with_overrides(**overrides)
+        clients = ClientRegistry(settings)
         runner = Runner(
             self.pool,
             dsn=self.dsn or "",
-            options=options or RunOptions.from_settings(self.settings),
+            settings=settings,
+            fresh=fresh,
             clients=clients,
-            parallel_jobs=s.parallel_jobs,
             on_start=on_start,
             on_progress=on_progress,
         )

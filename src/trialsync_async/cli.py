@@ -10,14 +10,16 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from trialsync_async.api import facts
 from trialsync_async.app import TrialSync
-from trialsync_async.engine.job_run import JobResult, RunOptions
+from trialsync_async.db.catalog import InstanceRow, JobRow
+from trialsync_async.engine.job_run import JobResult
 from trialsync_async.engine.runner import Runner
 from trialsync_async.errors import ConfigError, TrialSyncError
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
 from trialsync_async.progress import ProgressDisplay, summary_table
-from trialsync_async.settings import API_MAX_PAGE_SIZE, Settings
+from trialsync_async.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     jobs_list = jobs_sub.add_parser("list", help="list jobs")
     jobs_list.add_argument("--active", action="store_true", help="only active jobs")
-    jobs_sub.add_parser("sync", help="load config/jobs.toml into dw_etl_jobs")
+    jobs_sub.add_parser(
+        "sync", help="load the job inventory (TRIALSYNC_JOBS_FILE, else the packaged one)"
+    )
 
     inst = sub.add_parser("instances", help="API instances (dw_api_credentials)")
     inst_sub = inst.add_subparsers(dest="instances_command", metavar="ACTION", required=True)
@@ -79,9 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the key from standard input (or a prompt) and store it in the database",
     )
     key.add_argument("--clear-key", action="store_true", help="forget the stored key")
-    inst_set.add_argument("--auth-header", help="header carrying the key (default CCAPIKey)")
     inst_set.add_argument(
-        "--rate-limit", type=float, help="requests/second for the instance (0 = no limit)"
+        "--auth-header", help=f"header carrying the key (default {facts.AUTH_HEADER})"
+    )
+    inst_set.add_argument(
+        "--rate-limit",
+        type=float,
+        help=f"requests/second for the instance (default {facts.RECOMMENDED_RATE:g}; 0 = none)",
     )
     active = inst_set.add_mutually_exclusive_group()
     active.add_argument("--active", dest="is_active", action="store_true", default=None)
@@ -108,8 +116,8 @@ def _add_run_options(group: argparse._ActionsContainer) -> None:
         help="workers per job, at least 1 (default TRIALSYNC_CONCURRENCY or 8)",
     )  # fmt: skip
     group.add_argument(
-        "--page-size", type=_int_at_least(1, API_MAX_PAGE_SIZE), metavar="N",
-        help=f"$top per request, 1..{API_MAX_PAGE_SIZE} (default {API_MAX_PAGE_SIZE})",
+        "--page-size", type=_int_at_least(1, facts.MAX_PAGE_SIZE), metavar="N",
+        help=f"$top per request, 1..{facts.MAX_PAGE_SIZE} (default {facts.MAX_PAGE_SIZE})",
     )  # fmt: skip
     group.add_argument(
         "--parallel-jobs", type=_int_at_least(1), metavar="N",
@@ -189,44 +197,49 @@ def _run(coro: Coroutine[Any, Any, int], stop: GracefulStop) -> int:
     return uvloop.run(_main_task(coro, stop))
 
 
-def _print_jobs(rows: Sequence[Any], *, only_active: bool) -> None:
-    shown = [r for r in rows if r["is_active"] or not only_active]
+def _print_jobs(rows: Sequence[JobRow], *, only_active: bool) -> None:
+    shown = [r for r in rows if r.spec.is_active or not only_active]
     print(
         format_table(
             ["id", "name", "endpoint", "target", "active", "params", "last run"],
             [
                 (
-                    r["id"],
-                    r["name"],
-                    r["source_endpoint"],
-                    r["target_table"],
-                    "yes" if r["is_active"] else "no",
-                    r["parameter_name"] or "",
-                    r["last_run_status"] or "",
+                    r.spec.id,
+                    r.spec.name,
+                    r.spec.source_endpoint,
+                    r.spec.target_table,
+                    _yes(r.spec.is_active),
+                    r.spec.legacy_parameter_name or "",
+                    r.last_run_status or "",
                 )
                 for r in shown
             ],
         )
     )
-    active = sum(1 for r in rows if r["is_active"])
+    active = sum(1 for r in rows if r.spec.is_active)
     print(f"\n{len(rows)} jobs: {active} active, {len(rows) - active} disabled")
 
 
-def _print_instances(rows: Sequence[Any]) -> None:
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _print_instances(rows: Sequence[InstanceRow]) -> None:
+    def key(r: InstanceRow) -> str:
+        return f"env {r.api_key_env}" if r.api_key_env else ("stored" if r.has_key else "none")
+
     print(
         format_table(
             ["id", "name", "base_url", "header", "rate/s", "key", "active"],
             [
                 (
-                    r["id"],
-                    r["name"],
-                    r["base_url"],
-                    r["auth_header"],
-                    r["rate_limit_per_second"] or "none",
-                    f"env {r['api_key_env']}"
-                    if r["api_key_env"]
-                    else ("stored" if r["has_key"] else "none"),
-                    "yes" if r["is_active"] else "no",
+                    r.id,
+                    r.name,
+                    r.base_url,
+                    r.auth_header,
+                    r.rate_limit or "none",
+                    key(r),
+                    "yes" if r.is_active else "no",
                 )
                 for r in rows
             ],
@@ -256,7 +269,7 @@ async def run_with_progress(
     try:
         results = await ts.run_jobs(
             job_ids,
-            options=RunOptions.from_settings(ts.settings, fresh=args.fresh),
+            fresh=args.fresh,
             on_start=display.started,
             on_progress=display.progressed,
             on_runner=_STOP.attach,

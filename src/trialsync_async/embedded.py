@@ -31,7 +31,7 @@ class EmbeddedPostgres:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-                import pgserver
+                from pgserver import get_server  # type: ignore[attr-defined]  # not re-exported
         except ImportError as exc:
             raise EmbeddedPostgresUnavailable(
                 detail="install the 'embedded' extra (pip install 'trialsync-async[embedded]') "
@@ -39,7 +39,7 @@ class EmbeddedPostgres:
             ) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode=self.cleanup)
+            self._server = get_server(self.data_dir, cleanup_mode=self.cleanup)
         except Exception as exc:  # pgserver raises plain exceptions with initdb/pg_ctl output
             raise EmbeddedPostgresUnavailable(detail=str(exc).splitlines()[0]) from exc
         return self

@@ -17,7 +17,10 @@ class TrialSyncError(Exception):
         self.context = kwargs
         if message is None:
             template = (self.__doc__ or "").strip().splitlines()[0]
-            message = template.format(**kwargs)
+            try:
+                message = template.format(**kwargs)
+            except KeyError as exc:  # a programming error: say which keyword is missing
+                raise TypeError(f"{type(self).__name__} needs keyword {exc.args[0]!r}") from None
         super().__init__(message)
 
 

@@ -1,127 +1,105 @@
-"""One typed settings object, read from the environment (and an optional ``.env`` file)."""
+"""One typed settings object: the only place a default lives.
+
+Each field reads one environment variable (``TRIALSYNC_<FIELD>``; ``DATABASE_URL`` for the
+database), over an optional ``.env`` file; CLI flags are overrides of the same fields. The
+objects the engine needs are handed out from here (``run_options``, ``retry_policy``,
+``pool_size``, ``http_connections``), so a flag changes every part that depends on it.
+"""
 
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
 
+from trialsync_async.api import facts
+from trialsync_async.api.retry import RetryPolicy
 from trialsync_async.errors import ConfigError
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-DEFAULT_CONCURRENCY = 8
-DEFAULT_PAGE_SIZE = 1000
-DEFAULT_BATCH_ROWS = 5000
-DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
-DEFAULT_BATCHES_IN_FLIGHT = 2
-DEFAULT_HTTP_TIMEOUT = 60.0
-DEFAULT_HTTP_MAX_ATTEMPTS = 6
-DEFAULT_HTTP_BACKOFF_BASE = 0.5
-DEFAULT_HTTP_BACKOFF_MAX = 30.0
-DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8800/CCSWEB"
-DEFAULT_PARALLEL_JOBS = 4
-DEFAULT_BATCH_UNITS = 500
-DEFAULT_COMMIT_SECONDS = 2.0
-DEFAULT_PROGRESS_SECONDS = 2.0
-DEFAULT_DB_RETRY_SECONDS = 60.0
-DEFAULT_STOP_GRACE_SECONDS = 8.0
-DEFAULT_BREAKER_FAILURES = 12
-DEFAULT_BREAKER_SECONDS = 20.0
-API_MAX_PAGE_SIZE = 1000
 
 LogFormat = Literal["auto", "json", "console"]
 
-
-def _default_path(env_relative: str) -> Path:
-    """A path next to the sources (editable install) or, failing that, under the cwd."""
-    candidate = PROJECT_ROOT / env_relative
-    return candidate if candidate.exists() else Path.cwd() / env_relative
+_POSITIVE = {"min": 1}
+_NOT_NEGATIVE = {"min_float": 0.0}
 
 
-DEFAULT_JOBS_FILE = _default_path("config/jobs.toml")
-DEFAULT_MIGRATIONS_DIR = _default_path("migrations")
-DEFAULT_EMBEDDED_DIR = Path(".trialsync/pgdata")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """What the runs of one invocation use; made by :meth:`Settings.run_options`."""
+
+    concurrency: int
+    page_size: int
+    batch_rows: int
+    batch_bytes: int
+    batches_in_flight: int
+    batch_units: int
+    commit_seconds: float
+    progress_seconds: float
+    db_retry_seconds: float
+    fresh: bool = False
+
+
+RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Everything configurable. Each field maps to one environment variable (see ``ENV``)."""
+    """Everything configurable. ``Settings.ENV`` names each field's environment variable."""
 
-    database_url: str | None = None
-    log_level: str = "INFO"
+    database_url: str | None = field(default=None, metadata={"env": "DATABASE_URL"})
+    log_level: str = field(default="INFO", metadata={"upper": True})
     log_format: LogFormat = "auto"
-    concurrency: int = DEFAULT_CONCURRENCY
-    page_size: int = DEFAULT_PAGE_SIZE
-    batch_rows: int = DEFAULT_BATCH_ROWS
-    batch_bytes: int = DEFAULT_BATCH_BYTES
-    batches_in_flight: int = DEFAULT_BATCHES_IN_FLIGHT
-    http_timeout: float = DEFAULT_HTTP_TIMEOUT
-    http_max_attempts: int = DEFAULT_HTTP_MAX_ATTEMPTS
-    http_backoff_base: float = DEFAULT_HTTP_BACKOFF_BASE
-    http_backoff_max: float = DEFAULT_HTTP_BACKOFF_MAX
-    jobs_file: Path = DEFAULT_JOBS_FILE
-    migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
-    embedded_dir: Path = DEFAULT_EMBEDDED_DIR
-    default_instance_url: str = DEFAULT_SIMULATOR_URL
-    parallel_jobs: int = DEFAULT_PARALLEL_JOBS
-    batch_units: int = DEFAULT_BATCH_UNITS
-    commit_seconds: float = DEFAULT_COMMIT_SECONDS
-    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
-    db_retry_seconds: float = DEFAULT_DB_RETRY_SECONDS
-    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
-    breaker_failures: int = DEFAULT_BREAKER_FAILURES
-    breaker_seconds: float = DEFAULT_BREAKER_SECONDS
+    # --- a run -----------------------------------------------------------------------
+    concurrency: int = field(default=8, metadata=_POSITIVE)  # workers per job
+    page_size: int = facts.MAX_PAGE_SIZE  # $top, 1..the API's cap
+    parallel_jobs: int = field(default=4, metadata=_POSITIVE)  # independent jobs at once
+    batch_rows: int = field(default=5000, metadata=_POSITIVE)
+    batch_bytes: int = field(default=16 * 1024 * 1024, metadata=_POSITIVE)
+    batches_in_flight: int = field(default=2, metadata=_POSITIVE)
+    batch_units: int = field(default=500, metadata=_POSITIVE)  # ended units per commit
+    commit_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)  # batch age cap
+    progress_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)
+    db_retry_seconds: float = field(default=60.0, metadata=_NOT_NEGATIVE)
+    stop_grace_seconds: float = field(default=8.0, metadata=_NOT_NEGATIVE)
+    # --- HTTP ------------------------------------------------------------------------
+    http_timeout: float = 60.0  # per request, total and between reads
+    http_connect_timeout: float = 10.0
+    http_max_attempts: int = field(default=6, metadata=_POSITIVE)
+    http_backoff_base: float = field(default=0.5, metadata=_NOT_NEGATIVE)
+    http_backoff_max: float = field(default=30.0, metadata=_NOT_NEGATIVE)
+    http_max_retry_after: float = field(default=120.0, metadata=_NOT_NEGATIVE)
+    breaker_failures: int = field(default=12, metadata=_POSITIVE)
+    breaker_seconds: float = field(default=20.0, metadata=_NOT_NEGATIVE)
+    # --- where things are (None: shipped inside the package) -------------------------
+    jobs_file: Path | None = None
+    migrations_dir: Path | None = None
+    embedded_dir: Path = Path(".trialsync/pgdata")
+    default_instance_url: str = "http://127.0.0.1:8800/CCSWEB"  # `simulate`'s address
 
-    # Environment variable for each field.
-    ENV = {
-        "database_url": "DATABASE_URL",
-        "log_level": "TRIALSYNC_LOG_LEVEL",
-        "log_format": "TRIALSYNC_LOG_FORMAT",
-        "concurrency": "TRIALSYNC_CONCURRENCY",
-        "page_size": "TRIALSYNC_PAGE_SIZE",
-        "batch_rows": "TRIALSYNC_BATCH_ROWS",
-        "batch_bytes": "TRIALSYNC_BATCH_BYTES",
-        "batches_in_flight": "TRIALSYNC_BATCHES_IN_FLIGHT",
-        "http_timeout": "TRIALSYNC_HTTP_TIMEOUT",
-        "http_max_attempts": "TRIALSYNC_HTTP_MAX_ATTEMPTS",
-        "http_backoff_base": "TRIALSYNC_HTTP_BACKOFF_BASE",
-        "http_backoff_max": "TRIALSYNC_HTTP_BACKOFF_MAX",
-        "jobs_file": "TRIALSYNC_JOBS_FILE",
-        "migrations_dir": "TRIALSYNC_MIGRATIONS_DIR",
-        "embedded_dir": "TRIALSYNC_EMBEDDED_DIR",
-        "default_instance_url": "TRIALSYNC_DEFAULT_INSTANCE_URL",
-        "parallel_jobs": "TRIALSYNC_PARALLEL_JOBS",
-        "batch_units": "TRIALSYNC_BATCH_UNITS",
-        "commit_seconds": "TRIALSYNC_COMMIT_SECONDS",
-        "progress_seconds": "TRIALSYNC_PROGRESS_SECONDS",
-        "db_retry_seconds": "TRIALSYNC_DB_RETRY_SECONDS",
-        "stop_grace_seconds": "TRIALSYNC_STOP_GRACE_SECONDS",
-        "breaker_failures": "TRIALSYNC_BREAKER_FAILURES",
-        "breaker_seconds": "TRIALSYNC_BREAKER_SECONDS",
-    }
+    ENV: typing.ClassVar[Mapping[str, str]]
 
     def __post_init__(self) -> None:
-        if self.log_format not in ("auto", "json", "console"):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "min" in f.metadata and value < f.metadata["min"]:
+                raise ConfigError(detail=f"{self.ENV[f.name]} must be at least {f.metadata['min']}")
+            if "min_float" in f.metadata and value < f.metadata["min_float"]:
+                raise ConfigError(detail=f"{self.ENV[f.name]} must not be negative")
+        if self.log_format not in typing.get_args(LogFormat):
             raise ConfigError(detail="TRIALSYNC_LOG_FORMAT must be auto, json or console")
-        for name in ("concurrency", "parallel_jobs", "batch_rows", "batch_bytes",
-                     "batches_in_flight", "batch_units", "breaker_failures"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ConfigError(detail=f"{self.ENV[name]} must be at least 1")
-        if not 1 <= self.page_size <= API_MAX_PAGE_SIZE:
-            raise ConfigError(detail="TRIALSYNC_PAGE_SIZE must be 1..1000 (the API's cap)")
-        for name in ("commit_seconds", "progress_seconds", "db_retry_seconds",
-                     "stop_grace_seconds", "breaker_seconds"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ConfigError(detail=f"{self.ENV[name]} must not be negative")
-        if self.http_max_attempts < 1 or self.http_timeout <= 0:
-            raise ConfigError(detail="HTTP attempts and timeout must be positive")
-        if not 0 <= self.http_backoff_base <= self.http_backoff_max:
-            raise ConfigError(detail="need 0 <= TRIALSYNC_HTTP_BACKOFF_BASE <= ..._MAX")
+        if not 1 <= self.page_size <= facts.MAX_PAGE_SIZE:
+            raise ConfigError(
+                detail=f"TRIALSYNC_PAGE_SIZE must be 1..{facts.MAX_PAGE_SIZE} (the API's cap)"
+            )
+        if self.http_timeout <= 0 or self.http_connect_timeout <= 0:
+            raise ConfigError(detail="HTTP timeouts must be positive")
+        if self.http_backoff_base > self.http_backoff_max:
+            raise ConfigError(detail="need TRIALSYNC_HTTP_BACKOFF_BASE <= ..._MAX")
 
     @classmethod
     def from_env(
@@ -135,9 +113,10 @@ class Settings:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             raw = values.get(cls.ENV[f.name])
-            if raw is None or raw == "":
-                continue
-            kwargs[f.name] = _coerce(f.name, cls.ENV[f.name], raw)
+            if raw is not None and raw != "":
+                kwargs[f.name] = _coerce(cls.ENV[f.name], _HINTS[f.name], raw)
+                if f.metadata.get("upper"):
+                    kwargs[f.name] = kwargs[f.name].upper()
         return cls(**kwargs)
 
     @classmethod
@@ -146,7 +125,22 @@ class Settings:
         return cls(database_url=dsn, **overrides)
 
     def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed (``None`` values are ignored, as unset flags)."""
+        unknown = set(changes) - set(self.ENV)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def run_options(self, *, fresh: bool = False) -> RunOptions:
+        return RunOptions(**{name: getattr(self, name) for name in RUN_OPTION_FIELDS}, fresh=fresh)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.http_max_attempts,
+            base_delay=self.http_backoff_base,
+            max_delay=self.http_backoff_max,
+            max_retry_after=self.http_max_retry_after,
+        )
 
     @property
     def pool_size(self) -> int:
@@ -154,25 +148,29 @@ class Settings:
         heartbeat) take one at a time, two at most; its writer has a connection of its own."""
         return 2 * self.parallel_jobs + 2
 
-
-_INT_FIELDS = {"concurrency", "page_size", "batch_rows", "batch_bytes", "batches_in_flight",
-               "http_max_attempts", "parallel_jobs", "batch_units", "breaker_failures"}  # fmt: skip
-_FLOAT_FIELDS = {"http_timeout", "http_backoff_base", "http_backoff_max", "commit_seconds",
-                 "progress_seconds", "db_retry_seconds", "stop_grace_seconds",
-                 "breaker_seconds"}  # fmt: skip
-_PATH_FIELDS = {"jobs_file", "migrations_dir", "embedded_dir"}
+    @property
+    def http_connections(self) -> int:
+        """Open connections per API instance: enough for every worker of two jobs."""
+        return max(self.concurrency, 4) * 2
 
 
-def _coerce(name: str, env: str, raw: str) -> Any:
-    try:
-        if name in _INT_FIELDS:
-            return int(raw)
-        if name in _FLOAT_FIELDS:
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigError(detail=f"{env}={raw!r} is not a number") from exc
-    if name in _PATH_FIELDS:
+_HINTS: dict[str, Any] = typing.get_type_hints(Settings)
+Settings.ENV = {
+    f.name: f.metadata.get("env", f"TRIALSYNC_{f.name.upper()}") for f in fields(Settings)
+}
+
+
+def _coerce(env: str, hint: Any, raw: str) -> Any:
+    """``raw`` as the field's annotated type (``X | None`` is ``X``; ``Literal`` is ``str``)."""
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is Literal:
+        return raw.lower()
+    if hint is int or hint is float:
+        try:
+            return hint(raw)
+        except ValueError as exc:
+            raise ConfigError(detail=f"{env}={raw!r} is not a number") from exc
+    if hint is Path:
         return Path(raw)
-    if name == "log_level":
-        return raw.upper()
     return raw

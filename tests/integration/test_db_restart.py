@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.engine_support import fetch, loader, staged
 from ccsim import SimulatorServer
+from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_options
 
 REPO = Path(__file__).resolve().parents[2]

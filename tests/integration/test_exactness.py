@@ -13,9 +13,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.engine_support import fetch, loader
-from trialsync_async.engine.job_run import RunOptions
 from ccsim import SimulatorServer
+from tests.engine_support import fetch, loader
 from tests.sim_support import sim_options
 
 APPOINTMENTS = "/api/v1/appointments/odata"
@@ -55,7 +54,7 @@ async def test_drift_while_paging_loses_and_doubles_nothing(
         before = _ids(sim.records(template))
         assert len(before) > 8000
         sim.configure(churn=1.0)
-        [result] = await ts.run_jobs([job_id], options=RunOptions(page_size=100))
+        [result] = await ts.run_jobs([job_id], page_size=100)
         sim.configure(churn=0.0)
         after = sim.records(template)
         assert result.ok, result.error
@@ -83,7 +82,7 @@ async def test_overlapping_pages_keyed_and_keyless_match_the_truth(
 ) -> None:
     options = sim_options(page_overlap=1.0, shape_overrides={"odata": shape})
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
-        results = await ts.run_jobs([2, 9, 11, 127, 175], options=RunOptions(page_size=page_size))
+        results = await ts.run_jobs([2, 9, 11, 127, 175], page_size=page_size)
         assert all(r.ok for r in results), [(r.job_id, r.error) for r in results]
         visits = sim.records(PATIENT_VISITS)
         statuses = sim.records(SUBJECT_STATUSES)
@@ -137,7 +136,7 @@ async def test_an_endpoint_refusing_filter_and_orderby_falls_back_to_plain_offse
     try:
         async with SimulatorServer(sim_options()) as sim, loader(db_dsn, sim) as ts:
             await ts.set_instance(1, base_url=base)
-            [result] = await ts.run_jobs([3], options=RunOptions(page_size=50))
+            [result] = await ts.run_jobs([3], page_size=50)
     finally:
         await runner.cleanup()
     assert result.ok, result.error

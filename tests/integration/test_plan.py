@@ -29,7 +29,7 @@ async def test_units_are_distinct_non_null_and_per_instance(db: asyncpg.Connecti
     try:
         async with pool.acquire() as conn:
             assert await count_tuples(conn, job, 1) == 2500
-        units = [u async for u in fanout_units(pool, DbRetry(), job, 1, 0)]
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, 0)]
     finally:
         await pool.close()
     assert len(units) == 2500
@@ -52,7 +52,7 @@ async def test_nested_pairs_and_hostile_values_stay_one_segment(db: asyncpg.Conn
     job = await get_job(db, 175)
     pool = await create_pool(db_dsn)
     try:
-        units = [u async for u in fanout_units(pool, DbRetry(), job, 1, 0)]
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, 0)]
     finally:
         await pool.close()
     paths = sorted(u.path for u in units)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine_support import fetch, loader, staged
 from ccsim import SimulatorServer
+from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_options
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ import inspect
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,9 +19,10 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from trialsync_async.api.client import ApiClient
-from trialsync_async.api.limits import clear_limiters, get_limiter
+from trialsync_async.api.limits import InstanceLimiter
 from trialsync_async.api.paging import LinkPaging, OffsetPaging, walk
 from trialsync_async.api.retry import RetryPolicy
+from trialsync_async.engine.clients import make_client
 from trialsync_async.errors import (
     ApiError,
     AuthError,
@@ -29,20 +31,37 @@ from trialsync_async.errors import (
     MissingApiKeyError,
     RetriesExhausted,
 )
+from trialsync_async.settings import Settings
 
 BASE = "http://cc.test/CCSWEB"
 PATH = "/api/v1/studies/odata"
 URL_ = BASE + PATH
 KEY = "secret-key-123"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002, max_retry_after=0.05)
+FAST = Settings(
+    http_max_attempts=3, http_backoff_base=0.001, http_backoff_max=0.002, http_max_retry_after=0.05
+).retry_policy()
 OK = {"@odata.context": "c", "value": [{"id": 1}]}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    clear_limiters()
-    yield
-    clear_limiters()
+def new_client(
+    *,
+    instance_id: int = 1,
+    base_url: str = BASE,
+    api_key: str = KEY,
+    auth_header: str = "CCAPIKey",
+    rate_limit: float | None = None,
+    limiter: InstanceLimiter | None = None,
+    retry: RetryPolicy = FAST,
+) -> ApiClient:
+    """A client as the engine makes them; ``limiter`` shares one limiter between clients."""
+    client = make_client(
+        Settings(), instance_id=instance_id, base_url=base_url, api_key=api_key,
+        auth_header=auth_header, rate_limit=rate_limit,
+    )  # fmt: skip
+    client.retry = retry
+    if limiter is not None:
+        client.limiter = limiter
+    return client
 
 
 class _CompatResponse(aiohttp.ClientResponse):
@@ -67,9 +86,7 @@ def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[ApiClient]:
-    async with ApiClient(
-        instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=FAST
-    ) as c:
+    async with new_client() as c:
         yield c
 
 
@@ -90,9 +107,7 @@ async def test_ok_sends_key_header(client: ApiClient, mocked: aioresponses) -> N
 
 async def test_custom_auth_header(mocked: aioresponses) -> None:
     mocked.get(URL_, payload=OK)
-    async with ApiClient(
-        instance_id=1, base_url=BASE + "/", api_key=KEY, auth_header="X-ApiKey", rate_limit=None
-    ) as c:
+    async with new_client(base_url=BASE + "/", auth_header="X-ApiKey") as c:
         await c.get_page(PATH)
     assert calls(mocked)[0].kwargs["headers"]["X-ApiKey"] == KEY
 
@@ -148,12 +163,12 @@ async def test_429_pauses_every_worker_of_the_instance(mocked: aioresponses) -> 
     mocked.get(URL_, payload=OK, callback=stamp("retry"))
     mocked.get(BASE + sites, payload=OK, callback=stamp("same client"))
     mocked.get(BASE + subjects, payload=OK, callback=stamp("other client"))
-    policy = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002, max_retry_after=PAUSE)
+    policy = replace(FAST, max_attempts=2, max_retry_after=PAUSE)
+    limiter = InstanceLimiter(None)  # the instance's one limiter, shared by both clients
     async with (
-        ApiClient(instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=policy) as a,
-        ApiClient(instance_id=1, base_url=BASE, api_key=KEY, rate_limit=None, retry=policy) as b,
+        new_client(limiter=limiter, retry=policy) as a,
+        new_client(limiter=limiter, retry=policy) as b,
     ):
-        limiter = get_limiter(1)  # the instance's one limiter, shared by both clients
         assert limiter is a.limiter is b.limiter and limiter.paused_for() == 0
         throttled = asyncio.create_task(a.get_page(PATH))
         deadline = time.monotonic() + 1.0
@@ -282,7 +297,7 @@ async def test_retry_logs_without_secret(client: ApiClient, mocked: aioresponses
 
 def test_missing_key_refused() -> None:
     with pytest.raises(MissingApiKeyError):
-        ApiClient(instance_id=9, base_url=BASE, api_key="")
+        new_client(instance_id=9, api_key="")
 
 
 @pytest.mark.parametrize("path", ["/a/../b", "/a b", "/a?x=1", "relative", "/a#f"])
@@ -292,7 +307,7 @@ async def test_unrendered_paths_refused(client: ApiClient, path: str) -> None:
 
 
 async def test_not_open() -> None:
-    c = ApiClient(instance_id=1, base_url=BASE, api_key=KEY)
+    c = new_client()
     with pytest.raises(RuntimeError):
         await c.get_page(PATH)
 
@@ -300,11 +315,12 @@ async def test_not_open() -> None:
 async def test_clients_of_one_instance_share_one_limiter(mocked: aioresponses) -> None:
     mocked.get(URL_, payload=OK, repeat=True)
     rate = 100.0
+    shared = InstanceLimiter(rate)
     stamps: list[float] = []
     async with (
-        ApiClient(instance_id=7, base_url=BASE, api_key=KEY, rate_limit=rate) as a,
-        ApiClient(instance_id=7, base_url=BASE, api_key=KEY, rate_limit=rate) as b,
-        ApiClient(instance_id=8, base_url=BASE, api_key=KEY, rate_limit=rate) as other,
+        new_client(instance_id=7, limiter=shared) as a,
+        new_client(instance_id=7, limiter=shared) as b,
+        new_client(instance_id=8, rate_limit=rate) as other,
     ):
         assert a.limiter is b.limiter and a.limiter is not other.limiter
 

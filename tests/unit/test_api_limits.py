@@ -1,22 +1,14 @@
-"""One strict-spacing limiter per API instance."""
+"""The strict-spacing limiter of an API instance."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from trialsync_async.api import limits
-from trialsync_async.api.limits import clear_limiters, get_limiter, limiter_for
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    clear_limiters()
-    yield
-    clear_limiters()
+from trialsync_async.api.limits import InstanceLimiter
 
 
 def _assert_never_over_rate(stamps: list[float], rate: float) -> None:
@@ -30,7 +22,7 @@ def _assert_never_over_rate(stamps: list[float], rate: float) -> None:
 
 async def test_strict_spacing_no_burst() -> None:
     rate = 50.0
-    limiter = limiter_for(101, rate)
+    limiter = InstanceLimiter(rate)
     stamps = []
     start = time.monotonic()
     for _ in range(20):
@@ -45,10 +37,11 @@ async def test_strict_spacing_no_burst() -> None:
 async def test_concurrent_acquirers_share_the_spacing() -> None:
     rate = 100.0
     stamps: list[float] = []
+    limiter = InstanceLimiter(rate)
 
     async def worker() -> None:
         for _ in range(5):
-            await limiter_for(102, rate).acquire()
+            await limiter.acquire()
             stamps.append(time.monotonic())
 
     await asyncio.gather(*(worker() for _ in range(4)))
@@ -57,25 +50,9 @@ async def test_concurrent_acquirers_share_the_spacing() -> None:
     _assert_never_over_rate(stamps, rate)
 
 
-def test_one_limiter_per_instance() -> None:
-    a = limiter_for(1, 10)
-    assert limiter_for(1, 10) is a
-    assert get_limiter(1) is a
-    assert limiter_for(2, 10) is not a
-    assert get_limiter(3) is None
-
-
-def test_rate_change_replaces_and_keeps_pause() -> None:
-    a = limiter_for(1, 10)
-    a.pause(30)
-    b = limiter_for(1, 5)
-    assert b is not a and get_limiter(1) is b
-    assert b.rate == 5 and b.paused_for() > 29
-
-
 @pytest.mark.parametrize("rate", [None, 0])
 async def test_unlimited(rate: float | None) -> None:
-    limiter = limiter_for(1, rate)
+    limiter = InstanceLimiter(rate)
     assert limiter.unlimited
     start = time.monotonic()
     for _ in range(200):
@@ -86,16 +63,16 @@ async def test_unlimited(rate: float | None) -> None:
 @pytest.mark.parametrize("rate", [-1, float("nan"), float("inf")])
 def test_invalid_rate(rate: float) -> None:
     with pytest.raises(ValueError):
-        limiter_for(1, rate)
+        InstanceLimiter(rate)
 
 
 def test_interval_shape() -> None:
-    limiter = limiter_for(1, 10)
+    limiter = InstanceLimiter(10)
     assert limiter.interval == pytest.approx((1 + limits.SPACING_MARGIN) / 10)
 
 
 async def test_pause_holds_requests() -> None:
-    limiter = limiter_for(1, None)
+    limiter = InstanceLimiter(None)
     limiter.pause(0.05)
     start = time.monotonic()
     await limiter.acquire()

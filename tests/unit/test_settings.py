@@ -47,3 +47,27 @@ def test_dsn_passwords_are_masked() -> None:
 
     assert redact_dsn("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_every_setting_is_documented_and_coerced_from_its_annotation() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [env for env in Settings.ENV.values() if f"`{env}`" not in readme]
+    assert not missing, f"README's environment table lacks {missing}"
+    s = Settings.from_env(
+        {"TRIALSYNC_JOBS_FILE": "/x/jobs.toml", "TRIALSYNC_HTTP_TIMEOUT": "5",
+         "TRIALSYNC_LOG_LEVEL": "debug", "TRIALSYNC_LOG_FORMAT": "JSON"},
+        env_file=None,
+    )  # fmt: skip
+    assert s.jobs_file == Path("/x/jobs.toml") and s.http_timeout == 5.0
+    assert (s.log_level, s.log_format) == ("DEBUG", "json")
+    assert Settings().jobs_file is None  # the packaged inventory
+
+
+def test_flags_are_overrides_of_the_same_fields() -> None:
+    s = Settings().with_overrides(concurrency=3, page_size=None)
+    assert s.run_options().concurrency == 3 and s.http_connections == 8
+    assert s.run_options().page_size == Settings().page_size
+    with pytest.raises(TypeError):
+        Settings().with_overrides(no_such_setting=1)
+    with pytest.raises(ConfigError):
+        Settings().with_overrides(page_size=5000)

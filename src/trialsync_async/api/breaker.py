@@ -12,16 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-DEFAULT_BREAKER_FAILURES = 12
-DEFAULT_BREAKER_SECONDS = 20.0
-
 
 class CircuitBreaker:
     def __init__(
         self,
         *,
-        failures: int = DEFAULT_BREAKER_FAILURES,
-        seconds: float = DEFAULT_BREAKER_SECONDS,
+        failures: int,
+        seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failures < 1 or seconds < 0:

@@ -21,8 +21,9 @@ import structlog
 from yarl import URL
 
 from trialsync_async import __version__
+from trialsync_async.api import facts
 from trialsync_async.api.breaker import CircuitBreaker
-from trialsync_async.api.limits import InstanceLimiter, get_limiter, limiter_for
+from trialsync_async.api.limits import InstanceLimiter
 from trialsync_async.api.pages import Page, parse_page
 from trialsync_async.api.retry import RetryPolicy
 from trialsync_async.errors import (
@@ -37,14 +38,6 @@ from trialsync_async.errors import (
 )
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_AUTH_HEADER = "CCAPIKey"
-DEFAULT_RATE_LIMIT = 10.0
-"""Requests/second; the API reference recommends at most 10."""
-DEFAULT_TIMEOUT_TOTAL = 60.0
-DEFAULT_TIMEOUT_CONNECT = 10.0
-DEFAULT_TIMEOUT_READ = 60.0
-DEFAULT_MAX_CONNECTIONS = 16
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Besides these, every 5xx but 501 is retried too."""
@@ -69,16 +62,6 @@ class ClientStats:
     records: int = 0
     bytes: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "retries": self.retries,
-            "pages": self.pages,
-            "records": self.records,
-            "bytes": self.bytes,
-            "outcomes": dict(self.outcomes),
-        }
 
 
 class Tally(Protocol):
@@ -121,7 +104,12 @@ def _error_detail(body: bytes, fallback: str) -> str:
 
 
 class ApiClient:
-    """Fetches pages from one API instance; use as ``async with ApiClient(...) as client``."""
+    """Fetches pages from one API instance; use as ``async with ApiClient(...) as client``.
+
+    ``limiter`` is the instance's one limiter: every client of the instance must get the same
+    (the engine's ClientRegistry makes one client per instance). ``timeout`` bounds a request
+    in all and the wait between two reads; ``connect_timeout`` the connection.
+    """
 
     def __init__(
         self,
@@ -129,14 +117,13 @@ class ApiClient:
         instance_id: int,
         base_url: str,
         api_key: str,
-        auth_header: str = DEFAULT_AUTH_HEADER,
-        rate_limit: float | None = DEFAULT_RATE_LIMIT,
-        retry: RetryPolicy | None = None,
-        timeout_total: float | None = DEFAULT_TIMEOUT_TOTAL,
-        timeout_connect: float | None = DEFAULT_TIMEOUT_CONNECT,
-        timeout_read: float | None = DEFAULT_TIMEOUT_READ,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        breaker: CircuitBreaker | None = None,
+        limiter: InstanceLimiter,
+        retry: RetryPolicy,
+        breaker: CircuitBreaker,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
+        auth_header: str = facts.AUTH_HEADER,
     ) -> None:
         if not api_key:
             raise MissingApiKeyError(instance_id=instance_id)
@@ -150,21 +137,20 @@ class ApiClient:
         self.instance_id = instance_id
         self._base = str(base).rstrip("/")
         self._headers = {auth_header: api_key}
-        self.rate_limit = rate_limit
-        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        self.retry = retry
         self._timeout = aiohttp.ClientTimeout(
-            total=timeout_total, sock_connect=timeout_connect, sock_read=timeout_read
+            total=timeout, sock_connect=connect_timeout, sock_read=timeout
         )
         self.max_connections = max_connections
         self.stats = ClientStats()
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = breaker
         self.host = f"{base.host}:{base.port}"
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
-        limiter_for(instance_id, rate_limit)  # validates the rate; registers the limiter
 
     def __repr__(self) -> str:  # never show the key
-        return f"ApiClient(instance_id={self.instance_id!r}, rate_limit={self.rate_limit!r})"
+        return f"ApiClient(instance_id={self.instance_id!r}, limiter={self.limiter!r})"
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -196,7 +182,6 @@ class ApiClient:
             headers={"Accept": "application/json", "User-Agent": f"trialsync-async/{__version__}"},
         )
         self._slots = asyncio.Semaphore(self.max_connections)
-        limiter_for(self.instance_id, self.rate_limit)
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -204,11 +189,6 @@ class ApiClient:
             await session.close()
 
     # --- requests --------------------------------------------------------------------
-
-    @property
-    def limiter(self) -> InstanceLimiter:
-        """The instance's shared limiter (re-registered if the registry was cleared)."""
-        return get_limiter(self.instance_id) or limiter_for(self.instance_id, self.rate_limit)
 
     def url(self, path: str, params: Params | None = None) -> URL:
         """Absolute URL of ``path`` (already rendered and encoded) under the base URL."""

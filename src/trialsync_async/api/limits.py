@@ -1,4 +1,5 @@
-"""Process-wide request limiters: one per API instance, shared by every job in the process.
+"""The request limiter of one API instance (the engine's ClientRegistry makes one per instance,
+shared by every job of the process).
 
 Why ``AsyncLimiter(1, interval)`` and not ``AsyncLimiter(rate, 1)``: aiolimiter is a leaky
 bucket whose capacity is ``max_rate``. With ``AsyncLimiter(rate, 1)`` a full bucket lets
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from types import TracebackType
 
 from aiolimiter import AsyncLimiter
 
@@ -74,46 +74,5 @@ class InstanceLimiter:
             if self.paused_for() <= 0:
                 return
 
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
     def __repr__(self) -> str:
         return f"InstanceLimiter(rate={self.rate!r}, interval={self.interval:.4f})"
-
-
-_LIMITERS: dict[int, InstanceLimiter] = {}
-
-
-def limiter_for(instance_id: int, rate: float | None) -> InstanceLimiter:
-    """The instance's limiter: created on first use, replaced when ``rate`` changed.
-
-    A replacement keeps any pause in force. Requests already waiting on the old
-    limiter finish there; all later ones use the new one.
-    """
-    wanted = _normalise_rate(rate)
-    current = _LIMITERS.get(instance_id)
-    if current is not None and current.rate == wanted:
-        return current
-    new = InstanceLimiter(wanted)
-    if current is not None:
-        new._resume_at = current._resume_at
-    _LIMITERS[instance_id] = new
-    return new
-
-
-def get_limiter(instance_id: int) -> InstanceLimiter | None:
-    """The instance's current limiter, or None when none was registered."""
-    return _LIMITERS.get(instance_id)
-
-
-def clear_limiters() -> None:
-    """Forget every limiter (tests; a process that reloads its instances)."""
-    _LIMITERS.clear()

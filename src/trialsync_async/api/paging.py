@@ -27,11 +27,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from trialsync_async.api.facts import MAX_PAGE_SIZE
 from trialsync_async.api.pages import Page
 from trialsync_async.errors import MalformedResponse
-
-MAX_PAGE_SIZE = 1000
-"""The API's maximum ``$top``."""
 
 QueryItems = list[tuple[str, str | int]]
 Identity = Callable[[Any], object]
@@ -110,8 +108,8 @@ class KeysetPaging(Paging):
         page_size: int,
         *,
         key_field: str = "id",
-        after: object = None,
-        upto: object = None,
+        after: int | None = None,
+        upto: int | None = None,
         count: bool = True,
     ) -> None:
         super().__init__(page_size, count=count)
@@ -130,22 +128,27 @@ class KeysetPaging(Paging):
             items.append(("$filter", " and ".join(terms)))
         return items + self._count_item()
 
-    def _in_range(self, rid: object) -> bool:
+    @staticmethod
+    def _int_id(record: Any) -> int:
+        rid = record_id(record)
         if not isinstance(rid, int) or isinstance(rid, bool):
             raise MalformedResponse(
                 endpoint="keyset paging", detail=f"id {rid!r} is not an integer"
             )
-        after, upto = self.after, self.upto
-        return (after is None or rid > after) and (upto is None or rid <= upto)  # type: ignore[operator]
+        return rid
+
+    def _in_range(self, rid: int) -> bool:
+        return (self.after is None or rid > self.after) and (self.upto is None or rid <= self.upto)
 
     def accept(self, page: Page) -> list[Any]:
         raw = page.records
         if page.single or not raw:
             self.done = True
             return list(raw)
-        fresh = [r for r in raw if self._in_range(record_id(r))]
-        ids = [record_id(r) for r in fresh]
-        if any(b <= a for a, b in pairwise(ids)):  # type: ignore[operator]
+        keyed = [(rid, r) for r in raw if self._in_range(rid := self._int_id(r))]
+        fresh = [r for _, r in keyed]
+        ids = [rid for rid, _ in keyed]
+        if any(b <= a for a, b in pairwise(ids)):
             raise MalformedResponse(
                 endpoint="keyset paging", detail="$orderby=id did not return ascending ids"
             )

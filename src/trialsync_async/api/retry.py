@@ -8,17 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-DEFAULT_MAX_ATTEMPTS = 5
-"""Attempts in all, the first one included."""
-DEFAULT_BASE_DELAY = 0.5
-"""Backoff ceiling after the first failure, in seconds; doubles per failure."""
-DEFAULT_MAX_DELAY = 30.0
-"""Upper bound of the computed backoff, in seconds."""
-DEFAULT_JITTER = True
-"""Full jitter: sleep uniform(0, ceiling) so throttled workers do not retry in lockstep."""
-DEFAULT_MAX_RETRY_AFTER = 120.0
-"""Upper bound on a server's ``Retry-After``, in seconds."""
-
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date).
@@ -45,13 +34,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How often and how long to wait before retrying a transient failure."""
+    """How often and how long to wait before retrying a transient failure.
 
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    base_delay: float = DEFAULT_BASE_DELAY
-    max_delay: float = DEFAULT_MAX_DELAY
-    jitter: bool = DEFAULT_JITTER
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    ``max_attempts`` counts the first attempt too; the backoff ceiling starts at ``base_delay``
+    and doubles per failure up to ``max_delay``; a server's ``Retry-After`` is capped at
+    ``max_retry_after``. Full jitter (sleep uniform(0, ceiling)) keeps throttled workers from
+    retrying in lockstep. Made by ``Settings.retry_policy()``.
+    """
+
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+    max_retry_after: float
+    jitter: bool = True
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -65,7 +60,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, *, rng: random.Random | None = None) -> float:
         """Delay after failed attempt ``attempt`` (1-based), without a server hint."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** min(max(attempt - 1, 0), 62))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(max(attempt - 1, 0), 62))
         if not self.jitter:
             return ceiling
         return (rng or random).uniform(0.0, ceiling)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
+from trialsync_async.api import facts
 from trialsync_async.db.queries import query
 from trialsync_async.errors import (
     ConfigError,
@@ -44,17 +46,59 @@ class Instance:
         return self.api_key
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """One instance as ``instances list`` shows it: whether it has a key, never the key."""
+
+    id: int
+    name: str
+    base_url: str
+    auth_header: str
+    rate_limit: float | None
+    is_active: bool
+    has_key: bool
+    api_key_env: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job as ``dw_etl_jobs`` holds it: its validated spec and its last run."""
+
+    spec: JobSpec
+    last_run_status: str | None
+    last_run_at: datetime | None
+    last_run_records: int | None
+
+
+def _rate(value: Any) -> float | None:
+    return float(value) if value else None
+
+
 # --- instances ------------------------------------------------------------------------
 
 
 async def ensure_default_instance(conn: asyncpg.Connection, base_url: str) -> None:
-    await conn.execute(query("instance_default"), base_url)
+    await conn.execute(
+        query("instance_default"), base_url, facts.AUTH_HEADER, facts.RECOMMENDED_RATE
+    )
     await conn.execute(query("instance_sequence_sync"))
 
 
-async def list_instances(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def list_instances(conn: asyncpg.Connection) -> list[InstanceRow]:
     """Every instance, with ``has_key`` in place of the key itself."""
-    return list(await conn.fetch(query("instance_list")))
+    return [
+        InstanceRow(
+            id=r["id"],
+            name=r["name"],
+            base_url=r["base_url"],
+            auth_header=r["auth_header"],
+            rate_limit=_rate(r["rate_limit_per_second"]),
+            is_active=r["is_active"],
+            has_key=r["has_key"],
+            api_key_env=r["api_key_env"],
+        )
+        for r in await conn.fetch(query("instance_list"))
+    ]
 
 
 async def get_instance(
@@ -73,26 +117,32 @@ async def get_instance(
         name=row["name"],
         base_url=row["base_url"].rstrip("/"),
         auth_header=row["auth_header"],
-        rate_limit=(float(row["rate_limit_per_second"]) if row["rate_limit_per_second"] else None),
+        rate_limit=_rate(row["rate_limit_per_second"]),
         is_active=row["is_active"],
         api_key=key,
     )
 
 
+class InstanceChanges(TypedDict, total=False):
+    """Fields of ``instances set``; a missing or ``None`` field is left as it is."""
+
+    name: str | None
+    base_url: str | None
+    api_key: str | None
+    api_key_env: str | None
+    auth_header: str | None
+    rate_limit: float | None  # 0: no limit
+    is_active: bool | None
+    clear_key: bool
+
+
 async def set_instance(
-    conn: asyncpg.Connection,
-    instance_id: int,
-    *,
-    name: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    api_key_env: str | None = None,
-    auth_header: str | None = None,
-    rate_limit: float | None = None,
-    is_active: bool | None = None,
-    clear_key: bool = False,
+    conn: asyncpg.Connection, instance_id: int, **changes: Unpack[InstanceChanges]
 ) -> int:
-    """Create or update an instance; ``None`` leaves a field as it is."""
+    """Create or update an instance."""
+    name = changes.get("name")
+    base_url = changes.get("base_url")
+    rate_limit = changes.get("rate_limit")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise ConfigError(detail=f"base_url must start with http:// or https://: {base_url!r}")
     if rate_limit is not None and rate_limit < 0:
@@ -101,17 +151,21 @@ async def set_instance(
         instance_id,
         name,
         base_url.rstrip("/") if base_url else None,
-        api_key,
-        api_key_env,
-        auth_header,
+        changes.get("api_key"),
+        changes.get("api_key_env"),
+        changes.get("auth_header"),
         rate_limit,
-        is_active,
+        changes.get("is_active"),
     )
     try:
         async with conn.transaction():
-            updated = await conn.fetchval(query("instance_update"), *args, clear_key)
+            updated = await conn.fetchval(
+                query("instance_update"), *args, changes.get("clear_key", False)
+            )
             if updated is None:
-                updated = await conn.fetchval(query("instance_insert"), *args)
+                updated = await conn.fetchval(
+                    query("instance_insert"), *args, facts.AUTH_HEADER, facts.RECOMMENDED_RATE
+                )
                 await conn.execute(query("instance_sequence_sync"))
         return int(updated)
     except asyncpg.CheckViolationError as exc:
@@ -200,8 +254,11 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
     return parse_job(raw)
 
 
-async def list_jobs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return list(await conn.fetch(query("job_list")))
+async def list_jobs(conn: asyncpg.Connection) -> list[JobRow]:
+    return [
+        JobRow(job_from_row(r), r["last_run_status"], r["last_run_at"], r["last_run_records"])
+        for r in await conn.fetch(query("job_list"))
+    ]
 
 
 async def get_job(conn: asyncpg.Connection, job_id: int) -> JobSpec:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
+from trialsync_async.db.queries import query
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.settings import Settings
@@ -55,10 +56,14 @@ def redact_dsn(dsn: str) -> str:
 async def recreate_database(server_dsn: str, name: str, *, template: str | None = None) -> str:
     """Drop ``name`` if it exists and create it afresh (from ``template``); return its DSN."""
     conn = await asyncpg.connect(server_dsn)
+    database = quote_ident(name)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        clause = f" TEMPLATE {quote_ident(template)}" if template else ""
-        await conn.execute(f"CREATE DATABASE {quote_ident(name)}{clause}")
+        await conn.execute(query("database_drop").format(database=database))
+        if template is None:
+            await conn.execute(query("database_create").format(database=database))
+        else:
+            create = query("database_create_from_template")
+            await conn.execute(create.format(database=database, template=quote_ident(template)))
     finally:
         await conn.close()
     return with_database(server_dsn, name)
@@ -67,7 +72,7 @@ async def recreate_database(server_dsn: str, name: str, *, template: str | None 
 async def drop_database(server_dsn: str, name: str) -> None:
     conn = await asyncpg.connect(server_dsn)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        await conn.execute(query("database_drop").format(database=quote_ident(name)))
     finally:
         await conn.close()
 

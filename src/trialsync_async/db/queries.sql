@@ -23,8 +23,9 @@ SELECT pg_advisory_unlock($1)
 
 -- name: instance_default
 -- Instance 1 exists from the first migrate on; it has no key until an operator sets one.
-INSERT INTO dw_api_credentials (id, name, base_url)
-VALUES (1, 'default', $1)
+-- $2, $3: the API's auth header and recommended rate (api/facts.py).
+INSERT INTO dw_api_credentials (id, name, base_url, auth_header, rate_limit_per_second)
+VALUES (1, 'default', $1, $2, $3)
 ON CONFLICT (id) DO NOTHING
 
 -- name: instance_sequence_sync
@@ -59,10 +60,11 @@ WHERE id = $1::int
 RETURNING id
 
 -- name: instance_insert
+-- $9, $10: the API's auth header and recommended rate (api/facts.py), for unset fields.
 INSERT INTO dw_api_credentials
     (id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active)
 VALUES ($1::int, COALESCE($2::text, 'instance ' || $1::int), $3::text,
-        $4::text, $5::text, COALESCE($6::text, 'CCAPIKey'), NULLIF(COALESCE($7::numeric, 10), 0),
+        $4::text, $5::text, COALESCE($6::text, $9::text), NULLIF(COALESCE($7::numeric, $10), 0),
         COALESCE($8::bool, true))
 RETURNING id
 
@@ -245,9 +247,6 @@ DELETE FROM {table}
 WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
   AND NOT (record_key = ANY($4::text[]))
 
--- name: staging_count
-SELECT count(*) FROM {table} WHERE source_instance_id = $1
-
 -- name: parameter_count
 SELECT count(*) FROM (
     SELECT DISTINCT {columns} FROM {table}
@@ -370,8 +369,8 @@ UPDATE dw_etl_runs SET pass_id = COALESCE(pass_id, run_id) WHERE run_id = $1 RET
 UPDATE dw_etl_runs SET
     records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
     records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
-    units_failed = $10, units_missing = $12, records_loaded = $2::bigint + $3::bigint,
-    checkpoint = $11, requests_retried = $13, records_sanitized = $14, notes = $15,
+    units_failed = $10, units_missing = $11, records_loaded = $2::bigint + $3::bigint,
+    requests_retried = $12, records_sanitized = $13, notes = $14,
     heartbeat_at = CURRENT_TIMESTAMP
 WHERE run_id = $1
 
@@ -413,3 +412,13 @@ UPDATE dw_etl_runs SET run_status = 'failed', completed_at = CURRENT_TIMESTAMP,
                     || COALESCE(heartbeat_at::text, 'never') || ' on ' || COALESCE(worker, '?') || ')'
 WHERE job_id = $1 AND run_status = 'running' AND run_id <> $2
 RETURNING run_id
+
+-- name: database_drop
+-- {database}: a quoted identifier (tests, the demo and the benchmarks make databases).
+DROP DATABASE IF EXISTS {database} WITH (FORCE)
+
+-- name: database_create
+CREATE DATABASE {database}
+
+-- name: database_create_from_template
+CREATE DATABASE {database} TEMPLATE {template}

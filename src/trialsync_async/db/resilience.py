@@ -24,7 +24,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_DB_RETRY_WINDOW = 60.0
 _SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 5.0
@@ -43,7 +42,7 @@ def is_connection_lost(exc: BaseException) -> bool:
 class DbRetry:
     """Retries an operation while the database is unreachable, within a time window."""
 
-    def __init__(self, window: float = DEFAULT_DB_RETRY_WINDOW) -> None:
+    def __init__(self, window: float) -> None:
         self.window = window
 
     async def run(
