@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from trialsync_async.db.queries import query
 from trialsync_async.identifiers import quote_ident, validate_staging_table
 
-UNIT_STATUSES = ("pending", "partial", "done", "failed", "missing")
+UnitStatus = Literal["pending", "partial", "done", "failed", "missing"]
+"""``missing``: the parent answered 404 (gone upstream); not retried by a resumed run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class UnitUpdate:
     """What one committed batch (or a failure) says about one unit."""
 
     key: str
-    status: str
+    status: UnitStatus
     parameters: dict[str, str]
     bounds: dict[str, Any] | None = None
     position: dict[str, Any] | None = None
@@ -35,7 +36,7 @@ class PlannedUnit:
     """A plain job's range as the pass planned it, with its state."""
 
     key: str
-    status: str
+    status: UnitStatus
     bounds: dict[str, Any] | None
     position: dict[str, Any] | None
 

@@ -29,6 +29,7 @@ from trialsync_async.errors import (
 )
 
 if TYPE_CHECKING:
+    from trialsync_async.db.units import UnitStatus
     from trialsync_async.engine.context import RunContext
     from trialsync_async.engine.units import Unit
 
@@ -76,7 +77,7 @@ class UnitFailures:
                 status=404, endpoint=f"{endpoint} (all of the first {p.units_missing} values)"
             )
 
-    async def _record(self, unit: Unit, status: str, error: str) -> None:
+    async def _record(self, unit: Unit, status: UnitStatus, error: str) -> None:
         ctx = self.ctx
         p = ctx.progress
         p.units_done += 1

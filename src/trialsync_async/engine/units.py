@@ -44,7 +44,7 @@ class Unit:
     def scope(self) -> str:
         return scope_of(self.parameters)
 
-    def update(self, status: str, **fields: Any) -> units.UnitUpdate:
+    def update(self, status: units.UnitStatus, **fields: Any) -> units.UnitUpdate:
         return units.UnitUpdate(self.key, status, self.parameters, bounds=self.bounds, **fields)
 
 
