@@ -36,7 +36,9 @@ class TrialSync:
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> TrialSync:
-        self.dsn = await self._stack.enter_async_context(database_url(self.settings))
+        self.dsn = await self._stack.enter_async_context(
+            database_url(self.settings.database_url, self.settings.embedded_dir)
+        )
         try:
             # min_size 0: no background "pool floor" reconnects (and their tracebacks) while the
             # database is away; connections are made on demand and retried by db/resilience.py.

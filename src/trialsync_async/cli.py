@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from trialsync_async.api import facts
+from trialsync_async import facts
 from trialsync_async.app import TrialSync
 from trialsync_async.db.catalog import InstanceRow, JobRow
 from trialsync_async.engine.job_run import JobResult

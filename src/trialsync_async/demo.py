@@ -30,7 +30,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJo
         return await _demo(settings, args, run_jobs)
     # A fresh database on the embedded server each time, so that staging tables hold exactly
     # this simulator's data (a smaller --scale than last time would leave orphans behind).
-    with EmbeddedPostgres(settings.embedded_dir.resolve()) as pg:
+    with EmbeddedPostgres(settings.embedded_dir) as pg:
         dsn = await recreate_database(pg.dsn(), DEMO_DATABASE)
         print(f"demo: embedded PostgreSQL in {settings.embedded_dir}, database {DEMO_DATABASE}")
         return await _demo(settings.with_overrides(database_url=dsn), args, run_jobs)

@@ -21,7 +21,7 @@ class EmbeddedPostgres:
     """Context manager around a local PostgreSQL in ``data_dir``, reachable over a socket."""
 
     def __init__(self, data_dir: Path, *, cleanup: CleanupMode = "stop") -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self.cleanup = cleanup
         self._server: Any = None
 

@@ -17,8 +17,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
-from trialsync_async.api.facts import MAX_PAGE_SIZE
 from trialsync_async.errors import ConfigError, IdentifierError
+from trialsync_async.facts import MAX_PAGE_SIZE
 from trialsync_async.identifiers import (
     json_text_expr,
     parse_json_path,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dotenv import dotenv_values
 
-from trialsync_async.api import facts
+from trialsync_async import facts
 from trialsync_async.api.retry import RetryPolicy
 from trialsync_async.errors import ConfigError
 

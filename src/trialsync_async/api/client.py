@@ -20,8 +20,7 @@ import orjson
 import structlog
 from yarl import URL
 
-from trialsync_async import __version__
-from trialsync_async.api import facts
+from trialsync_async import __version__, facts
 from trialsync_async.api.breaker import CircuitBreaker
 from trialsync_async.api.limits import InstanceLimiter
 from trialsync_async.api.pages import Page, parse_page

@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from trialsync_async.api.facts import MAX_PAGE_SIZE
 from trialsync_async.api.pages import Page
 from trialsync_async.errors import MalformedResponse
+from trialsync_async.facts import MAX_PAGE_SIZE
 
 QueryItems = list[tuple[str, str | int]]
 Identity = Callable[[Any], object]

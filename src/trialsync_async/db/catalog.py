@@ -10,7 +10,7 @@ from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
-from trialsync_async.api import facts
+from trialsync_async import facts
 from trialsync_async.db.queries import query
 from trialsync_async.errors import (
     ConfigError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -12,7 +13,6 @@ import orjson
 from trialsync_async.db.queries import query
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
-from trialsync_async.settings import Settings
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -78,10 +78,11 @@ async def drop_database(server_dsn: str, name: str) -> None:
 
 
 @asynccontextmanager
-async def database_url(settings: Settings) -> AsyncIterator[str]:
-    """``DATABASE_URL`` when set; else an embedded PostgreSQL kept in ``embedded_dir``."""
-    if settings.database_url:
-        yield settings.database_url
+async def database_url(configured: str | None, embedded_dir: Path) -> AsyncIterator[str]:
+    """``configured`` (``DATABASE_URL``) when set; else an embedded PostgreSQL kept in
+    ``embedded_dir``."""
+    if configured:
+        yield configured
         return
-    with EmbeddedPostgres(settings.embedded_dir.resolve(), cleanup="stop") as pg:
+    with EmbeddedPostgres(embedded_dir, cleanup="stop") as pg:
         yield pg.dsn()

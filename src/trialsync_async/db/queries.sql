@@ -23,7 +23,7 @@ SELECT pg_advisory_unlock($1)
 
 -- name: instance_default
 -- Instance 1 exists from the first migrate on; it has no key until an operator sets one.
--- $2, $3: the API's auth header and recommended rate (api/facts.py).
+-- $2, $3: the API's auth header and recommended rate (facts.py).
 INSERT INTO dw_api_credentials (id, name, base_url, auth_header, rate_limit_per_second)
 VALUES (1, 'default', $1, $2, $3)
 ON CONFLICT (id) DO NOTHING
@@ -60,7 +60,7 @@ WHERE id = $1::int
 RETURNING id
 
 -- name: instance_insert
--- $9, $10: the API's auth header and recommended rate (api/facts.py), for unset fields.
+-- $9, $10: the API's auth header and recommended rate (facts.py), for unset fields.
 INSERT INTO dw_api_credentials
     (id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active)
 VALUES ($1::int, COALESCE($2::text, 'instance ' || $1::int), $3::text,

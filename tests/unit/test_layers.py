@@ -1,0 +1,65 @@
+"""The house rules, checked: which layer may import which, and a CLI that never loads the
+simulator unless asked."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "trialsync_async"
+
+# layer → the trialsync_async modules it may import (besides its own layer)
+ALLOWED = {
+    "api": {"trialsync_async.errors", "trialsync_async.facts", "trialsync_async.__version__"},
+    "db": {
+        "trialsync_async.errors",
+        "trialsync_async.facts",
+        "trialsync_async.identifiers",
+        "trialsync_async.inventory",
+        "trialsync_async.records",
+        "trialsync_async.embedded",
+    },
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "trialsync_async":
+            found.update(f"trialsync_async.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layers_point_one_way(layer: str) -> None:
+    own = f"trialsync_async.{layer}"
+    for path in sorted((PACKAGE / layer).glob("*.py")):
+        for module in _imports(path):
+            if not module.startswith("trialsync_async") or module.startswith(own):
+                continue
+            assert module in ALLOWED[layer], f"{path.name} imports {module}"
+
+
+def test_no_module_of_the_loader_imports_the_simulator() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "demo.py" or (path.name == "cli.py" and path.parent == PACKAGE):
+            continue  # lazily, inside the functions that need it
+        assert not any(m.startswith("ccsim") for m in _imports(path)), path
+
+
+def test_help_loads_no_simulator_module() -> None:
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "trialsync_async", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "usage: trialsync-async" in out.stdout
+    loaded = [line for line in out.stderr.splitlines() if "ccsim" in line]
+    assert not loaded, loaded[:3]
