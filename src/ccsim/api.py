@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -22,6 +22,18 @@ JSON = "application/json; charset=utf-8"
 STREAM_THRESHOLD = 20_000  # plain lists longer than this are streamed in chunks
 _CHUNK = 2_000
 _CACHE_MAX_BYTES = 4 << 20
+
+# Page-cache key: (template, path params, query items, link base, dataset epoch,
+# sorted shape overrides, paging rules).
+_CacheKey = tuple[
+    str,
+    tuple[str, ...],
+    tuple[tuple[str, str], ...],
+    str,
+    int,
+    tuple[tuple[str, str], ...],
+    PagingRules,
+]
 
 
 @dataclass(slots=True)
@@ -50,7 +62,7 @@ class Api:
         self.renderer = renderer
         self.cache_size = cache_size
         self.order = NaturalOrder(ds)
-        self._cache: OrderedDict[tuple, Answer] = OrderedDict()
+        self._cache: OrderedDict[_CacheKey, Answer] = OrderedDict()
 
     def answer(
         self,
@@ -72,7 +84,7 @@ class Api:
             kind = route.empty_kind or Kind.LIST
             shape = shape_for(None, kind, route.template, shape_overrides)
             return Answer(200, list_body(shape, [], count=None, context=""))
-        key = (
+        key: _CacheKey = (
             route.template,
             route.params,
             tuple(query),
@@ -161,7 +173,9 @@ class Api:
         return Answer(200, body, records=len(records), space=sp.name)
 
     @staticmethod
-    def _stream(shape: str, context: str, slots: list[int], render) -> Iterator[bytes]:
+    def _stream(
+        shape: str, context: str, slots: list[int], render: Callable[[int], bytes]
+    ) -> Iterator[bytes]:
         head, tail = list_prefix_suffix(shape, context)
         yield head
         for i in range(0, len(slots), _CHUNK):

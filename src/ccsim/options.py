@@ -62,7 +62,7 @@ class FaultOptions:
     hang_seconds: float = DEFAULT_HANG_SECONDS
 
     def total(self) -> float:
-        return sum(getattr(self, k) for k in FAULT_KINDS)
+        return sum(float(getattr(self, k)) for k in FAULT_KINDS)
 
     def validate(self) -> None:
         for k in FAULT_KINDS:

@@ -61,20 +61,22 @@ def head_query(q: Query, natural_order: str) -> Query | None:
         return dataclasses.replace(q, skip=q.skip - 1, top=1, count=False)
     if natural_order == SHUFFLED and not q.explicit_order:
         return None
-    lo_name, hi_name = ("id_lo", "id_hi") if q.order_by == "id" else ("ts_lo", "ts_hi")
-    lo: int | None = getattr(q, lo_name)
-    hi: int | None = getattr(q, hi_name)
+    by_id = q.order_by == "id"
+    lo, hi = (q.id_lo, q.id_hi) if by_id else (q.ts_lo, q.ts_hi)
+    new_lo: int | None
+    new_hi: int | None
     if not q.desc:
         if lo is None:
             return None
-        bounds = {lo_name: None, hi_name: lo if hi is None else min(hi, lo)}
+        new_lo, new_hi = None, lo if hi is None else min(hi, lo)
     else:
         if hi is None:
             return None
-        bounds = {lo_name: hi if lo is None else max(lo, hi), hi_name: None}
-    return dataclasses.replace(
-        q, skip=0, top=1, count=False, desc=not q.desc, explicit_order=True, **bounds
-    )
+        new_lo, new_hi = hi if lo is None else max(lo, hi), None
+    head = dataclasses.replace(q, skip=0, top=1, count=False, desc=not q.desc, explicit_order=True)
+    if by_id:
+        return dataclasses.replace(head, id_lo=new_lo, id_hi=new_hi)
+    return dataclasses.replace(head, ts_lo=new_lo, ts_hi=new_hi)
 
 
 __all__ = ["DEFAULT_RULES", "OverlapPicker", "PagingRules", "head_query"]

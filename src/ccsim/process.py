@@ -9,7 +9,8 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote
 
 from ccsim.cli import options_to_argv
 from ccsim.options import SimulatorOptions
@@ -85,14 +86,15 @@ class SimulatorProcess:
         if proc.stdout is not None:
             proc.stdout.close()
 
-    def _admin(self, method: str, path: str, body: dict | None = None) -> Any:
+    def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call an admin endpoint; each answers a JSON object (errors raise ``HTTPError``)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.admin_url}/{path}", data=data, method=method)
         with urllib.request.urlopen(req, timeout=300) as resp:
-            return json.loads(resp.read())
+            return cast(dict[str, Any], json.loads(resp.read()))
 
     def truth(self, template: str | None = None) -> dict[str, Any]:
-        q = "" if template is None else "?template=" + urllib.request.quote(template, safe="")
+        q = "" if template is None else "?template=" + quote(template, safe="")
         return self._admin("GET", "truth" + q)
 
     def stats(self) -> dict[str, Any]:

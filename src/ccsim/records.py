@@ -70,7 +70,9 @@ class RecordFactory:
         self.ds = renderer.ds
         self.sp = sp
         self.model = sp.spec.model
-        props: dict[str, dict] = DEFINITIONS[self.model]["properties"] if self.model else {}
+        props: dict[str, dict[str, Any]] = (
+            DEFINITIONS[self.model]["properties"] if self.model else {}
+        )
         self.props = props
         self.plan: list[tuple[str, Step]] = self._plan(props)
         self.dyn_keys = frozenset(k for k, _ in self.plan)
@@ -108,7 +110,7 @@ class RecordFactory:
         return head[:-1] + b"," + tail + b"}"
 
     # --- plan ---------------------------------------------------------------------------------
-    def _plan(self, props: dict[str, dict]) -> list[tuple[str, Step]]:
+    def _plan(self, props: dict[str, dict[str, Any]]) -> list[tuple[str, Step]]:
         sp, r = self.sp, self.r
         spec = sp.spec
         steps: list[tuple[str, Step]] = []
@@ -171,7 +173,7 @@ class Renderer:
         self.ds = ds
         self.labels = Labels(ds)
         self._factories: dict[str, RecordFactory] = {}
-        self._ref_cache: dict[tuple[str, int], dict] = {}
+        self._ref_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self._ref_epoch = ds.epoch
         self._study_memo: dict[str, dict[int, int | None]] = {}
         self._visit_count_memo: dict[int, int] = {}
@@ -186,7 +188,9 @@ class Renderer:
         return self.factory(space).render(slot)
 
     # --- references ---------------------------------------------------------------------------
-    def preview(self, space: str, slot: int, *, uid: bool = True, cap: bool = False) -> dict:
+    def preview(
+        self, space: str, slot: int, *, uid: bool = True, cap: bool = False
+    ) -> dict[str, Any]:
         """``{id, uid, name}`` of a record (``{Id, Uid, Name}`` when ``cap``)."""
         if self._ref_epoch != self.ds.epoch:
             self._ref_cache.clear()
@@ -238,10 +242,12 @@ class Renderer:
             return lambda s, x, v, t: self.preview("studies", self.study_slot_of(sp, s) or 0)
         return lambda s, x, v, t: self.preview("studies", studies.nat_slot(x >> 5))
 
-    def random_ref_step(self, space: str, shift: int, *, uid: bool = True, staff: bool = False):
+    def random_ref_step(
+        self, space: str, shift: int, *, uid: bool = True, staff: bool = False
+    ) -> Step:
         target = self.ds[space]
 
-        def step(s: int, x: int, v: int, t: int) -> dict | None:
+        def step(s: int, x: int, v: int, t: int) -> dict[str, Any] | None:
             ts = target.nat_slot(x >> shift)
             if ts < 0:
                 return None
@@ -276,7 +282,7 @@ class Renderer:
         if sp.parent is visits:
             return lambda s, x, v, t: self.preview("visits", visits.slot_of_ordinal(sp.split(s)[0]))
 
-        def step(s: int, x: int, v: int, t: int) -> dict | None:
+        def step(s: int, x: int, v: int, t: int) -> dict[str, Any] | None:
             vs = self.visit_slot_for(sp, s, x)
             return self.preview("visits", vs) if vs is not None else None
 
@@ -303,7 +309,7 @@ class Renderer:
     def element_ref_step(self, ref: str) -> Step:
         elements = self.ds["elements"]
 
-        def step(s: int, x: int, v: int, t: int) -> dict | None:
+        def step(s: int, x: int, v: int, t: int) -> dict[str, Any] | None:
             es = elements.nat_slot((x >> 31) + v)
             if es < 0:
                 return None
@@ -318,7 +324,7 @@ class Renderer:
     def demographics_step(self) -> Step:
         patients = self.ds["patients"]
 
-        def step(s: int, x: int, v: int, t: int) -> dict | None:
+        def step(s: int, x: int, v: int, t: int) -> dict[str, Any] | None:
             ps = patients.nat_slot(x >> 27)
             if ps < 0:
                 return None
@@ -350,7 +356,7 @@ class Renderer:
         return False
 
     # --- per-space extras ---------------------------------------------------------------------
-    def special_steps(self, sp: Space, props: dict) -> list[tuple[str, Step]]:
+    def special_steps(self, sp: Space, props: dict[str, dict[str, Any]]) -> list[tuple[str, Step]]:
         name = sp.name
         labels = self.labels
         out: list[tuple[str, Step]] = []

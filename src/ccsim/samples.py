@@ -20,15 +20,23 @@ NULL_RATE = 0.12  # share of optional top-level/first-level fields rendered as n
 _T0 = datetime(2015, 1, 1, tzinfo=UTC)
 
 
-def sample(model: str, rng: random.Random, exclude: frozenset[str] = frozenset()) -> dict:
-    """A sample instance of ``model`` without the ``exclude`` keys."""
-    return _object(model, rng, 0, exclude)
+def sample(model: str, rng: random.Random, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A sample instance of ``model`` (a key of ``DEFINITIONS``) without the ``exclude`` keys."""
+    return _fields(DEFINITIONS[model], rng, 0, exclude)
 
 
-def _object(model: str, rng: random.Random, depth: int, exclude: frozenset[str] = frozenset()):
+def _object(model: str, rng: random.Random, depth: int) -> dict[str, Any] | None:
+    """A nested instance of ``model``, or None when the subset does not define it."""
     definition = DEFINITIONS.get(model)
-    if definition is None:
-        return None
+    return None if definition is None else _fields(definition, rng, depth)
+
+
+def _fields(
+    definition: dict[str, Any],
+    rng: random.Random,
+    depth: int,
+    exclude: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     required = set(definition.get("required", ()))
     out: dict[str, Any] = {}
     for name, prop in definition["properties"].items():
@@ -41,7 +49,7 @@ def _object(model: str, rng: random.Random, depth: int, exclude: frozenset[str] 
     return out
 
 
-def _value(name: str, prop: dict, rng: random.Random, depth: int) -> Any:
+def _value(name: str, prop: dict[str, Any], rng: random.Random, depth: int) -> Any:
     ref = prop.get("$ref")
     if ref:
         return _object(ref, rng, depth + 1) if depth < MAX_DEPTH else None

@@ -429,9 +429,13 @@ class SimulatorServer:
     def _churn(self, space: str) -> None:
         rng = self.state.churn_rng
         u = rng.random()
-        op = "update" if u < 0.5 else ("insert" if u < 0.75 else "delete")
         with contextlib.suppress(MutationError):
-            self.mutate(space, **{op: 1})
+            if u < 0.5:
+                self.mutate(space, update=1)
+            elif u < 0.75:
+                self.mutate(space, insert=1)
+            else:
+                self.mutate(space, delete=1)
 
     @staticmethod
     def _send(ans: Answer, headers: dict[str, str] | None = None) -> web.Response:
