@@ -75,6 +75,12 @@ class Settings:
     http_max_retry_after: float = field(default=120.0, metadata=_NOT_NEGATIVE)
     breaker_failures: int = field(default=12, metadata=_POSITIVE)
     breaker_seconds: float = field(default=20.0, metadata=_NOT_NEGATIVE)
+    # --- the service (`serve`) -------------------------------------------------------
+    listen: str = "127.0.0.1:8080"  # HOST:PORT of /healthz, /metrics, the page and the API
+    admin_token: str | None = field(default=None, repr=False)  # unset: run/cancel disabled
+    default_schedule: str = "0 2 * * *"  # cron for active jobs with no schedule of their own
+    poll_seconds: float = field(default=5.0, metadata=_NOT_NEGATIVE)  # due ticks, changes
+    lease_seconds: float = field(default=30.0, metadata=_POSITIVE)  # a silent replica is dead
     # --- where things are (None: shipped inside the package) -------------------------
     jobs_file: Path | None = None
     migrations_dir: Path | None = None
@@ -98,6 +104,8 @@ class Settings:
             )
         if self.http_timeout <= 0 or self.http_connect_timeout <= 0:
             raise ConfigError(detail="HTTP timeouts must be positive")
+        if self.listen.rpartition(":")[0] == "" or not self.listen.rpartition(":")[2].isdigit():
+            raise ConfigError(detail=f"TRIALSYNC_LISTEN must be HOST:PORT, got {self.listen!r}")
         if self.http_backoff_base > self.http_backoff_max:
             raise ConfigError(detail="need TRIALSYNC_HTTP_BACKOFF_BASE <= ..._MAX")
 

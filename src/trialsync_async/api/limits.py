@@ -47,6 +47,7 @@ class InstanceLimiter:
         self.interval = 0.0 if self.rate is None else (1.0 + SPACING_MARGIN) / self.rate
         self._limiter = None if self.rate is None else AsyncLimiter(1, self.interval)
         self._resume_at = 0.0  # time.monotonic() before which no request may start
+        self.waited_seconds = 0.0  # time requests spent waiting here, all told (metrics)
 
     @property
     def unlimited(self) -> bool:
@@ -66,6 +67,13 @@ class InstanceLimiter:
 
         A pause may start or grow while we wait for a slot, hence the re-check.
         """
+        started = time.monotonic()
+        try:
+            await self._acquire()
+        finally:
+            self.waited_seconds += time.monotonic() - started
+
+    async def _acquire(self) -> None:
         while True:
             while (wait := self.paused_for()) > 0:  # noqa: ASYNC110 - deadline may move
                 await asyncio.sleep(wait)

@@ -422,3 +422,90 @@ CREATE DATABASE {database}
 
 -- name: database_create_from_template
 CREATE DATABASE {database} TEMPLATE {template}
+
+-- === the service: ticks, replicas, cancellation ==========================================
+
+-- name: tick_insert
+-- Idempotent: every replica may insert the same due tick; one row results.
+INSERT INTO dw_etl_ticks (job_id, due_at, source) VALUES ($1, $2, $3)
+ON CONFLICT (job_id, due_at, source) DO NOTHING
+RETURNING tick_id
+
+-- name: tick_last_scheduled
+SELECT job_id, max(due_at) AS due_at FROM dw_etl_ticks WHERE source = 'schedule' GROUP BY job_id
+
+-- name: tick_claim
+-- Pending due ticks whose parent job (due at the same moment, same source) has finished,
+-- oldest first; SKIP LOCKED lets replicas claim side by side without waiting on each other.
+WITH claimable AS (
+    SELECT t.tick_id
+    FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
+    WHERE t.status = 'pending' AND t.due_at <= now()
+      AND NOT EXISTS (
+          SELECT 1 FROM dw_etl_ticks p
+          WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source
+            AND p.status IN ('pending', 'running'))
+    ORDER BY t.due_at, t.job_id
+    LIMIT $2
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE dw_etl_ticks t SET status = 'running', claimed_by = $1, claimed_at = now()
+FROM claimable c, dw_etl_jobs j
+WHERE t.tick_id = c.tick_id AND j.id = t.job_id
+RETURNING t.tick_id, t.job_id, t.due_at, t.source,
+    (SELECT p.status FROM dw_etl_ticks p
+     WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source) AS parent_status
+
+-- name: tick_finish
+UPDATE dw_etl_ticks SET status = $2, run_id = $3, finished_at = now() WHERE tick_id = $1
+
+-- name: tick_release_orphans
+-- Ticks claimed by a replica that is no longer live go back to pending (run again: resume).
+UPDATE dw_etl_ticks SET status = 'pending', claimed_by = NULL, claimed_at = NULL
+WHERE status = 'running'
+  AND claimed_by NOT IN (SELECT replica_id FROM dw_etl_replicas WHERE lease_until >= now())
+RETURNING tick_id, job_id
+
+-- name: ticks_recent
+SELECT tick_id, job_id, due_at, source, status, claimed_by, run_id, finished_at
+FROM dw_etl_ticks ORDER BY tick_id DESC LIMIT $1
+
+-- name: replica_register
+INSERT INTO dw_etl_replicas (replica_id, host, pid, lease_until)
+VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+ON CONFLICT (replica_id) DO UPDATE SET
+    heartbeat_at = now(), lease_until = EXCLUDED.lease_until, stopping = false
+
+-- name: replica_heartbeat
+-- Renews the lease; returns how many replicas are live (this one included).
+WITH renewed AS (
+    UPDATE dw_etl_replicas SET heartbeat_at = now(), lease_until = now() + make_interval(secs => $2),
+        stopping = $3
+    WHERE replica_id = $1 RETURNING replica_id
+)
+SELECT (SELECT count(*) FROM renewed) AS renewed,
+       (SELECT count(*) FROM dw_etl_replicas
+        WHERE lease_until >= now() AND replica_id <> $1) + 1 AS live
+
+-- name: replica_expired
+SELECT replica_id, host, pid, lease_until FROM dw_etl_replicas WHERE lease_until < now()
+
+-- name: replica_sessions_end
+-- A dead replica's sessions (its job locks among them) end; application_name names the replica.
+SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE application_name = $1 AND pid <> pg_backend_pid()
+
+-- name: replica_delete
+DELETE FROM dw_etl_replicas WHERE replica_id = $1
+
+-- name: replicas_live
+SELECT replica_id, host, pid, started_at, heartbeat_at, lease_until, stopping
+FROM dw_etl_replicas WHERE lease_until >= now() ORDER BY started_at
+
+-- name: run_cancel_request
+UPDATE dw_etl_runs SET cancel_requested_at = now()
+WHERE run_id = $1 AND run_status = 'running'
+RETURNING run_id
+
+-- name: runs_cancel_requested
+SELECT run_id FROM dw_etl_runs WHERE run_id = ANY($1::int[]) AND cancel_requested_at IS NOT NULL

@@ -152,3 +152,12 @@ async def close_all_abandoned(conn: asyncpg.Connection) -> list[int]:
             finally:
                 await release_job_lock(conn, job_id)
     return closed
+
+
+async def request_cancel(conn: asyncpg.Connection, run_id: int) -> bool:
+    """Ask the replica running ``run_id`` to stop it; False if the run is not running."""
+    return await conn.fetchval(query("run_cancel_request"), run_id) is not None
+
+
+async def cancel_requested(conn: asyncpg.Connection, run_ids: list[int]) -> set[int]:
+    return {r["run_id"] for r in await conn.fetch(query("runs_cancel_requested"), run_ids)}

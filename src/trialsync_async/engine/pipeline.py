@@ -83,6 +83,9 @@ class TrackedQueue(Generic[T]):
     async def get(self) -> T:
         return await self._queue.get()
 
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
 
 class Batcher:
     """Packs chunks into batches bounded by rows, bytes, ended units and age.

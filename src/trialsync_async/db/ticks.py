@@ -1,0 +1,59 @@
+"""Ticks (``dw_etl_ticks``): the due moments of jobs, claimed once each by one replica.
+
+A scheduled tick is inserted by whichever replica sees it due first (the insert is
+idempotent); "run now" inserts a manual tick. A replica claims pending ticks with
+``FOR UPDATE SKIP LOCKED``; a dependent's tick is claimable only once its parent's tick of
+the same moment has finished, so dependency order holds across replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+
+from trialsync_async.db.queries import query
+
+TickSource = Literal["schedule", "manual", "resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    tick_id: int
+    job_id: int
+    due_at: datetime
+    source: TickSource
+    parent_status: str | None  # the parent job's tick of the same moment, if any
+
+
+async def insert(
+    conn: asyncpg.Connection, job_id: int, due_at: datetime, source: TickSource = "schedule"
+) -> int | None:
+    """Add a tick; None when that tick exists already (another replica added it)."""
+    tick_id = await conn.fetchval(query("tick_insert"), job_id, due_at, source)
+    return int(tick_id) if tick_id is not None else None
+
+
+async def last_scheduled(conn: asyncpg.Connection) -> dict[int, datetime]:
+    """The latest scheduled tick of each job (the baseline for the next one)."""
+    return {r["job_id"]: r["due_at"] for r in await conn.fetch(query("tick_last_scheduled"))}
+
+
+async def claim(conn: asyncpg.Connection, replica_id: str, limit: int) -> list[Tick]:
+    async with conn.transaction():
+        rows = await conn.fetch(query("tick_claim"), replica_id, limit)
+    return [
+        Tick(r["tick_id"], r["job_id"], r["due_at"], r["source"], r["parent_status"])
+        for r in rows
+    ]
+
+
+async def finish(conn: asyncpg.Connection, tick_id: int, status: str, run_id: int | None) -> None:
+    await conn.execute(query("tick_finish"), tick_id, status, run_id)
+
+
+async def release_orphans(conn: asyncpg.Connection) -> list[int]:
+    """Ticks whose claimer is no longer live: back to pending; returns their job ids."""
+    return [r["job_id"] for r in await conn.fetch(query("tick_release_orphans"))]

@@ -1,0 +1,1 @@
+"""The long-running service: ``trialsync-async serve`` (schedules, replicas, HTTP)."""

@@ -1,0 +1,39 @@
+"""What the HTTP surface and the metrics may see of a running service (the daemon implements
+it; tests may stub it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import asyncpg
+
+from trialsync_async.api import ApiClient
+from trialsync_async.engine.job_run import JobRun
+from trialsync_async.settings import Settings
+
+
+class ServiceView(Protocol):
+    @property
+    def replica_id(self) -> str: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+
+    def loop_lag(self) -> float:
+        """Seconds since the scheduler loop last completed a turn (a stuck loop grows it)."""
+        ...
+
+    def live_replicas(self) -> int:
+        """Live replicas on the database as this one last saw them (itself included)."""
+        ...
+
+    def running(self) -> list[JobRun]:
+        """The runs this replica is executing now."""
+        ...
+
+    def clients(self) -> list[ApiClient]:
+        """This replica's API clients (one per instance), for request counters."""
+        ...
