@@ -12,7 +12,12 @@ import asyncpg
 
 from trialsync_async.db import catalog
 from trialsync_async.db.catalog import InstanceChanges, InstanceRow, JobRow
-from trialsync_async.db.connect import create_pool, database_url, redact_dsn
+from trialsync_async.db.connect import (
+    create_pool,
+    database_url,
+    redact_dsn,
+    with_application_name,
+)
 from trialsync_async.db.migrator import MigrationReport, migrate, sync_inventory
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobResult, ProgressCallback
@@ -29,8 +34,9 @@ class TrialSync:
     embedded PostgreSQL) and opens a pool; every operation is a method.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, application_name: str | None = None) -> None:
         self.settings = settings
+        self.application_name = application_name  # names this process's sessions in PostgreSQL
         self.dsn: str | None = None
         self._pool: asyncpg.Pool | None = None
         self._stack = AsyncExitStack()
@@ -39,6 +45,8 @@ class TrialSync:
         self.dsn = await self._stack.enter_async_context(
             database_url(self.settings.database_url, self.settings.embedded_dir)
         )
+        if self.application_name:
+            self.dsn = with_application_name(self.dsn, self.application_name)
         try:
             # min_size 0: no background "pool floor" reconnects (and their tracebacks) while the
             # database is away; connections are made on demand and retried by db/resilience.py.
@@ -103,19 +111,23 @@ class TrialSync:
         on_start: ProgressCallback | None = None,
         on_progress: ProgressCallback | None = None,
         on_runner: Callable[[Runner], None] | None = None,
+        clients: ClientRegistry | None = None,
         **overrides: Any,
     ) -> list[JobResult]:
         """Run the given jobs (``None``: every active job) once, in dependency order.
 
         ``overrides`` change run settings for this call only (``page_size=100``); ``fresh``
         starts new passes instead of continuing unfinished ones. ``on_runner`` receives the
-        runner before it starts (a caller's handle to ``stop()``).
+        runner before it starts (a caller's handle to ``stop()``). ``clients``: a registry
+        shared between calls (the service's: every run of the process then shares one limiter
+        per instance); by default each call opens and closes its own.
         """
         refused = set(overrides) - RUN_OPTION_FIELDS
         if refused:
             raise TypeError(f"not run settings: {', '.join(sorted(refused))}")
         settings = self.settings.with_overrides(**overrides)
-        clients = ClientRegistry(settings)
+        own_clients = clients is None
+        clients = clients or ClientRegistry(settings)
         runner = Runner(
             self.pool,
             dsn=self.dsn or "",
@@ -130,4 +142,5 @@ class TrialSync:
         try:
             return await runner.run(job_ids)
         finally:
-            await clients.aclose()
+            if own_clients:
+                await clients.aclose()

@@ -8,13 +8,12 @@ import getpass
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from trialsync_async import facts
 from trialsync_async.app import TrialSync
 from trialsync_async.db.catalog import InstanceRow, JobRow
 from trialsync_async.engine.job_run import JobResult
-from trialsync_async.engine.runner import Runner
 from trialsync_async.errors import ConfigError, TrialSyncError
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
@@ -55,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("migrate", help="apply migrations, sync the job inventory, create tables")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run as a service: schedules, replicas, /healthz /readyz /metrics, status page",
+        description="Run jobs on their schedules until SIGTERM; any number of replicas may share "
+        "one database. See the README's 'serve' section for the environment variables.",
+    )
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT",
+        help="HTTP address (default TRIALSYNC_LISTEN or 127.0.0.1:8080; port 0 = any free)",
+    )  # fmt: skip
 
     jobs = sub.add_parser("jobs", help="the job inventory (dw_etl_jobs)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
@@ -129,18 +139,23 @@ def _add_run_options(group: argparse._ActionsContainer) -> None:
     )  # fmt: skip
 
 
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 class GracefulStop:
     """SIGINT (Ctrl-C) and SIGTERM (docker stop): stop taking work, commit what was fetched,
-    record positions, print the summary, exit 130/143. A second signal, or the grace period
-    running out, cancels at once (runs still end 'interrupted')."""
+    record positions, print the summary, exit 130/143 (``serve``: 0). A second signal, or the
+    grace period running out, cancels at once (runs still end 'interrupted')."""
 
     def __init__(self, grace: float) -> None:
         self.grace = grace
         self.signal: signal.Signals | None = None
-        self.runners: list[Runner] = []
+        self.runners: list[Stoppable] = []
+        self.clean_exit = False  # serve: a signal is how the service is meant to end
         self._task: asyncio.Task[int] | None = None
 
-    def attach(self, runner: Runner) -> None:
+    def attach(self, runner: Stoppable) -> None:
         self.runners.append(runner)
         if self.signal is not None:
             runner.stop()
@@ -173,7 +188,9 @@ class GracefulStop:
 
     @property
     def exit_code(self) -> int | None:
-        return EXIT_SIGNAL.get(self.signal) if self.signal is not None else None
+        if self.signal is None:
+            return None
+        return EXIT_OK if self.clean_exit else EXIT_SIGNAL.get(self.signal)
 
 
 async def _main_task(coro: Coroutine[Any, Any, int], stop: GracefulStop) -> int:
@@ -281,7 +298,20 @@ async def run_with_progress(
     return results
 
 
+async def _serve(settings: Settings) -> int:
+    from trialsync_async.service.daemon import Service
+
+    service = Service(settings)
+    _STOP.clean_exit = True
+    _STOP.grace = settings.stop_grace_seconds + 2  # the service keeps its own grace first
+    _STOP.attach(service)
+    await service.run()
+    return EXIT_OK
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return await _serve(settings)
     if args.command == "demo":
         from trialsync_async.demo import run_demo
 
@@ -353,6 +383,8 @@ def main(
         parser.error("give --job or --all, not both")
     try:
         settings = settings_factory()
+        if args.command == "serve":
+            settings = settings.with_overrides(listen=args.listen)
         if args.command in (None, "demo"):
             settings = settings.with_overrides(
                 concurrency=args.concurrency,

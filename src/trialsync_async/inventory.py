@@ -25,6 +25,7 @@ from trialsync_async.identifiers import (
     validate_placeholder,
     validate_staging_table,
 )
+from trialsync_async.service import schedule
 
 ENDPOINT_RE = re.compile(r"^/api/v[0-9]+(/[A-Za-z0-9_.\-]+|/\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -95,6 +96,7 @@ class JobSpec:
     source_instance_id: int = DEFAULT_INSTANCE_ID
     parent_job_id: int | None = None
     schedule_minutes: int | None = None
+    schedule: str | None = None  # cron; None: TRIALSYNC_DEFAULT_SCHEDULE (active jobs)
     incremental_field: str | None = None
     paging: PagingKind = "auto"
     deletes: DeletesPolicy = "mark"
@@ -143,7 +145,7 @@ _KNOWN_KEYS = {
     "id", "name", "source_endpoint", "target_table", "is_active", "disabled_reason",
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
-    "paging", "deletes",
+    "paging", "deletes", "schedule",
 }  # fmt: skip
 
 
@@ -215,10 +217,23 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         source_instance_id=int(raw.get("source_instance_id", DEFAULT_INSTANCE_ID)),
         parent_job_id=raw.get("parent_job_id"),
         schedule_minutes=raw.get("schedule_minutes"),
+        schedule=_schedule(raw),
         incremental_field=incremental,
         paging=paging,
         deletes=deletes,
     )
+
+
+def _schedule(raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("schedule")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(raw, "schedule must be a cron string such as '0 2 * * *'")
+    try:
+        return schedule.check(value.strip())
+    except ConfigError as exc:
+        raise _fail(raw, str(exc.context.get("detail", exc))) from exc
 
 
 def parse_inventory(raw_jobs: Iterable[Mapping[str, Any]]) -> list[JobSpec]:

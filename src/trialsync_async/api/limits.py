@@ -43,11 +43,16 @@ class InstanceLimiter:
     """
 
     def __init__(self, rate: float | None) -> None:
+        self._resume_at = 0.0  # time.monotonic() before which no request may start
+        self.waited_seconds = 0.0  # time requests spent waiting here, all told (metrics)
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float | None) -> None:
+        """Change the rate (a replica's share of the instance's budget changed). Requests
+        already waiting finish at the old spacing; later ones use the new one."""
         self.rate = _normalise_rate(rate)
         self.interval = 0.0 if self.rate is None else (1.0 + SPACING_MARGIN) / self.rate
         self._limiter = None if self.rate is None else AsyncLimiter(1, self.interval)
-        self._resume_at = 0.0  # time.monotonic() before which no request may start
-        self.waited_seconds = 0.0  # time requests spent waiting here, all told (metrics)
 
     @property
     def unlimited(self) -> bool:

@@ -214,6 +214,7 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.disabled_reason,
         job.paging,
         job.deletes,
+        job.schedule,
     )
 
 
@@ -245,6 +246,8 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
                      "schedule_minutes", "incremental_field"):  # fmt: skip
         if row[optional] is not None:
             raw[optional] = row[optional]
+    if row["schedule_cron"] is not None:
+        raw["schedule"] = row["schedule_cron"]
     if not raw["is_active"] and "disabled_reason" not in raw:
         raw["disabled_reason"] = "disabled in dw_etl_jobs"
     if row["parameters"]:
@@ -254,11 +257,20 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
     return parse_job(raw)
 
 
-async def list_jobs(conn: asyncpg.Connection) -> list[JobRow]:
-    return [
-        JobRow(job_from_row(r), r["last_run_status"], r["last_run_at"], r["last_run_records"])
-        for r in await conn.fetch(query("job_list"))
-    ]
+async def list_jobs(conn: asyncpg.Connection, *, invalid: list[str] | None = None) -> list[JobRow]:
+    """Every job. A row an operator broke raises ConfigError, or with ``invalid`` is left out
+    and its error appended there (the service keeps scheduling the others)."""
+    rows: list[JobRow] = []
+    for r in await conn.fetch(query("job_list")):
+        try:
+            spec = job_from_row(r)
+        except ConfigError as exc:
+            if invalid is None:
+                raise
+            invalid.append(str(exc))
+            continue
+        rows.append(JobRow(spec, r["last_run_status"], r["last_run_at"], r["last_run_records"]))
+    return rows
 
 
 async def get_job(conn: asyncpg.Connection, job_id: int) -> JobSpec:

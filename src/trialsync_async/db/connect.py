@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -43,6 +43,13 @@ def with_database(dsn: str, database: str) -> str:
     """The same server DSN pointing at another database."""
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + database))
+
+
+def with_application_name(dsn: str, name: str) -> str:
+    """The DSN with ``application_name`` set (asyncpg passes it on as a server setting)."""
+    parts = urlsplit(dsn)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "application_name"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("application_name", name)])))
 
 
 def redact_dsn(dsn: str) -> str:

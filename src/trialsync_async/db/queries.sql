@@ -74,8 +74,9 @@ INSERT INTO dw_etl_jobs AS j (
     id, name, source_endpoint, target_table, is_active, requires_parameters,
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-    disabled_reason, paging, deletes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    disabled_reason, paging, deletes, schedule_cron)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -95,16 +96,18 @@ ON CONFLICT (id) DO UPDATE SET
     disabled_reason = EXCLUDED.disabled_reason,
     paging = EXCLUDED.paging,
     deletes = EXCLUDED.deletes,
+    schedule_cron = EXCLUDED.schedule_cron,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
-       j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes)
+       j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes,
+       j.schedule_cron)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
        EXCLUDED.record_key, EXCLUDED.page_size, EXCLUDED.paged, EXCLUDED.schedule_minutes,
        EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
-       EXCLUDED.deletes)
+       EXCLUDED.deletes, EXCLUDED.schedule_cron)
 
 -- name: job_set_parent
 UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
@@ -118,7 +121,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes
+       disabled_reason, paging, deletes, schedule_cron
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -126,7 +129,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes
+       disabled_reason, paging, deletes, schedule_cron
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -427,7 +430,13 @@ CREATE DATABASE {database} TEMPLATE {template}
 
 -- name: tick_insert
 -- Idempotent: every replica may insert the same due tick; one row results.
-INSERT INTO dw_etl_ticks (job_id, due_at, source) VALUES ($1, $2, $3)
+-- $4 'skipped': a baseline tick (a job first seen: its schedule counts from there).
+-- Not while the job has a tick of this source waiting or running: the schedule's next tick
+-- is computed again once that one finished, so ticks missed meanwhile run once, not queue up.
+INSERT INTO dw_etl_ticks (job_id, due_at, source, status)
+SELECT $1::int, $2::timestamptz, $3::varchar, $4::varchar
+WHERE NOT EXISTS (SELECT 1 FROM dw_etl_ticks w WHERE w.job_id = $1::int
+                  AND w.source = $3::varchar AND w.status IN ('pending', 'running'))
 ON CONFLICT (job_id, due_at, source) DO NOTHING
 RETURNING tick_id
 
@@ -441,6 +450,9 @@ WITH claimable AS (
     SELECT t.tick_id
     FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
     WHERE t.status = 'pending' AND t.due_at <= now()
+      -- a run of the job still going (here, elsewhere, a one-shot): wait for it
+      AND NOT EXISTS (
+          SELECT 1 FROM dw_etl_runs r WHERE r.job_id = t.job_id AND r.run_status = 'running')
       AND NOT EXISTS (
           SELECT 1 FROM dw_etl_ticks p
           WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source
@@ -452,12 +464,17 @@ WITH claimable AS (
 UPDATE dw_etl_ticks t SET status = 'running', claimed_by = $1, claimed_at = now()
 FROM claimable c, dw_etl_jobs j
 WHERE t.tick_id = c.tick_id AND j.id = t.job_id
-RETURNING t.tick_id, t.job_id, t.due_at, t.source,
+RETURNING t.tick_id, t.job_id, j.name AS job_name, t.due_at, t.source,
     (SELECT p.status FROM dw_etl_ticks p
      WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source) AS parent_status
 
 -- name: tick_finish
 UPDATE dw_etl_ticks SET status = $2, run_id = $3, finished_at = now() WHERE tick_id = $1
+
+-- name: tick_requeue
+-- The job was busy elsewhere, or this replica stopped: the tick waits for the next claim.
+UPDATE dw_etl_ticks SET status = 'pending', claimed_by = NULL, claimed_at = NULL
+WHERE tick_id = $1
 
 -- name: tick_release_orphans
 -- Ticks claimed by a replica that is no longer live go back to pending (run again: resume).
@@ -509,3 +526,87 @@ RETURNING run_id
 
 -- name: runs_cancel_requested
 SELECT run_id FROM dw_etl_runs WHERE run_id = ANY($1::int[]) AND cancel_requested_at IS NOT NULL
+
+-- === the status page and JSON API ========================================================
+-- The run log's columns are TIMESTAMP (the session's time zone, as CURRENT_TIMESTAMP wrote
+-- them): cast to timestamptz here, so the page and the API get aware times, and ages and
+-- durations are the server's own arithmetic. Column aliases are the fields of db/status.py.
+
+-- name: status_ping
+SELECT 1
+
+-- name: status_jobs
+-- Every job with its latest finished run (the index on (job_id, run_id DESC) finds it) and
+-- its running run, if any. A job loaded before the run log existed keeps its last_run_*.
+SELECT j.id, j.name, COALESCE(j.is_active, false) AS active, j.schedule_cron,
+       j.disabled_reason, j.source_endpoint, j.target_table, j.parent_job_id,
+       (SELECT max(x.run_id) FROM dw_etl_runs x
+        WHERE x.job_id = j.id AND x.run_status = 'running') AS running_run_id,
+       r.run_id AS last_run_id,
+       COALESCE(r.run_status, j.last_run_status) AS last_status,
+       COALESCE(r.records_loaded, j.last_run_records) AS last_records,
+       r.started_at::timestamptz AS last_started_at,
+       COALESCE(r.completed_at, j.last_run_at)::timestamptz AS last_completed_at,
+       EXTRACT(EPOCH FROM r.completed_at - r.started_at)::float8 AS last_seconds
+FROM dw_etl_jobs j
+LEFT JOIN LATERAL (
+    SELECT run_id, run_status, records_loaded, started_at, completed_at FROM dw_etl_runs
+    WHERE job_id = j.id AND run_status <> 'running'
+    ORDER BY run_id DESC LIMIT 1
+) r ON true
+ORDER BY j.id
+
+-- name: status_job_state
+SELECT id, name, COALESCE(is_active, false) AS active, disabled_reason
+FROM dw_etl_jobs WHERE id = $1
+
+-- name: status_run_state
+SELECT run_status FROM dw_etl_runs WHERE run_id = $1
+
+-- name: status_runs
+-- Newest first; $1 a job or NULL, $2 a status or NULL, $3 how many.
+SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
+       r.started_at::timestamptz AS started_at, r.completed_at::timestamptz AS completed_at,
+       EXTRACT(EPOCH FROM COALESCE(r.completed_at, LOCALTIMESTAMP) - r.started_at)::float8
+           AS seconds,
+       EXTRACT(EPOCH FROM LOCALTIMESTAMP - r.heartbeat_at)::float8 AS heartbeat_age_seconds,
+       r.worker, r.records_loaded, r.records_inserted, r.records_updated, r.records_unchanged,
+       r.records_deleted, r.records_fetched, r.records_sanitized, r.requests_made,
+       r.requests_retried, r.units_total, r.units_done, r.units_failed, r.units_missing,
+       r.error_message AS error, r.cancel_requested_at IS NOT NULL AS cancel_requested,
+       r.continues_run_id, r.pass_id
+FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
+WHERE ($1::int IS NULL OR r.job_id = $1::int) AND ($2::text IS NULL OR r.run_status = $2::text)
+ORDER BY r.run_id DESC
+LIMIT $3
+
+-- name: status_run_failures
+-- The first $2 failed units of each run in $1, and how many each run has in all.
+SELECT run_id, parameters, error_message AS error, failed_at::timestamptz AS failed_at, total
+FROM (
+    SELECT f.id, f.run_id, f.parameters, f.error_message, f.failed_at,
+           row_number() OVER (PARTITION BY f.run_id ORDER BY f.id) AS n,
+           count(*) OVER (PARTITION BY f.run_id) AS total
+    FROM dw_etl_run_failures f WHERE f.run_id = ANY($1::int[])
+) AS numbered
+WHERE n <= $2
+ORDER BY run_id, id
+
+-- name: status_ticks_pending
+SELECT t.tick_id, t.job_id, j.name AS job_name, t.due_at, t.source
+FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
+WHERE t.status = 'pending'
+ORDER BY t.due_at, t.tick_id
+LIMIT $1
+
+-- name: status_last_success
+-- Each job's latest successful run (seconds since the epoch), for /metrics on any replica.
+SELECT j.id AS job_id, j.name AS job_name,
+       EXTRACT(EPOCH FROM s.completed_at::timestamptz)::float8 AS at
+FROM dw_etl_jobs j
+JOIN LATERAL (
+    SELECT completed_at FROM dw_etl_runs
+    WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+    ORDER BY run_id DESC LIMIT 1
+) s ON true
+ORDER BY j.id

@@ -23,16 +23,23 @@ TickSource = Literal["schedule", "manual", "resume"]
 class Tick:
     tick_id: int
     job_id: int
+    job_name: str
     due_at: datetime
     source: TickSource
     parent_status: str | None  # the parent job's tick of the same moment, if any
 
 
 async def insert(
-    conn: asyncpg.Connection, job_id: int, due_at: datetime, source: TickSource = "schedule"
+    conn: asyncpg.Connection,
+    job_id: int,
+    due_at: datetime,
+    source: TickSource = "schedule",
+    *,
+    status: Literal["pending", "skipped"] = "pending",
 ) -> int | None:
-    """Add a tick; None when that tick exists already (another replica added it)."""
-    tick_id = await conn.fetchval(query("tick_insert"), job_id, due_at, source)
+    """Add a tick; None when that tick exists already (another replica added it).
+    ``status="skipped"``: a baseline that only marks where a job's schedule starts."""
+    tick_id = await conn.fetchval(query("tick_insert"), job_id, due_at, source, status)
     return int(tick_id) if tick_id is not None else None
 
 
@@ -45,13 +52,17 @@ async def claim(conn: asyncpg.Connection, replica_id: str, limit: int) -> list[T
     async with conn.transaction():
         rows = await conn.fetch(query("tick_claim"), replica_id, limit)
     return [
-        Tick(r["tick_id"], r["job_id"], r["due_at"], r["source"], r["parent_status"])
+        Tick(r["tick_id"], r["job_id"], r["job_name"], r["due_at"], r["source"], r["parent_status"])
         for r in rows
     ]
 
 
 async def finish(conn: asyncpg.Connection, tick_id: int, status: str, run_id: int | None) -> None:
     await conn.execute(query("tick_finish"), tick_id, status, run_id)
+
+
+async def requeue(conn: asyncpg.Connection, tick_id: int) -> None:
+    await conn.execute(query("tick_requeue"), tick_id)
 
 
 async def release_orphans(conn: asyncpg.Connection) -> list[int]:

@@ -40,10 +40,30 @@ def make_client(
 class ClientRegistry:
     """Opens a client (one aiohttp session, one limiter, one breaker) per instance on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, share: int = 1) -> None:
         self.settings = settings
+        self.share = share  # replicas splitting each instance's rate limit (the service)
+        self._rates: dict[int, float | None] = {}
         self._clients: dict[int, ApiClient] = {}
         self._lock = asyncio.Lock()
+
+    def _rate(self, rate: float | None) -> float | None:
+        return rate / self.share if rate else None
+
+    def rebalance(self, share: int, rates: dict[int, float | None] | None = None) -> None:
+        """Give each instance's limiter ``rate / share`` (``rates``: the instances' current
+        configured rates, when they may have changed). A limiter is replaced only when its
+        rate changes: requests already waiting on the old one still pass at its spacing."""
+        self.share = max(1, share)
+        self._rates.update(rates or {})
+        for instance_id, client in self._clients.items():
+            wanted = self._rate(self._rates.get(instance_id))
+            if wanted != client.limiter.rate:
+                client.limiter.set_rate(wanted)
+
+    @property
+    def all(self) -> list[ApiClient]:
+        return list(self._clients.values())
 
     async def get(self, instance: Instance) -> ApiClient:
         async with self._lock:
@@ -55,8 +75,9 @@ class ClientRegistry:
                     base_url=instance.base_url,
                     api_key=instance.require_key(),
                     auth_header=instance.auth_header,
-                    rate_limit=instance.rate_limit,
+                    rate_limit=self._rate(instance.rate_limit),
                 )
+                self._rates[instance.id] = instance.rate_limit
                 await client.open()
                 self._clients[instance.id] = client
             return client

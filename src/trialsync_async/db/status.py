@@ -1,0 +1,186 @@
+"""What the status page, the JSON API and ``/readyz`` read: jobs, runs, failures, queued
+ticks, pending migrations. Read-only; every value typed, no ``asyncpg.Record`` leaves here.
+
+Times are timezone-aware (the queries cast the run log's TIMESTAMP columns); ages and
+durations are computed by the database, so a replica's clock does not skew them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from trialsync_async.db.migrator import migration_files
+from trialsync_async.db.queries import query
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One job, its latest finished run (``last_*``) and its running run, if any."""
+
+    id: int
+    name: str
+    active: bool
+    schedule_cron: str | None
+    disabled_reason: str | None
+    source_endpoint: str
+    target_table: str
+    parent_job_id: int | None
+    running_run_id: int | None
+    last_run_id: int | None
+    last_status: str | None
+    last_records: int | None
+    last_started_at: datetime | None
+    last_completed_at: datetime | None
+    last_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    """One run row. Its field names are the keys of ``GET /api/runs``: keep them stable."""
+
+    run_id: int
+    job_id: int | None
+    job_name: str | None
+    status: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    seconds: float | None  # so far, for a running run
+    heartbeat_age_seconds: float | None
+    worker: str | None
+    records_loaded: int | None
+    records_inserted: int
+    records_updated: int
+    records_unchanged: int
+    records_deleted: int
+    records_fetched: int
+    records_sanitized: int
+    requests_made: int
+    requests_retried: int
+    units_total: int | None
+    units_done: int
+    units_failed: int
+    units_missing: int
+    error: str | None
+    cancel_requested: bool
+    continues_run_id: int | None
+    pass_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFailure:
+    run_id: int
+    parameters: dict[str, Any]
+    error: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRun:
+    run: RunStatus
+    failures: list[UnitFailure]  # the first few
+    failures_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTick:
+    tick_id: int
+    job_id: int
+    job_name: str
+    due_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    id: int
+    name: str
+    active: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastSuccess:
+    job_id: int
+    job_name: str
+    at: float  # seconds since the epoch
+
+
+async def ping(conn: asyncpg.Connection) -> None:
+    """Raises unless the database answers a trivial query (bound it with asyncio.timeout)."""
+    await conn.fetchval(query("status_ping"))
+
+
+async def pending_migrations(
+    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+) -> list[str]:
+    """Migration files (``None``: the packaged ones) not recorded as applied, in order; all of
+    them when the database was never migrated."""
+    wanted = [f.name for f in migration_files(directory)]
+    try:
+        applied = {r["version"] for r in await conn.fetch(query("schema_versions"))}
+    except asyncpg.UndefinedTableError:
+        return wanted
+    return [name for name in wanted if name not in applied]
+
+
+async def jobs(conn: asyncpg.Connection) -> list[JobStatus]:
+    return [JobStatus(**dict(r)) for r in await conn.fetch(query("status_jobs"))]
+
+
+async def job_state(conn: asyncpg.Connection, job_id: int) -> JobState | None:
+    row = await conn.fetchrow(query("status_job_state"), job_id)
+    return JobState(**dict(row)) if row is not None else None
+
+
+async def run_state(conn: asyncpg.Connection, run_id: int) -> str | None:
+    """The run's status; None when there is no such run."""
+    row = await conn.fetchrow(query("status_run_state"), run_id)
+    return None if row is None else str(row["run_status"])
+
+
+async def runs(
+    conn: asyncpg.Connection,
+    *,
+    job_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[RunStatus]:
+    """Runs, newest first, of one job and/or in one status when given."""
+    rows = await conn.fetch(query("status_runs"), job_id, status, limit)
+    return [RunStatus(**dict(r)) for r in rows]
+
+
+async def recent_failures(
+    conn: asyncpg.Connection, *, limit: int = 20, units: int = 5
+) -> list[FailedRun]:
+    """The latest ``limit`` failed runs, each with its first ``units`` failed units."""
+    failed = await runs(conn, status="failed", limit=limit)
+    rows = await conn.fetch(query("status_run_failures"), [r.run_id for r in failed], units)
+    by_run: dict[int, list[UnitFailure]] = {}
+    totals: dict[int, int] = {}
+    for r in rows:
+        parameters = r["parameters"]
+        if isinstance(parameters, str):  # a connection without the pool's jsonb codec
+            parameters = orjson.loads(parameters)
+        by_run.setdefault(r["run_id"], []).append(
+            UnitFailure(r["run_id"], dict(parameters), r["error"], r["failed_at"])
+        )
+        totals[r["run_id"]] = int(r["total"])
+    return [FailedRun(run, by_run.get(run.run_id, []), totals.get(run.run_id, 0)) for run in failed]
+
+
+async def queued_ticks(conn: asyncpg.Connection, *, limit: int = 100) -> list[QueuedTick]:
+    """Pending ticks (scheduled, manual or resumed), the next due first."""
+    return [QueuedTick(**dict(r)) for r in await conn.fetch(query("status_ticks_pending"), limit)]
+
+
+async def last_successes(conn: asyncpg.Connection) -> list[LastSuccess]:
+    """When each job last succeeded (jobs that never did are left out)."""
+    return [LastSuccess(**dict(r)) for r in await conn.fetch(query("status_last_success"))]

@@ -1,0 +1,449 @@
+"""The ``serve`` daemon's HTTP surface: probes, metrics, the status page and a small JSON API.
+
+- ``/healthz``: the scheduler loop still turns (liveness); ``/readyz``: the database answers
+  and its migrations are current (readiness); ``/metrics``: Prometheus text.
+- ``/``: the status page, rendered on the server; it works without JavaScript.
+- ``/api/jobs``, ``/api/runs``: JSON. ``POST /api/jobs/{id}/run`` (run now: a manual tick for
+  whichever replica claims it first) and ``POST /api/runs/{id}/cancel`` need the admin token,
+  as ``Authorization: Bearer`` or, from the page's plain HTML forms, the form field
+  ``token``. A form post is answered 303 back to ``/`` (a reload then does not post again)
+  and its errors are small HTML pages. With no token configured both are refused (403) and
+  the page shows no forms.
+
+The token is compared in constant time and never logged, rendered or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import jinja2
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import MultiMapping
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from trialsync_async.db import runs as run_log
+from trialsync_async.db import status, ticks
+from trialsync_async.db.resilience import is_connection_lost
+from trialsync_async.errors import ConfigError, MigrationError, TrialSyncError
+from trialsync_async.service.metrics import ServiceMetrics
+from trialsync_async.service.schedule import next_due
+from trialsync_async.service.view import ServiceView
+from trialsync_async.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PROBE_TIMEOUT = 2.0
+"""Seconds /readyz (and the /metrics refresh) may spend on the database: a probe answers
+fast or says no."""
+QUERY_TIMEOUT = 10.0
+"""Seconds the page and the API may spend on the database."""
+RUNS_DEFAULT_LIMIT, RUNS_MAX_LIMIT = 50, 500
+RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
+RECENT_FAILURES, FAILED_UNITS_SHOWN = 20, 5
+PAGE_ROWS = 200  # running runs and queued ticks shown at most
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
+DISABLED = "disabled: set TRIALSYNC_ADMIN_TOKEN"
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # TimeoutError and refused connections among them
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+class RequestError(TrialSyncError):
+    """Bad request: {detail}"""
+
+
+def build_app(view: ServiceView, metrics: ServiceMetrics) -> web.Application:
+    """The aiohttp application; the daemon runs it (``web.AppRunner``) on settings.listen."""
+    service = _Service(view, metrics)
+    app = web.Application(middlewares=[_errors])
+    app.add_routes(
+        [
+            web.get("/healthz", service.healthz),
+            web.get("/readyz", service.readyz),
+            web.get("/metrics", service.metrics_text),
+            web.get("/", service.page),
+            web.get("/api/jobs", service.jobs),
+            web.get("/api/runs", service.runs),
+            web.post(r"/api/jobs/{id:\d+}/run", service.run_now),
+            web.post(r"/api/runs/{id:\d+}/cancel", service.cancel),
+        ]
+    )
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as the page and ``/api/jobs`` show it: its effective schedule and next run."""
+
+    job: status.JobStatus
+    schedule: str | None  # the job's cron, or settings.default_schedule for an active job
+    schedule_is_default: bool
+    next_run_at: datetime | None  # None: disabled, unscheduled or a bad schedule
+    schedule_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        j = self.job
+        return {
+            "id": j.id,
+            "name": j.name,
+            "active": j.active,
+            "disabled_reason": j.disabled_reason,
+            "source_endpoint": j.source_endpoint,
+            "target_table": j.target_table,
+            "parent_job_id": j.parent_job_id,
+            "schedule": self.schedule,
+            "schedule_is_default": self.schedule_is_default,
+            "next_run_at": self.next_run_at,
+            "schedule_error": self.schedule_error,
+            "running_run_id": j.running_run_id,
+            "last_run_id": j.last_run_id,
+            "last_run_status": j.last_status,
+            "last_run_records": j.last_records,
+            "last_run_started_at": j.last_started_at,
+            "last_run_completed_at": j.last_completed_at,
+            "last_run_seconds": j.last_seconds,
+        }
+
+
+def job_view(job: status.JobStatus, settings: Settings, now: datetime) -> JobView:
+    cron, default = job.schedule_cron or None, False
+    if cron is None and job.active:
+        cron, default = settings.default_schedule, True
+    next_at: datetime | None = None
+    error: str | None = None
+    if cron is not None and job.active:
+        try:
+            next_at = next_due(cron, now)
+        except ConfigError as exc:
+            error = str(exc)
+    return JobView(job, cron, default, next_at, error)
+
+
+class _Service:
+    def __init__(self, view: ServiceView, metrics: ServiceMetrics) -> None:
+        self.view = view
+        self.metrics = metrics
+
+    # --- probes and metrics -----------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        lag, limit = self.view.loop_lag(), 3 * self.view.settings.poll_seconds + 10
+        if lag < limit:
+            return _json({"status": "ok"})
+        body = {"status": "stuck", "loop_lag_seconds": round(lag, 1), "limit_seconds": limit}
+        return _json(body, status=503)
+
+    async def readyz(self, request: web.Request) -> web.StreamResponse:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT), self.view.pool.acquire() as conn:
+                await status.ping(conn)
+                pending = await status.pending_migrations(conn, self.view.settings.migrations_dir)
+        except TimeoutError:
+            return _not_ready(f"the database did not answer within {PROBE_TIMEOUT:g} s")
+        except DB_ERRORS as exc:
+            return _not_ready(f"database unavailable: {_describe(exc)}")
+        except MigrationError as exc:  # no migration files where the settings point
+            return _not_ready(str(exc))
+        if pending:
+            return _not_ready(f"migrations pending: {', '.join(pending)}", pending=pending)
+        return _json({"status": "ready"})
+
+    async def metrics_text(self, request: web.Request) -> web.StreamResponse:
+        if self.metrics.refresh_due():
+            try:
+                async with asyncio.timeout(PROBE_TIMEOUT), self.view.pool.acquire() as conn:
+                    await self.metrics.refresh(conn)
+            except DB_ERRORS as exc:  # the rest is in memory: serve it all the same
+                log.warning("last-success timestamps not refreshed", error=_describe(exc))
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # --- the page ---------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        settings, now = self.view.settings, datetime.now(UTC)
+        async with self._connection() as conn:
+            jobs = await status.jobs(conn)
+            running = await status.runs(conn, status="running", limit=PAGE_ROWS)
+            queued = await status.queued_ticks(conn, limit=PAGE_ROWS)
+            failed = await status.recent_failures(
+                conn, limit=RECENT_FAILURES, units=FAILED_UNITS_SHOWN
+            )
+        return _html(
+            "status.html",
+            jobs=[job_view(j, settings, now) for j in jobs],
+            running=running,
+            queued=queued,
+            failed=failed,
+            admin=bool(settings.admin_token),
+            replica_id=self.view.replica_id,
+            live_replicas=self.view.live_replicas(),
+            now=now,
+            refresh=_refresh_seconds(request.query),
+            notice=_notice(request.query),
+        )
+
+    # --- the JSON API -----------------------------------------------------------------
+
+    async def jobs(self, request: web.Request) -> web.StreamResponse:
+        settings, now = self.view.settings, datetime.now(UTC)
+        async with self._connection() as conn:
+            jobs = await status.jobs(conn)
+        return _json([job_view(j, settings, now).to_json() for j in jobs])
+
+    async def runs(self, request: web.Request) -> web.StreamResponse:
+        job_id, run_status, limit = _runs_filter(request.query)
+        async with self._connection() as conn:
+            found = await status.runs(conn, job_id=job_id, status=run_status, limit=limit)
+        return _json(found)  # orjson writes the dataclasses' fields: RunStatus's docstring
+
+    async def run_now(self, request: web.Request) -> web.StreamResponse:
+        form = _is_form(request)
+        denied = await self._deny(request, form)
+        if denied is not None:
+            return denied
+        job_id = int(request.match_info["id"])
+        async with self._connection() as conn:
+            job = await status.job_state(conn, job_id) if job_id <= MAX_ID else None
+            if job is None:
+                return _error(request, 404, f"no job {job_id}")
+            if not job.active:
+                why = f": {job.disabled_reason}" if job.disabled_reason else ""
+                return _error(request, 409, f"job {job_id} ({job.name}) is disabled{why}")
+            tick_id = await ticks.insert(conn, job_id, datetime.now(UTC), "manual")
+        if tick_id is None:  # ticks.insert adds none while one of the job's waits or runs
+            return _error(request, 409, f"job {job_id} has a run-now queued or running already")
+        log.info("run now queued", job_id=job_id, tick_id=tick_id, remote=request.remote)
+        if form:
+            raise web.HTTPSeeOther(f"/?queued={tick_id}&job={job_id}")
+        return _json({"tick_id": tick_id, "job_id": job_id}, status=202)
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        form = _is_form(request)
+        denied = await self._deny(request, form)
+        if denied is not None:
+            return denied
+        run_id = int(request.match_info["id"])
+        async with self._connection() as conn:
+            if run_id > MAX_ID or not await run_log.request_cancel(conn, run_id):
+                state = await status.run_state(conn, run_id) if run_id <= MAX_ID else None
+                if state is None:
+                    return _error(request, 404, f"no run {run_id}")
+                return _error(request, 409, f"run {run_id} is not running ({state})")
+        log.info("cancel requested", run_id=run_id, remote=request.remote)
+        if form:
+            raise web.HTTPSeeOther(f"/?cancelled={run_id}")
+        return _json({"run_id": run_id, "status": "cancel requested"}, status=202)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _deny(self, request: web.Request, form: bool) -> web.StreamResponse | None:
+        """None when the request carries the admin token, else the refusal to send."""
+        expected = self.view.settings.admin_token
+        if not expected:
+            return _error(request, 403, DISABLED)
+        given = _bearer(request)
+        if given is None and form:
+            field = (await request.post()).get("token")
+            given = field if isinstance(field, str) else None
+        if given is not None and hmac.compare_digest(given.encode(), expected.encode()):
+            return None
+        log.warning("refused: wrong or missing admin token", path=request.path,
+                    remote=request.remote)  # fmt: skip
+        refusal = _error(request, 401, "wrong or missing admin token")
+        if not form:
+            refusal.headers["WWW-Authenticate"] = 'Bearer realm="trialsync"'
+        return refusal
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with asyncio.timeout(QUERY_TIMEOUT), self.view.pool.acquire() as conn:
+            yield conn
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def _is_form(request: web.Request) -> bool:
+    """A browser's form post (answered with a redirect or an HTML page, not JSON)."""
+    return request.method == "POST" and request.content_type in FORM_TYPES
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _single(query: MultiMapping[str], allowed: set[str]) -> dict[str, str]:
+    """Each parameter once, and only the ``allowed`` ones (a typo is an error, not ignored)."""
+    for key in sorted(set(query.keys())):
+        if key not in allowed:
+            raise RequestError(
+                detail=f"unknown parameter {key!r} (use {', '.join(sorted(allowed))})"
+            )
+        if len(query.getall(key)) > 1:
+            raise RequestError(detail=f"parameter {key!r} given twice")
+    return {k: query[k].strip() for k in query}
+
+
+def _bounded_int(name: str, raw: str, low: int, high: int) -> int:
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise RequestError(detail=f"{name} must be a whole number {low}..{high}")
+    return int(raw)
+
+
+def _runs_filter(query: MultiMapping[str]) -> tuple[int | None, str | None, int]:
+    """``job``, ``status`` and ``limit`` of ``/api/runs``; empty values mean not given."""
+    given = _single(query, {"job", "status", "limit"})
+    job = given.get("job") or None
+    run_status = given.get("status") or None
+    limit = given.get("limit") or None
+    if run_status is not None and run_status not in RUN_STATUSES:
+        raise RequestError(detail=f"status must be one of {', '.join(RUN_STATUSES)}")
+    return (
+        _bounded_int("job", job, 1, MAX_ID) if job is not None else None,
+        run_status,
+        _bounded_int("limit", limit, 1, RUNS_MAX_LIMIT) if limit else RUNS_DEFAULT_LIMIT,
+    )
+
+
+def _refresh_seconds(query: Mapping[str, str]) -> int | None:
+    """``/?refresh=15`` reloads the page every 15 s (a meta refresh: no script needed)."""
+    raw = query.get("refresh", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 5 <= int(raw) <= 3600 else None
+
+
+def _notice(query: Mapping[str, str]) -> str | None:
+    """The line shown after a form post's redirect; built from numbers only."""
+
+    def number(name: str) -> int | None:
+        raw = query.get(name, "")
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
+
+    tick, job, run = number("queued"), number("job"), number("cancelled")
+    if tick is not None and job is not None:
+        return f"Run of job {job} queued (tick {tick}): the next free replica starts it."
+    if run is not None:
+        return f"Cancel of run {run} requested: its replica stops it within seconds."
+    return None
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+def _json(data: Any, *, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _not_ready(reason: str, **extra: Any) -> web.Response:
+    return _json({"status": "not ready", "reason": reason, **extra}, status=503)
+
+
+def _error(request: web.Request, code: int, message: str) -> web.Response:
+    """``{"error": message}``, or a small HTML page for a browser (a form post, the page)."""
+    if _is_form(request) or not request.path.startswith("/api/"):
+        return _html(
+            "error.html", status=code, phrase=HTTPStatus(code).phrase, message=message, code=code
+        )
+    return _json({"error": message}, status=code)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad query parameters are 400; a database that is away is 503 (any other database
+    error 500), not a traceback."""
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return _error(request, 400, str(exc))
+    except TimeoutError:
+        log.warning("database slow", path=request.path, seconds=QUERY_TIMEOUT)
+        return _error(request, 503, f"the database did not answer within {QUERY_TIMEOUT:g} s")
+    except DB_ERRORS as exc:
+        if isinstance(exc, asyncpg.PostgresError) and not is_connection_lost(exc):
+            log.error("database error", path=request.path, error=_describe(exc))
+            return _error(request, 500, f"database error {exc.sqlstate} ({type(exc).__name__})")
+        log.warning("database unavailable", path=request.path, error=_describe(exc))
+        return _error(request, 503, f"database unavailable: {_describe(exc)}")
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("trialsync_async.service", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=_when, duration=_duration, number=_number, ago=_ago)
+    return env
+
+
+def _html(template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """A rendered page. Its one inline style and script carry a fresh nonce, so the
+    Content-Security-Policy can refuse every other script (and any framing)."""
+    nonce = secrets.token_urlsafe(16)
+    text = _templates().get_template(template).render(nonce=nonce, **context)
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+    response.headers.update(
+        {
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+    )
+    return response
+
+
+# --- template filters -------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _ago(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{_duration(max(seconds, 0.0))} ago"
+
+
+def _number(value: int | float | None) -> str:
+    return "—" if value is None else f"{value:,}"

@@ -1,0 +1,223 @@
+"""Prometheus metrics of one ``serve`` replica, in a registry of its own (not the global
+default one, so two services in one process, as in the tests, never collide).
+
+Two sources. The daemon reports runs as they start and finish (``run_started``,
+``run_finished``): counters, a duration histogram, the last-success gauge. Everything else is
+read from the live service when scraped (``_LiveCollector``): the API clients' counters, the
+limiters' waits, queue depths, the pool, the replica count. Those values already live in
+their objects; copying them into metrics on every change would only make them stale.
+
+Labels say ``job_id``/``job_name`` and ``api_instance``, never ``job`` or ``instance``:
+Prometheus sets those two on every scraped series, and a clash renames ours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Iterable
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from trialsync_async import __version__
+from trialsync_async.db import status
+from trialsync_async.engine.job_run import JobResult
+from trialsync_async.service.view import ServiceView
+
+RECORD_KINDS = ("inserted", "updated", "unchanged", "deleted")
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800)
+"""Seconds: a lookup list takes a second, a big fan-out hours."""
+REFRESH_SECONDS = 30.0
+"""How stale the last-success timestamps read from the database may get (other replicas'
+runs); this replica's own successes are exposed at once."""
+
+JOB_LABELS = ("job_id", "job_name")
+
+
+class ServiceMetrics:
+    """The metrics the daemon reports and ``/metrics`` exposes (``registry``).
+
+    ``view`` is read at scrape time only, so it may be the daemon still being built.
+    """
+
+    def __init__(self, view: ServiceView | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._started = Counter(
+            "trialsync_runs_started", "Runs started by this replica.", JOB_LABELS, registry=r
+        )
+        self._finished = Counter(
+            "trialsync_runs_finished",
+            "Runs finished by this replica, by final status "
+            "(success, failed, interrupted, skipped, not started).",
+            (*JOB_LABELS, "status"),
+            registry=r,
+        )
+        self._duration = Histogram(
+            "trialsync_run_duration_seconds",
+            "Wall-clock seconds of the runs this replica finished (skipped runs left out).",
+            JOB_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self._records = Counter(
+            "trialsync_records",
+            "Staging rows the runs of this replica inserted, updated, left unchanged or "
+            "deleted (marked).",
+            (*JOB_LABELS, "kind"),
+            registry=r,
+        )
+        Info("trialsync_build", "The loader's version.", registry=r).info({"version": __version__})
+        self._last_success: dict[int, tuple[str, float]] = {}
+        self._refreshed_at: float | None = None
+        r.register(_LiveCollector(view, self._last_success))
+
+    # --- called by the daemon ---------------------------------------------------------
+
+    def run_started(self, job_id: int, job_name: str) -> None:
+        self._started.labels(str(job_id), job_name).inc()
+
+    def run_finished(self, result: JobResult) -> None:
+        labels = (str(result.job_id), result.name)
+        self._finished.labels(*labels, result.status).inc()
+        if result.status not in ("skipped", "not started"):
+            self._duration.labels(*labels).observe(result.seconds)
+        for kind in RECORD_KINDS:  # inc(0) too: the series exists from the first run on
+            self._records.labels(*labels, kind).inc(getattr(result.progress, kind))
+        if result.ok:
+            self._last_success[result.job_id] = (result.name, time.time())
+
+    # --- called by /metrics -----------------------------------------------------------
+
+    def refresh_due(self) -> bool:
+        """Whether ``refresh`` last ran more than ``REFRESH_SECONDS`` ago (or never)."""
+        return (
+            self._refreshed_at is None or time.monotonic() - self._refreshed_at >= REFRESH_SECONDS
+        )
+
+    async def refresh(self, conn: asyncpg.Connection) -> None:
+        """Last-success timestamps from the run log: a fresh replica exposes them too, and
+        other replicas' successes show up. A newer time already known is kept."""
+        for row in await status.last_successes(conn):
+            known = self._last_success.get(row.job_id)
+            if known is None or row.at > known[1]:
+                self._last_success[row.job_id] = (row.job_name, row.at)
+        self._refreshed_at = time.monotonic()
+
+
+class _Families:
+    """The scrape-time metric families, empty until filled."""
+
+    def __init__(self) -> None:
+        self.last_success = GaugeMetricFamily(
+            "trialsync_last_success_timestamp_seconds",
+            "When each job last succeeded (seconds since the epoch), on any replica.",
+            labels=JOB_LABELS,
+        )
+        self.requests = CounterMetricFamily(
+            "trialsync_api_requests",
+            "HTTP attempts to each API instance by outcome (ok, http_<status>, timeout, "
+            "connection, malformed, client_error).",
+            labels=("api_instance", "outcome"),
+        )
+        self.retries = CounterMetricFamily(
+            "trialsync_api_retries", "Retried HTTP attempts.", labels=("api_instance",)
+        )
+        self.throttled = CounterMetricFamily(
+            "trialsync_api_throttled",
+            "HTTP 429 (Too Many Requests) answers.",
+            labels=("api_instance",),
+        )
+        self.waited = CounterMetricFamily(
+            "trialsync_api_limiter_wait_seconds",
+            "Seconds requests spent waiting in the instance's rate limiter, all told.",
+            labels=("api_instance",),
+        )
+        self.queues = GaugeMetricFamily(
+            "trialsync_queue_depth",
+            "Items waiting in a running job's page queue (parsed pages) and batch queue "
+            "(batches for the writer).",
+            labels=(*JOB_LABELS, "queue"),
+        )
+        self.in_progress = GaugeMetricFamily(
+            "trialsync_runs_in_progress", "Runs this replica executes now."
+        )
+        self.pool_in_use = GaugeMetricFamily(
+            "trialsync_db_pool_connections_in_use", "Pool connections checked out now."
+        )
+        self.pool_size = GaugeMetricFamily(
+            "trialsync_db_pool_connections", "Pool connections open now."
+        )
+        self.replicas = GaugeMetricFamily(
+            "trialsync_replicas_live", "Live replicas as this one last saw them (itself too)."
+        )
+        self.lag = GaugeMetricFamily(
+            "trialsync_scheduler_loop_lag_seconds",
+            "Seconds since the scheduler loop last completed a turn.",
+        )
+
+    def all(self) -> list[Metric]:
+        return list(vars(self).values())
+
+
+class _LiveCollector(Collector):
+    """Reads the service when scraped."""
+
+    def __init__(self, view: ServiceView | None, last_success: dict[int, tuple[str, float]]):
+        self._view = view
+        self._last_success = last_success
+
+    def describe(self) -> Iterable[Metric]:
+        return _Families().all()  # no samples: registering must not touch the view
+
+    def collect(self) -> Iterable[Metric]:
+        f = _Families()
+        for job_id, (name, at) in sorted(self._last_success.items()):
+            f.last_success.add_metric([str(job_id), name], at)
+        if self._view is not None:
+            self._clients(self._view, f)
+            self._runs(self._view, f)
+            pool = self._view.pool
+            f.pool_in_use.add_metric([], pool.get_size() - pool.get_idle_size())
+            f.pool_size.add_metric([], pool.get_size())
+            f.replicas.add_metric([], self._view.live_replicas())
+            f.lag.add_metric([], self._view.loop_lag())
+        return f.all()
+
+    @staticmethod
+    def _clients(view: ServiceView, f: _Families) -> None:
+        # One client per instance; summed all the same, as a duplicate sample is invalid.
+        outcomes: defaultdict[str, Tally[str]] = defaultdict(Tally)
+        retries: defaultdict[str, int] = defaultdict(int)
+        throttled: defaultdict[str, int] = defaultdict(int)
+        waited: defaultdict[str, float] = defaultdict(float)
+        for client in view.clients():
+            instance = str(client.instance_id)
+            outcomes[instance].update(client.stats.outcomes)
+            retries[instance] += client.stats.retries
+            throttled[instance] += client.stats.outcomes.get("http_429", 0)
+            waited[instance] += client.limiter.waited_seconds
+        for instance in sorted(outcomes):
+            for outcome, n in sorted(outcomes[instance].items()):
+                f.requests.add_metric([instance, outcome], n)
+            f.retries.add_metric([instance], retries[instance])
+            f.throttled.add_metric([instance], throttled[instance])
+            f.waited.add_metric([instance], waited[instance])
+
+    @staticmethod
+    def _runs(view: ServiceView, f: _Families) -> None:
+        running = view.running()
+        f.in_progress.add_metric([], len(running))
+        depths: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        for run in running:
+            if run.stages is None:  # not started yet
+                continue
+            job = (str(run.job.id), run.job.name)
+            depths[(*job, "pages")] += run.stages.pages.qsize()
+            depths[(*job, "batches")] += run.stages.batches.qsize()
+        for labels, size in sorted(depths.items()):
+            f.queues.add_metric(list(labels), size)

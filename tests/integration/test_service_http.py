@@ -1,0 +1,494 @@
+"""The serve daemon's HTTP surface over a real PostgreSQL: probes, /metrics, the status page,
+the JSON API and its admin token, and the page in a headless browser.
+
+The service itself is a stub of ServiceView over a real pool; the app runs on a real
+aiohttp server (port 0) reached over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from markupsafe import escape
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.pg_support import free_tcp_port
+from trialsync_async.api import ApiClient
+from trialsync_async.db import runs, ticks
+from trialsync_async.db.connect import create_pool
+from trialsync_async.db.status import RunStatus
+from trialsync_async.engine.job_run import JobResult
+from trialsync_async.service.http import build_app
+from trialsync_async.service.metrics import ServiceMetrics
+from trialsync_async.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "s3cret-admin-token"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@dataclass
+class StubView:
+    """ServiceView over a real pool; the rest is whatever a test sets."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    replica_id: str = "replica-under-test"
+    lag: float = 0.0
+    replicas: int = 1
+    runs: list[Any] = field(default_factory=list)
+    api_clients: list[ApiClient] = field(default_factory=list)
+
+    def loop_lag(self) -> float:
+        return self.lag
+
+    def live_replicas(self) -> int:
+        return self.replicas
+
+    def running(self) -> list[Any]:
+        return self.runs
+
+    def clients(self) -> list[ApiClient]:
+        return self.api_clients
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(db_dsn, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def view(db_dsn: str, pool: asyncpg.Pool) -> StubView:
+    return StubView(Settings.from_dsn(db_dsn, admin_token=TOKEN, poll_seconds=1.0), pool)
+
+
+@asynccontextmanager
+async def serve(view: StubView, metrics: ServiceMetrics | None = None) -> AsyncIterator[TestClient]:
+    app = build_app(view, metrics or ServiceMetrics(view))  # type: ignore[arg-type]
+    async with TestClient(TestServer(app, port=0)) as client:
+        yield client
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def a_job(db: asyncpg.Connection, *, active: bool = True) -> tuple[int, str]:
+    row = await db.fetchrow(
+        "SELECT id, name FROM dw_etl_jobs WHERE is_active = $1 ORDER BY id LIMIT 1", active
+    )
+    assert row is not None
+    return row["id"], row["name"]
+
+
+async def finished_run(
+    db: asyncpg.Connection, job_id: int, status: str, error: str | None = None
+) -> int:
+    start = await runs.start_run(db, job_id, 1, fresh=True)
+    await runs.finish_run(
+        db, start.run_id, runs.RunProgress(inserted=3), status=status, error=error
+    )
+    return start.run_id
+
+
+# --- probes -------------------------------------------------------------------------------
+
+
+async def test_healthz_follows_the_loop_lag(view: StubView) -> None:
+    async with serve(view) as client:
+        resp = await client.get("/healthz")
+        assert resp.status == 200 and await resp.json() == {"status": "ok"}
+        view.lag = 3 * 1.0 + 10  # 3 × poll_seconds + 10 s: the loop is stuck
+        resp = await client.get("/healthz")
+        assert resp.status == 503
+        assert (await resp.json())["status"] == "stuck"
+
+
+async def test_readyz_needs_the_database_and_current_migrations(
+    view: StubView, db: asyncpg.Connection
+) -> None:
+    async with serve(view) as client:
+        resp = await client.get("/readyz")
+        assert resp.status == 200, await resp.text()
+        assert await resp.json() == {"status": "ready"}
+
+        await db.execute(
+            "DELETE FROM trialsync_schema_migrations WHERE version = '0003_service.sql'"
+        )
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 503
+        assert body["pending"] == ["0003_service.sql"]
+        assert "migrations pending: 0003_service.sql" in body["reason"]
+
+
+async def test_readyz_when_the_database_is_away(view: StubView) -> None:
+    dead = await create_pool(f"postgresql://postgres@127.0.0.1:{free_tcp_port()}/x", min_size=0)
+    try:
+        async with serve(replace(view, pool=dead)) as client:
+            started = time.monotonic()
+            resp = await client.get("/readyz")
+            body = await resp.json()
+            assert resp.status == 503
+            assert body["reason"].startswith("database unavailable"), body
+            assert time.monotonic() - started < 5
+            resp = await client.get("/api/jobs")  # the API says so too, as JSON
+            assert resp.status == 503 and "database unavailable" in (await resp.json())["error"]
+            resp = await client.get("/metrics")  # in-memory metrics are still served
+            assert resp.status == 200
+    finally:
+        await dead.close()
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+
+async def test_metrics_exposition(view: StubView, db: asyncpg.Connection) -> None:
+    job_id, name = await a_job(db)
+    await finished_run(db, job_id, "success")  # another replica's success, in the run log
+    metrics = ServiceMetrics(view)  # type: ignore[arg-type]
+    metrics.run_started(job_id, name)
+    metrics.run_finished(JobResult(job_id, name, "failed", run_id=99, seconds=2.0))
+    view.replicas = 2
+    async with serve(view, metrics) as client:
+        resp = await client.get("/metrics")
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == CONTENT_TYPE_LATEST
+        text = await resp.text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    labels = {"job_id": str(job_id), "job_name": name}
+
+    def one(family: str, sample: str, **want: str) -> float:
+        found = [s.value for s in families[family].samples if s.name == sample and s.labels == want]
+        assert len(found) == 1, (sample, want, families[family].samples)
+        return float(found[0])
+
+    at = one("trialsync_last_success_timestamp_seconds",
+             "trialsync_last_success_timestamp_seconds", **labels)  # fmt: skip
+    assert abs(at - time.time()) < 60  # the run log's TIMESTAMP read in the right time zone
+    assert one("trialsync_runs_finished", "trialsync_runs_finished_total",
+               **labels, status="failed") == 1  # fmt: skip
+    assert one("trialsync_replicas_live", "trialsync_replicas_live") == 2
+    in_use = one("trialsync_db_pool_connections_in_use", "trialsync_db_pool_connections_in_use")
+    assert 0 <= in_use <= one("trialsync_db_pool_connections", "trialsync_db_pool_connections")
+    assert TOKEN not in text
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+async def test_page_shows_jobs_runs_ticks_and_failures_escaped(
+    view: StubView, db: asyncpg.Connection
+) -> None:
+    job_id, _ = await a_job(db)
+    hostile = '<script>alert("x")</script> & co'
+    await db.execute("UPDATE dw_etl_jobs SET name = $2 WHERE id = $1", job_id, hostile)
+    await db.execute("UPDATE dw_etl_jobs SET schedule_cron = '*/5 * * * *' WHERE id = $1", job_id)
+    names = [r["name"] for r in await db.fetch("SELECT name FROM dw_etl_jobs ORDER BY id")]
+    active = await db.fetchval("SELECT count(*) FROM dw_etl_jobs WHERE is_active")
+
+    running = await runs.start_run(db, job_id, 1, fresh=True)
+    await runs.save_progress(
+        db, running.run_id,
+        runs.RunProgress(units_total=10, units_done=4, fetched=12345, requests=56),
+    )  # fmt: skip
+    tick_id = await ticks.insert(db, job_id, datetime.now(UTC), "schedule")
+    failed = await runs.start_run(db, job_id, 1, fresh=True)
+    for i in range(7):
+        await runs.record_failure(db, failed.run_id, {"studyId": f"<b>{i}</b>"}, f"HTTP 500 #{i}")
+    await runs.finish_run(
+        db, failed.run_id, runs.RunProgress(), status="failed", error="7 of 9 units <failed>"
+    )
+
+    async with serve(view) as client:
+        resp = await client.get("/")
+        page = await resp.text()
+    assert resp.status == 200 and resp.content_type == "text/html"
+    assert 'name="viewport"' in page
+    assert "nonce-" in resp.headers["Content-Security-Policy"]
+    for name in names:
+        shown = str(escape(name))  # markupsafe, as the template escapes
+        assert f"{shown}</td>" in page or f"{shown}<div" in page, name
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#34;x&#34;)" in page
+    assert page.count('action="/api/jobs/') == active  # run now: active jobs only
+    assert "<code>*/5 * * * *</code>" in page and "<code>0 2 * * *</code>" in page
+
+    assert f'id="run-{running.run_id}"' in page
+    assert "4/10" in page and "12,345" in page  # units done/total, records fetched
+    assert f'action="/api/runs/{running.run_id}/cancel"' in page
+    assert f'id="tick-{tick_id}"' in page
+    article = page.split(f'id="failed-{failed.run_id}"')[1]
+    article = article.split("</article>")[0]
+    assert "7 of 9 units &lt;failed&gt;" in article
+    assert article.count("<li>") == 5 and "and 2 more failed units" in article
+    assert "studyId=&lt;b&gt;0&lt;/b&gt;" in article
+    assert TOKEN not in page
+    assert "disabled: set TRIALSYNC_ADMIN_TOKEN" not in page
+
+
+async def test_without_a_token_nothing_can_be_posted(
+    view: StubView, db: asyncpg.Connection
+) -> None:
+    view.settings = replace(view.settings, admin_token=None)
+    job_id, _ = await a_job(db)
+    run_id = (await runs.start_run(db, job_id, 1)).run_id
+    async with serve(view) as client:
+        page = await (await client.get("/")).text()
+        assert "run now and cancel are disabled: set TRIALSYNC_ADMIN_TOKEN" in page
+        assert "<form" not in page
+        for path in (f"/api/jobs/{job_id}/run", f"/api/runs/{run_id}/cancel"):
+            resp = await client.post(path, headers=auth())
+            assert resp.status == 403
+            assert await resp.json() == {"error": "disabled: set TRIALSYNC_ADMIN_TOKEN"}
+    assert await db.fetchval("SELECT count(*) FROM dw_etl_ticks") == 0
+
+
+# --- run now and cancel ---------------------------------------------------------------------
+
+
+async def test_run_now(view: StubView, db: asyncpg.Connection) -> None:
+    job_id, _ = await a_job(db)
+    disabled_id, _ = await a_job(db, active=False)
+    async with serve(view) as client:
+        resp = await client.post(f"/api/jobs/{job_id}/run")
+        assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth("wrong"))
+        assert resp.status == 401 and TOKEN not in await resp.text()
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers={"Authorization": TOKEN})
+        assert resp.status == 401  # not a Bearer credential
+        assert await db.fetchval("SELECT count(*) FROM dw_etl_ticks") == 0
+
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth())
+        assert resp.status == 202
+        body = await resp.json()
+        assert set(body) == {"tick_id", "job_id"} and body["job_id"] == job_id
+        tick = await db.fetchrow("SELECT * FROM dw_etl_ticks WHERE tick_id = $1", body["tick_id"])
+        assert (tick["job_id"], tick["source"], tick["status"]) == (job_id, "manual", "pending")
+
+        resp = await client.post("/api/jobs/999999/run", headers=auth())
+        assert resp.status == 404 and "error" in await resp.json()
+        resp = await client.post("/api/jobs/99999999999/run", headers=auth())
+        assert resp.status == 404
+        resp = await client.post(f"/api/jobs/{disabled_id}/run", headers=auth())
+        assert resp.status == 409 and "disabled" in (await resp.json())["error"]
+        resp = await client.post("/api/jobs/abc/run", headers=auth())
+        assert resp.status == 404
+
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth())
+        assert resp.status == 409 and "queued or running already" in (await resp.json())["error"]
+        await db.execute("UPDATE dw_etl_ticks SET status = 'success'")  # a replica ran it
+
+        # the page's form: the token as a form field, answered with a redirect home
+        resp = await client.post(
+            f"/api/jobs/{job_id}/run", data={"token": TOKEN}, allow_redirects=False
+        )
+        assert resp.status == 303 and resp.headers["Location"].startswith("/?queued=")
+        resp = await client.post(
+            f"/api/jobs/{job_id}/run", data={"token": "nope"}, allow_redirects=False
+        )
+        assert resp.status == 401 and resp.content_type == "text/html"
+        assert "wrong or missing admin token" in await resp.text()
+        resp = await client.post(f"/api/jobs/{disabled_id}/run", data={"token": TOKEN})
+        assert resp.status == 409 and resp.content_type == "text/html"
+    assert await db.fetchval("SELECT count(*) FROM dw_etl_ticks WHERE source = 'manual'") == 2
+
+
+async def test_cancel(view: StubView, db: asyncpg.Connection) -> None:
+    job_id, _ = await a_job(db)
+    running = (await runs.start_run(db, job_id, 1)).run_id
+    done = await finished_run(db, job_id, "success")
+    async with serve(view) as client:
+        resp = await client.post(f"/api/runs/{running}/cancel", headers=auth("bad"))
+        assert resp.status == 401
+        resp = await client.post(f"/api/runs/{running}/cancel", headers=auth())
+        assert resp.status == 202 and (await resp.json())["run_id"] == running
+        assert await db.fetchval(
+            "SELECT cancel_requested_at IS NOT NULL FROM dw_etl_runs WHERE run_id = $1", running
+        )
+        assert "cancel requested" in await (await client.get("/")).text()
+        resp = await client.post(f"/api/runs/{done}/cancel", headers=auth())
+        assert resp.status == 409 and "not running (success)" in (await resp.json())["error"]
+        resp = await client.post("/api/runs/424242/cancel", headers=auth())
+        assert resp.status == 404
+        resp = await client.post(
+            f"/api/runs/{running}/cancel", data={"token": TOKEN}, allow_redirects=False
+        )
+        assert resp.status == 303 and resp.headers["Location"] == f"/?cancelled={running}"
+
+
+# --- the JSON API ----------------------------------------------------------------------------
+
+JOB_KEYS = {
+    "id", "name", "active", "disabled_reason", "source_endpoint", "target_table",
+    "parent_job_id", "schedule", "schedule_is_default", "next_run_at", "schedule_error",
+    "running_run_id", "last_run_id", "last_run_status", "last_run_records",
+    "last_run_started_at", "last_run_completed_at", "last_run_seconds",
+}  # fmt: skip
+
+
+async def test_api_jobs(view: StubView, db: asyncpg.Connection) -> None:
+    job_id, name = await a_job(db)
+    disabled_id, _ = await a_job(db, active=False)
+    other = await db.fetchval(
+        "SELECT id FROM dw_etl_jobs WHERE is_active AND id > $1 ORDER BY id LIMIT 1", job_id
+    )
+    await db.execute("UPDATE dw_etl_jobs SET schedule_cron = '*/10 * * * *' WHERE id = $1", job_id)
+    await db.execute("UPDATE dw_etl_jobs SET schedule_cron = 'every day' WHERE id = $1", other)
+    run_id = await finished_run(db, job_id, "success")
+    async with serve(view) as client:
+        resp = await client.get("/api/jobs")
+        jobs = await resp.json()
+    assert resp.status == 200 and isinstance(jobs, list)
+    assert len(jobs) == await db.fetchval("SELECT count(*) FROM dw_etl_jobs")
+    assert all(set(j) == JOB_KEYS for j in jobs)
+    by_id = {j["id"]: j for j in jobs}
+    mine = by_id[job_id]
+    assert (mine["name"], mine["schedule"], mine["schedule_is_default"]) == (
+        name, "*/10 * * * *", False,
+    )  # fmt: skip
+    next_run = datetime.fromisoformat(mine["next_run_at"])
+    assert next_run > datetime.now(UTC) and next_run.minute % 10 == 0
+    assert (mine["last_run_id"], mine["last_run_status"], mine["last_run_records"]) == (
+        run_id, "success", 3,
+    )  # fmt: skip
+    assert mine["last_run_seconds"] >= 0
+    assert by_id[other]["next_run_at"] is None and "every day" in by_id[other]["schedule_error"]
+    off = by_id[disabled_id]
+    assert not off["active"] and off["next_run_at"] is None and off["schedule"] is None
+    defaults = [j for j in jobs if j["active"] and j["id"] not in (job_id, other)]
+    assert defaults and all(
+        j["schedule"] == view.settings.default_schedule and j["schedule_is_default"]
+        for j in defaults
+    )
+
+
+async def test_api_runs(view: StubView, db: asyncpg.Connection) -> None:
+    job_a, _ = await a_job(db)
+    job_b = await db.fetchval(
+        "SELECT id FROM dw_etl_jobs WHERE is_active AND id > $1 ORDER BY id LIMIT 1", job_a
+    )
+    first = await finished_run(db, job_a, "success")
+    second = await finished_run(db, job_b, "failed", "boom")
+    third = (await runs.start_run(db, job_a, 1)).run_id
+    async with serve(view) as client:
+
+        async def get(query: str) -> Any:
+            resp = await client.get(f"/api/runs{query}")
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+        everything = await get("")
+        assert [r["run_id"] for r in everything] == [third, second, first]  # newest first
+        assert all(set(r) == {f.name for f in fields(RunStatus)} for r in everything)
+        assert everything[1]["error"] == "boom" and everything[0]["status"] == "running"
+        assert everything[0]["heartbeat_age_seconds"] < 60
+        assert [r["run_id"] for r in await get(f"?job={job_a}")] == [third, first]
+        assert [r["run_id"] for r in await get("?status=failed")] == [second]
+        assert [r["run_id"] for r in await get(f"?job={job_a}&status=success")] == [first]
+        assert [r["run_id"] for r in await get("?limit=1")] == [third]
+        assert len(await get("?job=&status=&limit=")) == 3  # empty: not given
+
+        for bad in ("?job=abc", "?job=0", "?job=-1", "?status=bogus", "?limit=0",
+                    "?limit=501", "?limit=1.5", "?jobs=1", "?job=1&job=2",
+                    "?job=99999999999"):  # fmt: skip
+            resp = await client.get(f"/api/runs{bad}")
+            assert resp.status == 400, bad
+            assert (await resp.json())["error"].startswith("Bad request: "), bad
+
+
+# --- in a browser ----------------------------------------------------------------------------
+
+
+def _require_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} missing (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(f"browser test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _browser(javascript: bool) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=390,844"):  # fmt: skip  # a phone's viewport
+        options.add_argument(arg)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascript: bool) -> None:
+    _require_browser()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    job_id, name = await a_job(db)
+    other_id = await db.fetchval(
+        "SELECT id FROM dw_etl_jobs WHERE is_active AND id > $1 ORDER BY id LIMIT 1", job_id
+    )
+    names = [r["name"] for r in await db.fetch("SELECT name FROM dw_etl_jobs ORDER BY id")]
+
+    def scenario(base: str) -> list[str]:
+        driver = _browser(javascript)
+        try:
+            driver.get(base + "/")
+            jobs_text = driver.find_element(By.ID, "jobs").text
+            assert all(n in jobs_text for n in names)
+            assert "No tick is waiting." in driver.find_element(By.ID, "queued").text
+
+            form = driver.find_element(By.CSS_SELECTOR, f'form[action="/api/jobs/{job_id}/run"]')
+            form.find_element(By.NAME, "token").send_keys(TOKEN)
+            if javascript:  # typed once, every token field has it
+                other = driver.find_element(
+                    By.CSS_SELECTOR, f'form[action="/api/jobs/{other_id}/run"] input'
+                )
+                assert other.get_attribute("value") == TOKEN
+            form.find_element(By.TAG_NAME, "button").click()
+            WebDriverWait(driver, 10).until(lambda d: "queued=" in d.current_url)
+            assert driver.current_url.startswith(base + "/?")  # 303 back to the page
+            queued = driver.find_element(By.ID, "queued").text
+            assert name in queued and "manual" in queued
+            assert "queued" in driver.find_element(By.ID, "notice").text
+
+            form = driver.find_element(By.CSS_SELECTOR, f'form[action="/api/jobs/{job_id}/run"]')
+            form.find_element(By.NAME, "token").send_keys("not-the-token")
+            form.find_element(By.TAG_NAME, "button").click()
+            WebDriverWait(driver, 10).until(lambda d: d.title.startswith("401"))
+            assert "wrong or missing admin token" in driver.find_element(By.ID, "error").text
+            assert TOKEN not in driver.page_source
+            return [entry["message"] for entry in driver.get_log("browser")]
+        finally:
+            driver.quit()
+
+    async with serve(view) as client:
+        # selenium blocks: it runs in a thread while the server keeps serving on this loop
+        console = await asyncio.to_thread(scenario, str(client.make_url("")).rstrip("/"))
+    assert not [m for m in console if "Content Security Policy" in m], console
+    manual = await db.fetch("SELECT job_id FROM dw_etl_ticks WHERE source = 'manual'")
+    assert [r["job_id"] for r in manual] == [job_id]  # the wrong token queued nothing
