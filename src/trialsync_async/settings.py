@@ -105,7 +105,9 @@ class Settings:
         if self.http_timeout <= 0 or self.http_connect_timeout <= 0:
             raise ConfigError(detail="HTTP timeouts must be positive")
         if self.listen.rpartition(":")[0] == "" or not self.listen.rpartition(":")[2].isdigit():
-            raise ConfigError(detail=f"TRIALSYNC_LISTEN must be HOST:PORT, got {self.listen!r}")
+            raise ConfigError(
+                detail=f"--listen / TRIALSYNC_LISTEN must be HOST:PORT, got {self.listen!r}"
+            )
         if self.http_backoff_base > self.http_backoff_max:
             raise ConfigError(detail="need TRIALSYNC_HTTP_BACKOFF_BASE <= ..._MAX")
 

@@ -16,9 +16,7 @@ The token is compared in constant time and never logged, rendered or echoed.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from http import HTTPStatus
 from typing import Any
 
 import asyncpg
-import jinja2
 import orjson
 import structlog
 from aiohttp import web
@@ -40,6 +37,7 @@ from trialsync_async.db import status, ticks
 from trialsync_async.db.resilience import is_connection_lost
 from trialsync_async.errors import ConfigError, MigrationError, TrialSyncError
 from trialsync_async.service.metrics import ServiceMetrics
+from trialsync_async.service.render import html
 from trialsync_async.service.schedule import next_due
 from trialsync_async.service.view import ServiceView
 from trialsync_async.settings import Settings
@@ -186,7 +184,7 @@ class _Service:
             failed = await status.recent_failures(
                 conn, limit=RECENT_FAILURES, units=FAILED_UNITS_SHOWN
             )
-        return _html(
+        return html(
             "status.html",
             jobs=[job_view(j, settings, now) for j in jobs],
             running=running,
@@ -359,7 +357,7 @@ def _not_ready(reason: str, **extra: Any) -> web.Response:
 def _error(request: web.Request, code: int, message: str) -> web.Response:
     """``{"error": message}``, or a small HTML page for a browser (a form post, the page)."""
     if _is_form(request) or not request.path.startswith("/api/"):
-        return _html(
+        return html(
             "error.html", status=code, phrase=HTTPStatus(code).phrase, message=message, code=code
         )
     return _json({"error": message}, status=code)
@@ -387,63 +385,3 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _error(request, 500, f"database error {exc.sqlstate} ({type(exc).__name__})")
         log.warning("database unavailable", path=request.path, error=_describe(exc))
         return _error(request, 503, f"database unavailable: {_describe(exc)}")
-
-
-@functools.cache
-def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("trialsync_async.service", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(when=_when, duration=_duration, number=_number, ago=_ago)
-    return env
-
-
-def _html(template: str, *, status: int = 200, **context: Any) -> web.Response:
-    """A rendered page. Its one inline style and script carry a fresh nonce, so the
-    Content-Security-Policy can refuse every other script (and any framing)."""
-    nonce = secrets.token_urlsafe(16)
-    text = _templates().get_template(template).render(nonce=nonce, **context)
-    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
-    response.headers.update(
-        {
-            "Content-Security-Policy": (
-                f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-            ),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-        }
-    )
-    return response
-
-
-# --- template filters -------------------------------------------------------------------
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _ago(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{_duration(max(seconds, 0.0))} ago"
-
-
-def _number(value: int | float | None) -> str:
-    return "—" if value is None else f"{value:,}"
