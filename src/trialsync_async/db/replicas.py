@@ -40,11 +40,12 @@ async def register(
 
 async def heartbeat(
     conn: asyncpg.Connection, replica_id: str, lease: float, *, stopping: bool = False
-) -> int:
-    """Renew this replica's lease; return the number of live replicas (this one included)."""
+) -> tuple[bool, int]:
+    """Renew this replica's lease: (renewed, live replicas including this one). Not renewed:
+    the others presumed this replica dead (it stalled past its lease) and removed it."""
     row = await conn.fetchrow(query("replica_heartbeat"), replica_id, lease, stopping)
     assert row is not None
-    return int(row["live"])
+    return bool(row["renewed"]), int(row["live"])
 
 
 async def end_expired(conn: asyncpg.Connection) -> list[str]:

@@ -113,8 +113,7 @@ class Service:
         s = self.settings
         async with self.ts:
             structlog.contextvars.bind_contextvars(replica=self.replica_id)
-            await self._db(lambda c: replicas.register(
-                c, self.replica_id, self.host, os.getpid(), s.lease_seconds))  # fmt: skip
+            await self._register()
             log.info("replica started", listen=s.listen, lease=s.lease_seconds)
             site = await self._serve_http()
             # Others give this replica its share of each rate limit at their next heartbeat.
@@ -128,6 +127,12 @@ class Service:
                 await self.stopping.wait()
             finally:
                 await self._shutdown(loops, site)
+
+    async def _register(self) -> None:
+        lease = self.settings.lease_seconds
+        await self._db(
+            lambda c: replicas.register(c, self.replica_id, self.host, os.getpid(), lease)
+        )
 
     async def _shutdown(self, loops: list[asyncio.Task[None]], site: web.AppRunner) -> None:
         grace = self.settings.stop_grace_seconds
@@ -181,7 +186,10 @@ class Service:
 
     async def _heartbeat(self) -> None:
         lease = self.settings.lease_seconds
-        live = await self._db(lambda c: replicas.heartbeat(c, self.replica_id, lease))
+        renewed, live = await self._db(lambda c: replicas.heartbeat(c, self.replica_id, lease))
+        if not renewed:  # stalled past its lease: the others ended its sessions; rejoin
+            log.error("this replica was presumed dead (lease expired); registering again")
+            await self._register()
         gone = await self._db(replicas.end_expired)
         if gone:
             log.warning("replicas presumed dead: their sessions ended", replicas=gone)
