@@ -273,3 +273,17 @@ async def test_the_service_exposes_its_runs_on_metrics_and_page_and_runs_now_on_
             listed = await resp.json()
     assert tick["source"] == "manual"
     assert [r for r in listed if r["run_id"] == tick["run_id"]]
+
+
+async def test_a_replica_presumed_dead_registers_again(db_dsn: str, sim: SimulatorServer) -> None:
+    await prepare(db_dsn, sim, {3: "0 0 1 1 *"})
+    async with replica(service_settings(db_dsn)) as service:
+        await rows(db_dsn, "DELETE FROM dw_etl_replicas RETURNING replica_id")
+
+        async def back() -> list[dict]:
+            return await rows(
+                db_dsn, "SELECT * FROM dw_etl_replicas WHERE replica_id = $1", service.replica_id
+            )
+
+        await eventually(back, within=10, what="the replica to register again")
+    assert not await back()  # and it leaves on a clean stop
