@@ -9,10 +9,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from ccsim import SimulatorServer
 from tests.engine_support import FAST_HTTP, fetch
+from trialsync_async.api import ApiClient
 from trialsync_async.db.connect import connect
 from trialsync_async.service.daemon import Service
 from trialsync_async.settings import Settings
@@ -104,3 +106,29 @@ async def eventually(
 
 async def rows(db_dsn: str, sql: str, *args: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in await fetch(db_dsn, sql, *args)]
+
+
+@dataclass
+class StubView:
+    """The ServiceView protocol without a daemon: a pool (real, or a fake) and whatever a test
+    sets."""
+
+    settings: Settings = field(default_factory=Settings)
+    pool: Any = None
+    replica_id: str = "replica-under-test"
+    lag: float = 0.0
+    replicas: int = 1
+    runs: list[Any] = field(default_factory=list)
+    api_clients: list[ApiClient] = field(default_factory=list)
+
+    def loop_lag(self) -> float:
+        return self.lag
+
+    def live_replicas(self) -> int:
+        return self.replicas
+
+    def running(self) -> list[Any]:
+        return self.runs
+
+    def clients(self) -> list[ApiClient]:
+        return self.api_clients

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.pg_support import free_tcp_port
-from trialsync_async.api import ApiClient
+from tests.service_support import StubView
 from trialsync_async.db import runs, ticks
 from trialsync_async.db.connect import create_pool
 from trialsync_async.db.status import RunStatus
@@ -38,31 +38,6 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-admin-token"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-@dataclass
-class StubView:
-    """ServiceView over a real pool; the rest is whatever a test sets."""
-
-    settings: Settings
-    pool: asyncpg.Pool
-    replica_id: str = "replica-under-test"
-    lag: float = 0.0
-    replicas: int = 1
-    runs: list[Any] = field(default_factory=list)
-    api_clients: list[ApiClient] = field(default_factory=list)
-
-    def loop_lag(self) -> float:
-        return self.lag
-
-    def live_replicas(self) -> int:
-        return self.replicas
-
-    def running(self) -> list[Any]:
-        return self.runs
-
-    def clients(self) -> list[ApiClient]:
-        return self.api_clients
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ all parsed back from the exposition text (never grepped)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests.service_support import StubView
 from trialsync_async.api import ApiClient
 from trialsync_async.db.runs import RunProgress
 from trialsync_async.engine.clients import make_client
@@ -38,29 +39,10 @@ class FakePool:
         return self.idle
 
 
-@dataclass
-class FakeView:
+def FakeView(**changes: Any) -> StubView:
     """The ServiceView protocol, no database behind it."""
-
-    settings: Settings = field(default_factory=Settings)
-    pool: Any = field(default_factory=FakePool)
-    replica_id: str = "r1"
-    lag: float = 0.25
-    replicas: int = 3
-    runs: list[Any] = field(default_factory=list)
-    api_clients: list[ApiClient] = field(default_factory=list)
-
-    def loop_lag(self) -> float:
-        return self.lag
-
-    def live_replicas(self) -> int:
-        return self.replicas
-
-    def running(self) -> list[Any]:
-        return self.runs
-
-    def clients(self) -> list[ApiClient]:
-        return self.api_clients
+    values: dict[str, Any] = {"pool": FakePool(), "replica_id": "r1", "lag": 0.25, "replicas": 3}
+    return StubView(**{**values, **changes})
 
 
 def scrape(metrics: ServiceMetrics) -> dict[str, Any]:
