@@ -12,6 +12,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccsim import SimulatorServer
+from tests.browser_support import browser, require_browser
 from tests.engine_support import staged
 from tests.service_support import (
     child_replica,
@@ -289,3 +290,41 @@ async def test_a_replica_presumed_dead_registers_again(db_dsn: str, sim: Simulat
 
         await eventually(back, within=10, what="the replica to register again")
     assert not await back()  # and it leaves on a clean stop
+
+
+async def test_run_now_in_a_browser_starts_a_run_that_appears_on_the_page(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    """The whole chain in a real browser: the page of a running service lists the jobs; run-now
+    with the token queues a tick the service runs, and its success shows on the page."""
+    require_browser()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    await prepare(db_dsn, sim, {3: "0 0 1 1 *", 14: "0 0 1 1 *"})
+    settings = service_settings(db_dsn, admin_token="browser-token")
+
+    def scenario(base: str) -> str:
+        driver = browser(javascript=True)
+        try:
+            driver.get(base + "/")
+            assert "Patients" in driver.find_element(By.ID, "job-3").text
+            form = driver.find_element(By.CSS_SELECTOR, 'form[action="/api/jobs/3/run"]')
+            form.find_element(By.NAME, "token").send_keys("browser-token")
+            form.find_element(By.TAG_NAME, "button").click()
+            WebDriverWait(driver, 10).until(lambda d: "queued=" in d.current_url)
+
+            def succeeded(d: object) -> bool:
+                driver.get(base + "/")
+                return "success" in driver.find_element(By.ID, "job-3").text
+
+            WebDriverWait(driver, 30, poll_frequency=0.5).until(succeeded)
+            return str(driver.find_element(By.ID, "job-3").text)
+        finally:
+            driver.quit()
+
+    async with replica(settings) as service:
+        row = await asyncio.to_thread(scenario, f"http://127.0.0.1:{service.port}")
+    assert "success" in row
+    [tick] = await rows(db_dsn, "SELECT * FROM dw_etl_ticks WHERE source = 'manual'")
+    assert tick["job_id"] == 3 and tick["status"] == "success"

@@ -8,13 +8,11 @@ aiohttp server (port 0) reached over real sockets.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +22,7 @@ from markupsafe import escape
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.browser_support import browser, require_browser
 from tests.pg_support import free_tcp_port
 from tests.service_support import StubView
 from trialsync_async.db import runs, ticks
@@ -37,7 +36,6 @@ from trialsync_async.settings import Settings
 pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-admin-token"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture
@@ -389,37 +387,9 @@ async def test_api_runs(view: StubView, db: asyncpg.Connection) -> None:
 # --- in a browser ----------------------------------------------------------------------------
 
 
-def _require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if not missing:
-        return
-    reason = f"{' and '.join(missing)} missing (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI"):
-        pytest.fail(f"browser test cannot run under CI: {reason}")
-    pytest.skip(reason)
-
-
-def _browser(javascript: bool) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=390,844"):  # fmt: skip  # a phone's viewport
-        options.add_argument(arg)
-    if not javascript:
-        options.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2}
-        )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-
-
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascript: bool) -> None:
-    _require_browser()
+    require_browser()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -430,7 +400,7 @@ async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascr
     names = [r["name"] for r in await db.fetch("SELECT name FROM dw_etl_jobs ORDER BY id")]
 
     def scenario(base: str) -> list[str]:
-        driver = _browser(javascript)
+        driver = browser(javascript)
         try:
             driver.get(base + "/")
             jobs_text = driver.find_element(By.ID, "jobs").text
