@@ -45,6 +45,7 @@ class TrialSync:
         self.dsn = await self._stack.enter_async_context(
             database_url(self.settings.database_url, self.settings.embedded_dir)
         )
+        shown = redact_dsn(self.dsn)
         if self.application_name:
             self.dsn = with_application_name(self.dsn, self.application_name)
         try:
@@ -55,7 +56,7 @@ class TrialSync:
                 pass
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._stack.aclose()
-            raise DatabaseError(detail=f"cannot connect to {redact_dsn(self.dsn)}: {exc}") from exc
+            raise DatabaseError(detail=f"cannot connect to {shown}: {exc}") from exc
         self._stack.push_async_callback(self._pool.close)
         return self
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+import socket
 import time
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccsim import SimulatorServer
@@ -24,6 +26,8 @@ from tests.service_support import (
 )
 from tests.sim_support import sim_fixture, sim_options
 from trialsync_async.app import TrialSync
+from trialsync_async.errors import ConfigError
+from trialsync_async.service.daemon import Service
 
 sim = sim_fixture(scope="function")
 
@@ -328,3 +332,14 @@ async def test_run_now_in_a_browser_starts_a_run_that_appears_on_the_page(
     assert "success" in row
     [tick] = await rows(db_dsn, "SELECT * FROM dw_etl_ticks WHERE source = 'manual'")
     assert tick["job_id"] == 3 and tick["status"] == "success"
+
+
+async def test_a_port_in_use_is_a_clear_error_and_records_nothing(db_dsn: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        service = Service(service_settings(db_dsn, listen=f"127.0.0.1:{port}"))
+        with pytest.raises(ConfigError, match="cannot listen on"):
+            await service.run()
+    assert not await rows(db_dsn, "SELECT * FROM dw_etl_replicas")

@@ -113,17 +113,18 @@ class Service:
         s = self.settings
         async with self.ts:
             structlog.contextvars.bind_contextvars(replica=self.replica_id)
-            await self._register()
-            log.info("replica started", listen=s.listen, lease=s.lease_seconds)
-            site = await self._serve_http()
-            # Others give this replica its share of each rate limit at their next heartbeat.
-            self._claiming_from = time.monotonic() + self._heartbeat_seconds
-            loops = [
-                asyncio.create_task(self._heartbeat_loop()),
-                asyncio.create_task(self._scheduler_loop()),
-            ]
-            self.ready.set()
+            site = await self._serve_http()  # a port in use fails before anything is recorded
+            loops: list[asyncio.Task[None]] = []
             try:
+                await self._register()
+                log.info("replica started", listen=s.listen, lease=s.lease_seconds)
+                # Others give this replica its share of each rate limit at their next heartbeat.
+                self._claiming_from = time.monotonic() + self._heartbeat_seconds
+                loops = [
+                    asyncio.create_task(self._heartbeat_loop()),
+                    asyncio.create_task(self._scheduler_loop()),
+                ]
+                self.ready.set()
                 await self.stopping.wait()
             finally:
                 await self._shutdown(loops, site)
