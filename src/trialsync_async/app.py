@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -109,6 +110,8 @@ class TrialSync:
         job_ids: Sequence[int] | None = None,
         *,
         fresh: bool = False,
+        full: bool = False,
+        clock: Callable[[], datetime] | None = None,
         on_start: ProgressCallback | None = None,
         on_progress: ProgressCallback | None = None,
         on_runner: Callable[[Runner], None] | None = None,
@@ -118,10 +121,12 @@ class TrialSync:
         """Run the given jobs (``None``: every active job) once, in dependency order.
 
         ``overrides`` change run settings for this call only (``page_size=100``); ``fresh``
-        starts new passes instead of continuing unfinished ones. ``on_runner`` receives the
-        runner before it starts (a caller's handle to ``stop()``). ``clients``: a registry
-        shared between calls (the service's: every run of the process then shares one limiter
-        per instance); by default each call opens and closes its own.
+        starts new passes instead of continuing unfinished ones; ``full`` makes fan-outs fetch
+        every parent, not only new, changed, failed and due ones; ``clock`` (tests) is what
+        revisits are counted on. ``on_runner`` receives the runner before it starts (a caller's
+        handle to ``stop()``). ``clients``: a registry shared between calls (the service's:
+        every run of the process then shares one limiter per instance); by default each call
+        opens and closes its own.
         """
         refused = set(overrides) - RUN_OPTION_FIELDS
         if refused:
@@ -134,6 +139,8 @@ class TrialSync:
             dsn=self.dsn or "",
             settings=settings,
             fresh=fresh,
+            full=full,
+            clock=clock,
             clients=clients,
             on_start=on_start,
             on_progress=on_progress,

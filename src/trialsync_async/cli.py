@@ -137,6 +137,10 @@ def _add_run_options(group: argparse._ActionsContainer) -> None:
         "--fresh", action="store_true",
         help="start a new pass instead of continuing an unfinished one",
     )  # fmt: skip
+    group.add_argument(
+        "--full", action="store_true",
+        help="fan-outs fetch every parent, not only new, changed, failed and due ones",
+    )  # fmt: skip
 
 
 class Stoppable(Protocol):
@@ -287,6 +291,7 @@ async def run_with_progress(
         results = await ts.run_jobs(
             job_ids,
             fresh=args.fresh,
+            full=args.full,
             on_start=display.started,
             on_progress=display.progressed,
             on_runner=_STOP.attach,

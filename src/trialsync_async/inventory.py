@@ -30,6 +30,8 @@ from trialsync_async.service import schedule
 ENDPOINT_RE = re.compile(r"^/api/v[0-9]+(/[A-Za-z0-9_.\-]+|/\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 DEFAULT_INSTANCE_ID = 1
+DEFAULT_MIN_REFRESH = 86_400  # 1 day
+DEFAULT_MAX_REFRESH = 28 * 86_400  # 28 days: the staleness bound of a child-only change
 
 KeyKind = Literal["id", "paths", "value", "none"]
 PagingKind = Literal["auto", "keyset", "offset", "link"]
@@ -97,6 +99,8 @@ class JobSpec:
     parent_job_id: int | None = None
     schedule_minutes: int | None = None
     schedule: str | None = None  # cron; None: TRIALSYNC_DEFAULT_SCHEDULE (active jobs)
+    min_refresh: int = DEFAULT_MIN_REFRESH  # seconds: a fan-out parent's shortest revisit
+    max_refresh: int = DEFAULT_MAX_REFRESH  # seconds: its longest, the staleness bound
     incremental_field: str | None = None
     paging: PagingKind = "auto"
     deletes: DeletesPolicy = "mark"
@@ -145,7 +149,7 @@ _KNOWN_KEYS = {
     "id", "name", "source_endpoint", "target_table", "is_active", "disabled_reason",
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
-    "paging", "deletes", "schedule",
+    "paging", "deletes", "schedule", "min_refresh", "max_refresh",
 }  # fmt: skip
 
 
@@ -202,6 +206,10 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
     incremental = raw.get("incremental_field")
     if incremental is not None:
         parse_json_path(incremental, what="incremental field")
+    min_refresh = _duration(raw, "min_refresh", DEFAULT_MIN_REFRESH)
+    max_refresh = _duration(raw, "max_refresh", DEFAULT_MAX_REFRESH)
+    if min_refresh > max_refresh:
+        raise _fail(raw, "min_refresh must not exceed max_refresh")
     return JobSpec(
         id=raw["id"],
         name=str(raw["name"]),
@@ -218,10 +226,25 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         parent_job_id=raw.get("parent_job_id"),
         schedule_minutes=raw.get("schedule_minutes"),
         schedule=_schedule(raw),
+        min_refresh=min_refresh,
+        max_refresh=max_refresh,
         incremental_field=incremental,
         paging=paging,
         deletes=deletes,
     )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(raw: Mapping[str, Any], key: str, default: int) -> int:
+    """Seconds from ``90``, ``"12h"``, ``"1d"``, ``"28d"``."""
+    value = raw.get(key, default)
+    if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in _UNITS:
+        value = int(value[:-1]) * _UNITS[value[-1]]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(raw, f"{key} must be a positive duration such as 3600, '12h' or '1d'")
+    return value
 
 
 def _schedule(raw: Mapping[str, Any]) -> str | None:

@@ -118,7 +118,8 @@ class RowBuilder:
                     endpoint=self.endpoint,
                     detail=f"a record has no top-level 'id'{hint}; set record_key for this job",
                 )
-            return Row(text, None, sanitized=sanitized)
+            # A fan-out's rows carry their unit's scope, so a merge can say which units changed.
+            return Row(text, None, scope or None, sanitized=sanitized)
         if kind == "paths":
             parts = [_at_path(record, path, self.casings) for path in self.key.paths]
             if any(p is None for p in parts):

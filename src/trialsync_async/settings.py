@@ -41,10 +41,11 @@ class RunOptions:
     commit_seconds: float
     progress_seconds: float
     db_retry_seconds: float
-    fresh: bool = False
+    fresh: bool = False  # a new pass instead of continuing an unfinished one
+    full: bool = False  # fan-outs fetch every parent, not only new, changed, failed and due
 
 
-RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh"}
+RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh", "full"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,8 +142,9 @@ class Settings:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def run_options(self, *, fresh: bool = False) -> RunOptions:
-        return RunOptions(**{name: getattr(self, name) for name in RUN_OPTION_FIELDS}, fresh=fresh)
+    def run_options(self, *, fresh: bool = False, full: bool = False) -> RunOptions:
+        values = {name: getattr(self, name) for name in RUN_OPTION_FIELDS}
+        return RunOptions(**values, fresh=fresh, full=full)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

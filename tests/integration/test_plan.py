@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import orjson
 
 from trialsync_async.db.catalog import get_job, set_instance
 from trialsync_async.db.connect import create_pool
-from trialsync_async.db.parameters import count_tuples
+from trialsync_async.db.parameters import Selection, count_by_reason
 from trialsync_async.db.resilience import DbRetry
 from trialsync_async.engine.units import fanout_units
+
+FIRST = Selection(pass_id=0, full=False, now=datetime.now(UTC))
 
 
 async def _insert(db: asyncpg.Connection, table: str, records: list[dict], instance: int = 1):
@@ -28,8 +32,8 @@ async def test_units_are_distinct_non_null_and_per_instance(db: asyncpg.Connecti
     pool = await create_pool(db_dsn)
     try:
         async with pool.acquire() as conn:
-            assert await count_tuples(conn, job, 1) == 2500
-        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, 0)]
+            assert await count_by_reason(conn, job, 1, FIRST) == {"new": 2500}
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, FIRST)]
     finally:
         await pool.close()
     assert len(units) == 2500
@@ -52,7 +56,7 @@ async def test_nested_pairs_and_hostile_values_stay_one_segment(db: asyncpg.Conn
     job = await get_job(db, 175)
     pool = await create_pool(db_dsn)
     try:
-        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, 0)]
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, FIRST)]
     finally:
         await pool.close()
     paths = sorted(u.path for u in units)

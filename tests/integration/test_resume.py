@@ -49,6 +49,19 @@ async def _when(sim: SimulatorServer, requests: int, seconds: float = 60) -> Non
     raise AssertionError(f"never reached {requests} requests")
 
 
+async def _backends_gone(db_dsn: str) -> None:
+    """After kill -9 the server ends the dead client's sessions (and frees its job lock) a
+    moment later, not at once; wait for that, as an operator's next run a second later would."""
+    for _ in range(100):
+        [row] = await fetch(
+            db_dsn, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+        )
+        if row["n"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the killed run's job lock was never released")
+
+
 async def _done_units(db_dsn: str, job_id: int) -> int:
     [row] = await fetch(
         db_dsn,
@@ -85,6 +98,7 @@ async def test_kill_9_mid_fanout_then_the_next_run_fetches_only_what_is_left(
     await _when(sim, parents // 2)
     proc.kill()
     await proc.wait()
+    await _backends_gone(db_dsn)
     done = await _done_units(db_dsn, 11)
     assert 0 < done < parents
     sim.reset_stats()
@@ -147,7 +161,7 @@ async def test_fresh_starts_a_new_pass(db_dsn: str, slow_sim: SimulatorServer) -
     proc.send_signal(signal.SIGTERM)
     await proc.communicate()
     sim.reset_stats()
-    proc = await _start(db_dsn, sim, "--job", "11", "--fresh")
+    proc = await _start(db_dsn, sim, "--job", "11", "--fresh", "--full")
     _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert _visit_requests(sim) == parents

@@ -215,6 +215,8 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.paging,
         job.deletes,
         job.schedule,
+        job.min_refresh,
+        job.max_refresh,
     )
 
 
@@ -248,6 +250,8 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
             raw[optional] = row[optional]
     if row["schedule_cron"] is not None:
         raw["schedule"] = row["schedule_cron"]
+    raw["min_refresh"] = row["min_refresh_seconds"]
+    raw["max_refresh"] = row["max_refresh_seconds"]
     if not raw["is_active"] and "disabled_reason" not in raw:
         raw["disabled_reason"] = "disabled in dw_etl_jobs"
     if row["parameters"]:

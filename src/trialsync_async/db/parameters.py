@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -22,13 +23,20 @@ from trialsync_async.inventory import JobSpec
 PARAMETER_PAGE = 1000
 
 
+FETCHED_REASONS = ("new", "changed", "failed", "due", "full", "resume")
+"""Why a run fetches a parent; 'finished' (done in this pass) and 'fresh' are not fetched."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParameterTuple:
-    """One parent's values, and its unit's state in the pass (None: not reached yet)."""
+    """One parent's values, its rows' latest ``updated_at``, its unit's state, and the reason
+    this run fetches it (see ``parameter_reason`` in queries.sql)."""
 
     values: dict[str, str]
+    version: datetime | None
     status: str | None
     position: dict[str, Any] | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +61,9 @@ class ParameterSql:
             "not_null": " AND ".join(f"({p.sql_expr}) IS NOT NULL" for p in job.parameters),
             "order": ", ".join(str(i + 1) for i in range(n)),
             "tuple": exprs[0] if n == 1 else ", ".join(exprs),
-            "after": ", ".join(f"${i + 5}" for i in range(n)),
+            "after": ", ".join(f"${i + 7}" for i in range(n)),
             "scope": scope,
+            "reason": query("parameter_reason"),
         }
         return cls(
             count=query("parameter_count").format(**parts),
@@ -63,14 +72,25 @@ class ParameterSql:
         )
 
 
-async def count_tuples(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> int:
-    return int(await conn.fetchval(ParameterSql.for_job(job).count, instance_id))
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which parents a run fetches: ``full`` fetches all; ``now`` decides which are due."""
+
+    pass_id: int
+    full: bool
+    now: datetime
+
+    def args(self, job: JobSpec, instance_id: int, page: int) -> tuple[Any, ...]:
+        return (instance_id, page, job.id, self.pass_id, self.full, self.now)
 
 
-async def finished_in_pass(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
-) -> int:
-    return int(await conn.fetchval(query("units_finished_in_pass"), job_id, instance_id, pass_id))
+async def count_by_reason(
+    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection
+) -> dict[str, int]:
+    """Parent tuples by the reason a run would fetch them (``fresh``: it would not)."""
+    sql = ParameterSql.for_job(job).count
+    rows = await conn.fetch(sql, *selection.args(job, instance_id, PARAMETER_PAGE))
+    return {r["reason"]: int(r["n"]) for r in rows}
 
 
 async def _fetch(
@@ -84,7 +104,7 @@ async def iter_tuples(
     retry: DbRetry,
     job: JobSpec,
     instance_id: int,
-    pass_id: int,
+    selection: Selection,
     *,
     page: int = PARAMETER_PAGE,
 ) -> AsyncIterator[ParameterTuple]:
@@ -93,7 +113,7 @@ async def iter_tuples(
     n = len(names)
     after: list[str] | None = None
     while True:
-        args: tuple[Any, ...] = (instance_id, page, job.id, pass_id, *(after or ()))
+        args: tuple[Any, ...] = (*selection.args(job, instance_id, page), *(after or ()))
         statement = sql.first if after is None else sql.next
         rows = await pooled(
             pool, retry, partial(_fetch, statement, args), what="reading parameter values"
@@ -101,7 +121,11 @@ async def iter_tuples(
         for row in rows:
             values = [str(row[f"p{i}"]) for i in range(n)]
             yield ParameterTuple(
-                dict(zip(names, values, strict=True)), row["status"], row["position"]
+                dict(zip(names, values, strict=True)),
+                row["version"],
+                row["status"],
+                row["position"],
+                row["reason"],
             )
         if len(rows) < page:
             return

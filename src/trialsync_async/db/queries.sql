@@ -74,9 +74,9 @@ INSERT INTO dw_etl_jobs AS j (
     id, name, source_endpoint, target_table, is_active, requires_parameters,
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-    disabled_reason, paging, deletes, schedule_cron)
+    disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20)
+        $20, $21, $22)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -97,17 +97,20 @@ ON CONFLICT (id) DO UPDATE SET
     paging = EXCLUDED.paging,
     deletes = EXCLUDED.deletes,
     schedule_cron = EXCLUDED.schedule_cron,
+    min_refresh_seconds = EXCLUDED.min_refresh_seconds,
+    max_refresh_seconds = EXCLUDED.max_refresh_seconds,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
        j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes,
-       j.schedule_cron)
+       j.schedule_cron, j.min_refresh_seconds, j.max_refresh_seconds)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
        EXCLUDED.record_key, EXCLUDED.page_size, EXCLUDED.paged, EXCLUDED.schedule_minutes,
        EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
-       EXCLUDED.deletes, EXCLUDED.schedule_cron)
+       EXCLUDED.deletes, EXCLUDED.schedule_cron, EXCLUDED.min_refresh_seconds,
+       EXCLUDED.max_refresh_seconds)
 
 -- name: job_set_parent
 UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
@@ -121,7 +124,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes, schedule_cron
+       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -129,7 +132,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes, schedule_cron
+       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -204,14 +207,15 @@ WITH src AS (
         updated_at = NOW(),
         deleted_at = NULL
     WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
-    RETURNING (xmax = 0) AS inserted
+    RETURNING (xmax = 0) AS inserted, s.scope_key AS scope
 ), seen AS (
     INSERT INTO dw_etl_seen_keys (pass_id, k)
     SELECT $5::int, data->>'id' FROM src WHERE $5::int IS NOT NULL
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated
+       count(*) FILTER (WHERE NOT inserted) AS updated,
+       array_remove(array_agg(DISTINCT scope), NULL) AS changed_scopes
 FROM merged
 
 -- name: staging_merge_by_record_key
@@ -234,14 +238,15 @@ WITH src AS (
         updated_at = NOW(),
         deleted_at = NULL
     WHERE s.data IS DISTINCT FROM EXCLUDED.data OR s.deleted_at IS NOT NULL
-    RETURNING (xmax = 0) AS inserted
+    RETURNING (xmax = 0) AS inserted, s.scope_key AS scope
 ), seen AS (
     INSERT INTO dw_etl_seen_keys (pass_id, k)
     SELECT $5::int, k FROM src WHERE $5::int IS NOT NULL
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated
+       count(*) FILTER (WHERE NOT inserted) AS updated,
+       array_remove(array_agg(DISTINCT scope), NULL) AS changed_scopes
 FROM merged
 
 -- name: staging_delete_unseen
@@ -250,39 +255,57 @@ DELETE FROM {table}
 WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
   AND NOT (record_key = ANY($4::text[]))
 
+-- name: parameter_reason
+-- Why a run fetches a parent tuple (a fragment of the two statements below; p is the tuple with
+-- its parent rows' latest updated_at as version, u its unit state; $4 the pass, $5 full,
+-- $6 now). 'fresh': not fetched, its last fetch is recent enough and its parent unchanged.
+CASE
+    WHEN u.status IS NULL THEN 'new'
+    WHEN u.pass_id = $4 AND u.status IN ('done', 'missing') THEN 'finished'
+    WHEN u.pass_id = $4 AND u.status = 'partial' THEN 'resume'
+    WHEN u.status IN ('failed', 'partial', 'pending') THEN 'failed'
+    WHEN $5::bool THEN 'full'
+    WHEN u.parent_version IS DISTINCT FROM p.version THEN 'changed'
+    WHEN u.due_at IS NULL OR u.due_at <= $6::timestamptz THEN 'due'
+    ELSE 'fresh'
+END
+
 -- name: parameter_count
-SELECT count(*) FROM (
-    SELECT DISTINCT {columns} FROM {table}
-    WHERE source_instance_id = $1 AND {not_null}
+-- Parent tuples by reason ($1 instance, $2 page size (unused), $3 job, $4 pass, $5, $6).
+SELECT {reason} AS reason, count(*) AS n FROM (
+    SELECT {columns}, max(updated_at) AS version FROM {table}
+    WHERE source_instance_id = $1 AND {not_null} AND $2::int > 0
+    GROUP BY {order}
 ) AS p
+LEFT JOIN dw_etl_unit_state AS u
+    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
+GROUP BY 1
 
 -- name: parameter_first_page
--- Distinct parameter tuples in keyset pages (no long transaction), each with the state of its
--- unit in pass $4 of job $3 (NULL when the pass has not reached it).
-SELECT p.*, u.status, u.position FROM (
-    SELECT DISTINCT {columns} FROM {table}
+-- Distinct parameter tuples in keyset pages (no long transaction), each with its unit's state
+-- and the reason a run would fetch it.
+SELECT p.*, u.status, u.position, {reason} AS reason FROM (
+    SELECT {columns}, max(updated_at) AS version FROM {table}
     WHERE source_instance_id = $1 AND {not_null}
+    GROUP BY {order}
     ORDER BY {order}
     LIMIT $2
 ) AS p
 LEFT JOIN dw_etl_unit_state AS u
-    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope} AND u.pass_id = $4
+    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
 ORDER BY {order}
 
 -- name: parameter_next_page
-SELECT p.*, u.status, u.position FROM (
-    SELECT DISTINCT {columns} FROM {table}
+SELECT p.*, u.status, u.position, {reason} AS reason FROM (
+    SELECT {columns}, max(updated_at) AS version FROM {table}
     WHERE source_instance_id = $1 AND {not_null} AND ({tuple}) > ({after})
+    GROUP BY {order}
     ORDER BY {order}
     LIMIT $2
 ) AS p
 LEFT JOIN dw_etl_unit_state AS u
-    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope} AND u.pass_id = $4
+    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
 ORDER BY {order}
-
--- name: units_finished_in_pass
-SELECT count(*) FROM dw_etl_unit_state
-WHERE job_id = $1 AND instance_id = $2 AND pass_id = $3 AND status IN ('done', 'missing')
 
 -- name: units_of_pass
 -- A plain job's planned ranges in pass $3, in plan order.
@@ -295,14 +318,16 @@ ORDER BY unit_key
 DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND pass_id <> $3
 
 -- name: unit_state_upsert
--- One row per unit; arrays of equal length. records adds up within a pass.
+-- One row per unit; arrays of equal length. records adds up within a pass; changed_in_pass
+-- says whether any batch of the pass changed the unit's staged rows.
 INSERT INTO dw_etl_unit_state AS u
     (job_id, instance_id, unit_key, pass_id, run_id, status, parameters, bounds, position,
-     records, fetched_at, updated_at)
+     records, fetched_at, updated_at, parent_version, changed_in_pass)
 SELECT $1, $2, k, $3, $4, st, par, b, pos, n,
-       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP
-FROM unnest($5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[])
-     AS t(k, st, par, b, pos, n)
+       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP, pv, ch
+FROM unnest($5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
+            $11::timestamp[], $12::bool[])
+     AS t(k, st, par, b, pos, n, pv, ch)
 ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
     run_id = EXCLUDED.run_id,
     status = EXCLUDED.status,
@@ -311,9 +336,33 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
     position = EXCLUDED.position,
     records = CASE WHEN u.pass_id = EXCLUDED.pass_id THEN u.records + EXCLUDED.records
                    ELSE EXCLUDED.records END,
+    changed_in_pass = CASE WHEN u.pass_id = EXCLUDED.pass_id
+                           THEN u.changed_in_pass OR EXCLUDED.changed_in_pass
+                           ELSE EXCLUDED.changed_in_pass END,
+    parent_version = COALESCE(EXCLUDED.parent_version, u.parent_version),
     pass_id = EXCLUDED.pass_id,
     fetched_at = COALESCE(EXCLUDED.fetched_at, u.fetched_at),
     updated_at = CURRENT_TIMESTAMP
+
+-- name: unit_state_revisit
+-- Fan-out units just finished ($3): the next revisit. Children changed → the job's
+-- min_refresh ($4); unchanged → twice the last interval, at most max_refresh ($5); a parent
+-- gone upstream (missing) → max_refresh. $6 now.
+UPDATE dw_etl_unit_state AS u SET
+    refresh_seconds = r.refresh,
+    due_at = $6::timestamptz + make_interval(secs => r.refresh),
+    last_changed_at = CASE WHEN u.changed_in_pass THEN $6::timestamptz ELSE u.last_changed_at END,
+    changed_in_pass = false
+FROM (
+    SELECT unit_key,
+           CASE WHEN status = 'missing' THEN $5::int
+                WHEN changed_in_pass OR refresh_seconds IS NULL THEN $4::int
+                ELSE LEAST($5::int, GREATEST($4::int, refresh_seconds * 2)) END AS refresh
+    FROM dw_etl_unit_state
+    WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
+      AND status IN ('done', 'missing')
+) AS r
+WHERE u.job_id = $1 AND u.instance_id = $2 AND u.unit_key = r.unit_key
 
 -- name: seen_keys_analyze
 -- Fresh rows, no statistics: without this the planner may pick a nested-loop anti-join.

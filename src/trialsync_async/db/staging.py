@@ -65,11 +65,12 @@ class StagingWriter:
 
     async def copy_merge(
         self, conn: asyncpg.Connection, rows: Sequence[Row], *, seen_pass: int | None = None
-    ) -> RecordCounts:
+    ) -> tuple[RecordCounts, set[str]]:
         """COPY ``rows`` into the temp table and merge them (inside the caller's transaction);
-        with ``seen_pass``, their keys join that pass's seen keys (see db/units.py)."""
+        with ``seen_pass``, their keys join that pass's seen keys (see db/units.py). Returns
+        the counts and the scopes (units) whose staged rows the merge inserted or changed."""
         if not rows:
-            return RecordCounts()
+            return RecordCounts(), set()
         await conn.copy_records_to_table(
             "trialsync_batch",
             records=[(row.data, row.key, row.scope, i) for i, row in enumerate(rows)],
@@ -80,11 +81,12 @@ class StagingWriter:
         if result is None:
             raise RuntimeError("the merge returned no counts")
         inserted, updated = int(result["inserted"]), int(result["updated"])
-        return RecordCounts(
+        counts = RecordCounts(
             inserted=inserted,
             updated=updated,
             unchanged=int(result["distinct_rows"]) - inserted - updated,
         )
+        return counts, set(result["changed_scopes"] or ())
 
     async def delete_unseen(self, conn: asyncpg.Connection, scope: str, keys: Sequence[str]) -> int:
         """Keyless jobs: drop this scope's rows that the completed unit did not return."""
@@ -97,4 +99,5 @@ class StagingWriter:
         """COPY and merge ``rows`` in a transaction of their own (the bare path, for benchmarks)."""
         await self.prepare(conn)
         async with conn.transaction():
-            return await self.copy_merge(conn, rows)
+            counts, _ = await self.copy_merge(conn, rows)
+            return counts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -29,6 +30,17 @@ class UnitUpdate:
     bounds: dict[str, Any] | None = None
     position: dict[str, Any] | None = None
     records: int = 0
+    parent_version: datetime | None = None  # fan-outs: the parent rows' version fetched
+    changed: bool = False  # this batch changed the unit's staged rows
+
+
+@dataclass(frozen=True, slots=True)
+class Revisit:
+    """A fan-out job's refresh bounds (seconds) and the clock its revisits are counted on."""
+
+    min_refresh: int
+    max_refresh: int
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +61,10 @@ async def upsert(
     pass_id: int,
     run_id: int,
     updates: Sequence[UnitUpdate],
+    revisit: Revisit | None = None,
 ) -> None:
+    """Write the units' state; with ``revisit`` (fan-outs), finished units get their next
+    revisit (see ``unit_state_revisit``)."""
     if not updates:
         return
     await conn.execute(
@@ -64,7 +79,15 @@ async def upsert(
         [u.bounds for u in updates],
         [u.position for u in updates],
         [u.records for u in updates],
+        [u.parent_version for u in updates],
+        [u.changed for u in updates],
     )
+    finished = [u.key for u in updates if u.status in ("done", "missing")]
+    if revisit is not None and finished:
+        await conn.execute(
+            query("unit_state_revisit"), job_id, instance_id, finished,
+            revisit.min_refresh, revisit.max_refresh, revisit.now,
+        )  # fmt: skip
 
 
 async def planned_units(

@@ -7,6 +7,8 @@ job, the rows it did not see are settled by the job's ``deletes`` policy.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncpg
 import structlog
 
@@ -37,22 +39,26 @@ class Committer:
 
     async def commit(self, batch: Batch) -> None:
         ctx = self.ctx
-        updates = batch.unit_updates()
+        revisit = ctx.revisit()
 
         async def transaction(conn: asyncpg.Connection) -> RecordCounts:
             if self._prepared_generation != ctx.conn.generation:
                 await self.writer.prepare(conn)
                 self._prepared_generation = ctx.conn.generation
             async with conn.transaction():
-                counts = await self.writer.copy_merge(conn, batch.rows, seen_pass=self.seen_pass)
+                counts, changed = await self.writer.copy_merge(
+                    conn, batch.rows, seen_pass=self.seen_pass
+                )
                 for end in batch.ended_units:
                     if end.keys is not None:  # keyless: the scope now holds exactly its rows
-                        counts.deleted += await self.writer.delete_unseen(
-                            conn, end.unit.scope, end.keys
-                        )
+                        gone = await self.writer.delete_unseen(conn, end.unit.scope, end.keys)
+                        counts.deleted += gone
+                        if gone:
+                            changed.add(end.unit.scope)
+                updates = [replace(u, changed=u.key in changed) for u in batch.unit_updates()]
                 await unit_state.upsert(
                     conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
-                    run_id=ctx.run_id, updates=updates,
+                    run_id=ctx.run_id, updates=updates, revisit=revisit,
                 )  # fmt: skip
                 await runs.save_progress(conn, ctx.run_id, ctx.progress)
             return counts

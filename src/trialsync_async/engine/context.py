@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import asyncpg
@@ -11,6 +12,7 @@ import asyncpg
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.db.run_connection import RunConnection
 from trialsync_async.db.runs import RunProgress
+from trialsync_async.db.units import Revisit
 from trialsync_async.inventory import JobSpec
 from trialsync_async.settings import RunOptions
 
@@ -34,6 +36,13 @@ class RunContext:
     instance_id: int = 0
     run_id: int = 0
     pass_id: int = 0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def revisit(self) -> Revisit | None:
+        """Fan-outs: the refresh bounds finished units get their next revisit from."""
+        if not self.job.parameters:
+            return None
+        return Revisit(self.job.min_refresh, self.job.max_refresh, self.clock())
 
     @property
     def page_size(self) -> int:

@@ -95,7 +95,7 @@ class UnitFailures:
                 await runs.record_failure(conn, ctx.run_id, unit.parameters, error)
                 await unit_state.upsert(
                     conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
-                    run_id=ctx.run_id, updates=[unit.update(status)],
+                    run_id=ctx.run_id, updates=[unit.update(status)], revisit=ctx.revisit(),
                 )  # fmt: skip
 
         await ctx.pooled(record, what="recording a failed unit")

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -69,12 +70,15 @@ class JobRun:
         clients: ClientRegistry,
         options: RunOptions,
         on_progress: ProgressCallback | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         retry = DbRetry(options.db_retry_seconds)
         self.ctx = RunContext(
             job=job, options=options, pool=pool, retry=retry,
             conn=RunConnection(dsn, job_id=job.id, retry=retry),
         )  # fmt: skip
+        if clock is not None:  # tests: revisits counted on a fake clock
+            self.ctx.clock = clock
         self.job = job
         self.clients = clients
         self.on_progress = on_progress

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import asyncpg
+import structlog
 
 from trialsync_async.api.paging import PageFetcher, probe_ids
 from trialsync_async.db import units as unit_state
+from trialsync_async.db.parameters import FETCHED_REASONS, Selection
 from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.units import (
@@ -26,6 +28,8 @@ from trialsync_async.engine.units import (
 )
 from trialsync_async.errors import ClientRequestError, MalformedResponse
 
+log = structlog.get_logger(__name__)
+
 
 class Planner:
     def __init__(self, ctx: RunContext, fetcher: PageFetcher, paging: PagingChoice) -> None:
@@ -37,17 +41,27 @@ class Planner:
         """Every unit of the run; sets ``units_total``/``units_done`` first."""
         ctx = self.ctx
         if ctx.job.parameters:
-            total, finished = await fanout_counts(
-                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, ctx.pass_id
-            )
-            ctx.progress.units_total, ctx.progress.units_done = total, finished
+            selection = Selection(ctx.pass_id, ctx.options.full, ctx.clock())
+            counts = await fanout_counts(ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection)
+            self._note_selection(selection, counts)
             async for unit in fanout_units(
-                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, ctx.pass_id
+                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection
             ):
                 yield unit
         else:
             for unit in await self._plain_units(workers):
                 yield unit
+
+    def _note_selection(self, selection: Selection, counts: dict[str, int]) -> None:
+        """Units to do, and on the run row the mode and how many parents for each reason."""
+        p = self.ctx.progress
+        fetched = sum(counts.get(r, 0) for r in FETCHED_REASONS)
+        p.units_done = counts.get("finished", 0)
+        p.units_total = fetched + p.units_done
+        reasons = {r: counts.get(r, 0) for r in (*FETCHED_REASONS, "finished", "fresh")}
+        mode = "full" if selection.full else "changed"
+        p.notes["fanout"] = {"mode": mode, "parents": sum(counts.values()), **reasons}
+        log.info("fan-out plan", mode=mode, fetch=fetched, skipped=reasons["fresh"])
 
     async def _plain_units(self, workers: int) -> list[Unit]:
         """The ranges of a plain job: those its unfinished pass left, or a new plan."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -38,12 +39,15 @@ class Runner:
         settings: Settings,
         clients: ClientRegistry,
         fresh: bool = False,
+        full: bool = False,
         on_progress: ProgressCallback | None = None,
         on_start: ProgressCallback | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
-        self.options = settings.run_options(fresh=fresh)
+        self.clock = clock
+        self.options = settings.run_options(fresh=fresh, full=full)
         self.clients = clients
         self.parallel_jobs = settings.parallel_jobs
         self.on_progress = on_progress
@@ -110,6 +114,7 @@ class Runner:
             clients=self.clients,
             options=self.options,
             on_progress=self.on_progress,
+            clock=self.clock,
         )
         self.running[job.id] = run
         if self.on_start is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,13 +40,17 @@ class Unit:
     bounds: dict[str, Any] | None = None
     position: dict[str, Any] | None = None
     refused: str | None = None
+    parent_version: datetime | None = None
 
     @property
     def scope(self) -> str:
         return scope_of(self.parameters)
 
     def update(self, status: units.UnitStatus, **fields: Any) -> units.UnitUpdate:
-        return units.UnitUpdate(self.key, status, self.parameters, bounds=self.bounds, **fields)
+        return units.UnitUpdate(
+            self.key, status, self.parameters, bounds=self.bounds,
+            parent_version=self.parent_version, **fields,
+        )  # fmt: skip
 
 
 def range_units(path: str, ranges: list[tuple[int | None, int | None]]) -> list[Unit]:
@@ -73,34 +78,46 @@ def resumed_plain_units(job: JobSpec, planned: list[units.PlannedUnit]) -> list[
     ]
 
 
-def fanout_unit(job: JobSpec, values: dict[str, str], position: dict[str, Any] | None) -> Unit:
+def fanout_unit(
+    job: JobSpec,
+    values: dict[str, str],
+    position: dict[str, Any] | None,
+    version: datetime | None = None,
+) -> Unit:
     scope = scope_of(values)
     try:
         path = render_path(job.source_endpoint, values)
     except ValueError as exc:
-        return Unit(scope, job.source_endpoint, values, refused=str(exc))
-    return Unit(scope, path, values, position=position)
+        return Unit(scope, job.source_endpoint, values, refused=str(exc), parent_version=version)
+    return Unit(scope, path, values, position=position, parent_version=version)
 
 
 async def fanout_units(
-    pool: asyncpg.Pool, retry: DbRetry, job: JobSpec, instance_id: int, pass_id: int
+    pool: asyncpg.Pool,
+    retry: DbRetry,
+    job: JobSpec,
+    instance_id: int,
+    selection: parameters.Selection,
 ) -> AsyncIterator[Unit]:
-    """The parameter tuples of the pass not yet finished (done, or missing upstream)."""
-    async for item in parameters.iter_tuples(pool, retry, job, instance_id, pass_id):
-        if item.status in ("done", "missing"):
+    """The parent tuples this run fetches (new, changed, failed, due, or all with ``full``),
+    each with the position a partial unit of the pass reached."""
+    async for item in parameters.iter_tuples(pool, retry, job, instance_id, selection):
+        if item.reason not in parameters.FETCHED_REASONS:
             continue
-        position = item.position if item.status == "partial" else None
-        yield fanout_unit(job, item.values, position)
+        position = item.position if item.reason == "resume" else None
+        yield fanout_unit(job, item.values, position, item.version)
 
 
 async def fanout_counts(
-    pool: asyncpg.Pool, retry: DbRetry, job: JobSpec, instance_id: int, pass_id: int
-) -> tuple[int, int]:
-    """(parameter tuples in all, units the pass has finished already)."""
+    pool: asyncpg.Pool,
+    retry: DbRetry,
+    job: JobSpec,
+    instance_id: int,
+    selection: parameters.Selection,
+) -> dict[str, int]:
+    """Parent tuples by the reason this run fetches them ('finished', 'fresh': it does not)."""
 
-    async def counts(conn: asyncpg.Connection) -> tuple[int, int]:
-        total = await parameters.count_tuples(conn, job, instance_id)
-        finished = await parameters.finished_in_pass(conn, job.id, instance_id, pass_id)
-        return total, finished
+    async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+        return await parameters.count_by_reason(conn, job, instance_id, selection)
 
     return await pooled(pool, retry, counts, what="counting parameter values")

@@ -1,0 +1,104 @@
+"""Request economy: a fan-out fetches only parents that are new, changed, failed or due, and
+revisits the others on an interval that doubles while their children stay unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ccsim import SimulatorServer
+from tests.engine_support import fetch, loader, staged
+from tests.sim_support import sim_fixture
+
+sim = sim_fixture(scope="function")
+
+STUDIES = "/api/v1/studies/odata"
+VISITS = "/api/v1/studies/{studyId}/visits/odata"
+DAY = 86_400
+
+
+class Clock:
+    """A fake clock the runs count revisits on."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def _intervals(db_dsn: str) -> dict[str, int]:
+    rows = await fetch(
+        db_dsn, "SELECT unit_key, refresh_seconds FROM dw_etl_unit_state WHERE job_id = 11"
+    )
+    return {r["unit_key"]: r["refresh_seconds"] for r in rows}
+
+
+async def test_nothing_changed_means_no_requests_and_changed_parents_are_fetched(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    clock = Clock()
+    studies = sim.truth(STUDIES)["count"]
+    async with loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2], clock=clock)
+        [first] = await ts.run_jobs([11], clock=clock)
+        assert first.ok and first.progress.requests >= studies
+        assert first.progress.notes["fanout"]["new"] == studies
+        [second] = await ts.run_jobs([11], clock=clock)
+        assert second.ok and second.progress.requests == 0
+        assert second.progress.notes["fanout"]["fresh"] == studies
+        # Three studies change upstream: the parent job rewrites exactly their rows, and the
+        # fan-out fetches exactly those three.
+        sim.mutate(STUDIES, update=3)
+        [parents] = await ts.run_jobs([2], clock=clock)
+        assert parents.progress.updated == 3
+        [third] = await ts.run_jobs([11], clock=clock)
+    assert third.ok and third.progress.notes["fanout"]["changed"] == 3
+    assert third.progress.units_total == 3 and 3 <= third.progress.requests <= 6
+    n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
+    assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
+
+
+async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    clock = Clock()
+    studies = sim.truth(STUDIES)["count"]
+    async with loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2], clock=clock)
+        await ts.run_jobs([11], clock=clock)
+        assert set((await _intervals(db_dsn)).values()) == {DAY}  # min_refresh after a fetch
+        sim.mutate(VISITS, update=1)  # a child changes; its parent does not
+        clock.advance(DAY / 2)
+        [early] = await ts.run_jobs([11], clock=clock)
+        assert early.progress.requests == 0  # not due yet
+        clock.advance(DAY / 2)
+        [due] = await ts.run_jobs([11], clock=clock)
+        assert due.progress.notes["fanout"]["due"] == studies
+        assert due.progress.updated == 1  # the child change is staged within min_refresh
+        intervals = await _intervals(db_dsn)
+        assert sorted(intervals.values()).count(DAY) == 1  # the changed parent: back to 1 day
+        assert sorted(intervals.values()).count(2 * DAY) == studies - 1  # the others doubled
+        # Unchanged parents keep doubling, up to max_refresh (28 days), never beyond.
+        for _ in range(8):
+            clock.advance(28 * DAY)
+            await ts.run_jobs([11], clock=clock)
+        assert set((await _intervals(db_dsn)).values()) == {28 * DAY}
+
+
+async def test_full_fetches_every_parent_and_equals_a_fresh_load(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    clock = Clock()
+    studies = sim.truth(STUDIES)["count"]
+    async with loader(db_dsn, sim) as ts:
+        await ts.run_jobs([2], clock=clock)
+        await ts.run_jobs([11], clock=clock)
+        [full] = await ts.run_jobs([11], clock=clock, full=True)
+    assert full.ok and full.progress.notes["fanout"]["mode"] == "full"
+    assert full.progress.notes["fanout"]["full"] == studies
+    assert full.progress.requests >= studies and full.progress.written == 0
+    n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
+    assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
