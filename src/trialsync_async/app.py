@@ -22,7 +22,8 @@ from trialsync_async.db.connect import (
 from trialsync_async.db.migrator import MigrationReport, migrate, sync_inventory
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobResult, ProgressCallback
-from trialsync_async.engine.runner import Runner
+from trialsync_async.engine.plan import JobPlan, plan_jobs
+from trialsync_async.engine.runner import Runner, select_jobs
 from trialsync_async.errors import DatabaseError
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
@@ -104,6 +105,19 @@ class TrialSync:
     async def set_instance(self, instance_id: int, **changes: Unpack[InstanceChanges]) -> int:
         async with self.pool.acquire() as conn:
             return await catalog.set_instance(conn, instance_id, **changes)
+
+    async def plan(
+        self,
+        job_ids: Sequence[int] | None = None,
+        *,
+        full: bool = False,
+        now: datetime | None = None,
+    ) -> list[JobPlan]:
+        """What the next run of the jobs (``None``: every active job) would fetch and cost,
+        were it to run at ``now`` (default: now)."""
+        async with self.pool.acquire() as conn:
+            jobs = await select_jobs(conn, job_ids)
+        return await plan_jobs(self.pool, jobs, full=full, now=now)
 
     async def run_jobs(
         self,

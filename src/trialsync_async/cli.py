@@ -14,6 +14,7 @@ from trialsync_async import facts
 from trialsync_async.app import TrialSync
 from trialsync_async.db.catalog import InstanceRow, JobRow
 from trialsync_async.engine.job_run import JobResult
+from trialsync_async.engine.plan import JobPlan
 from trialsync_async.errors import ConfigError, TrialSyncError
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("migrate", help="apply migrations, sync the job inventory, create tables")
+
+    plan = sub.add_parser("plan", help="what the next run would fetch and cost (no API request)")
+    plan.add_argument(
+        "--job", type=int, action="append", metavar="ID", help="this job (repeatable)"
+    )
+    plan.add_argument("--all", action="store_true", help="every active job (the default)")
+    plan.add_argument("--full", action="store_true", help="as a --full run would fetch")
 
     serve = sub.add_parser(
         "serve",
@@ -268,6 +276,36 @@ def _print_instances(rows: Sequence[InstanceRow]) -> None:
     )
 
 
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
+def _plan_row(p: JobPlan) -> tuple[object, ...]:
+    by = (p.reasons.get(r) if p.parents is not None else None for r in PLAN_REASONS)
+    return (p.job_id, p.name[:30], _count(p.parents), *map(_count, by), _count(p.requests),
+            _hours(p.seconds))  # fmt: skip
+
+
+PLAN_REASONS = ("new", "changed", "failed", "due", "full", "resume", "fresh")
+
+
+def _print_plan(plans: Sequence[JobPlan]) -> None:
+    headers = ["job", "name", "parents", *PLAN_REASONS[:-1], "skipped", "requests", "time"]
+    print(format_table(headers, [_plan_row(p) for p in plans]))
+    known = [p for p in plans if p.requests is not None]
+    total = sum(p.requests or 0 for p in known)
+    seconds = sum(p.seconds or 0.0 for p in known)
+    unknown = len(plans) - len(known)
+    note = f"; {unknown} jobs never ran (no estimate)" if unknown else ""
+    print(f"\ntotal: {total:,} requests, {_hours(seconds)} at the instances' rate limits{note}")
+
+
 async def _migrate(ts: TrialSync) -> int:
     report = await ts.migrate()
     print(
@@ -327,6 +365,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
         if args.command == "migrate":
             return await _migrate(ts)
+        if args.command == "plan":
+            _print_plan(
+                await ts.plan(None if args.all or not args.job else args.job, full=args.full)
+            )
+            return EXIT_OK
         if args.command == "jobs":
             if args.jobs_command == "sync":
                 report = await ts.sync_jobs()

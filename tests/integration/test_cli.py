@@ -47,6 +47,9 @@ async def test_one_shot_job_and_instance_commands(db_dsn: str, sim) -> None:
     assert rc == 0, err
     rc, out, err = await cli("instances", "list", env=env)
     assert rc == 0 and "s3cret" not in out and "env SIM_KEY" in out
+    rc, out, err = await cli("plan", "--job", "3", "--job", "10", env=env)
+    assert rc == 0, err
+    assert "Patients" in out and "Subjects" in out and "total:" in out
 
 
 @pytest.mark.parametrize(

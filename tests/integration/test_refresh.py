@@ -102,3 +102,26 @@ async def test_full_fetches_every_parent_and_equals_a_fresh_load(
     assert full.progress.requests >= studies and full.progress.written == 0
     n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
     assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
+
+
+async def test_plan_matches_what_the_next_run_requests(db_dsn: str, sim: SimulatorServer) -> None:
+    clock = Clock()
+    studies = sim.truth(STUDIES)["count"]
+    async with loader(db_dsn, sim) as ts:
+        [never] = await ts.plan([11])
+        assert never.reasons == {"new": 0} or never.parents == 0  # no parents staged yet
+        await ts.run_jobs([2], clock=clock)
+        [first_plan] = await ts.plan([11])
+        assert first_plan.reasons == {"new": studies} and first_plan.requests == studies
+        [first] = await ts.run_jobs([11], clock=clock)
+        assert first.progress.requests == first_plan.requests
+        sim.mutate(STUDIES, update=4)
+        await ts.run_jobs([2], clock=clock)
+        [plan] = await ts.plan([11], now=clock())
+        [plain] = await ts.plan([2])
+        [run] = await ts.run_jobs([11], clock=clock)
+    assert plan.parents == studies and plan.reasons["changed"] == 4
+    assert plan.reasons["fresh"] == studies - 4 and plan.fetched == 4
+    assert plan.requests == run.progress.requests == 4
+    assert run.progress.notes["planned"] == {"requests": 4, "parents": 4}  # on the run row
+    assert plain.parents is None and plain.requests is not None and plain.requests >= 1

@@ -659,3 +659,14 @@ JOIN LATERAL (
     ORDER BY run_id DESC LIMIT 1
 ) s ON true
 ORDER BY j.id
+
+-- === plan: what the next run would fetch ==================================================
+
+-- name: plan_unit_records
+-- A fan-out job's parents fetched so far and the records they returned on average.
+SELECT count(*) AS fetched, COALESCE(avg(records), 0)::float AS mean_records
+FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND fetched_at IS NOT NULL
+
+-- name: plan_last_run
+SELECT records_fetched, requests_made FROM dw_etl_runs
+WHERE job_id = $1 AND run_status = 'success' ORDER BY run_id DESC LIMIT 1

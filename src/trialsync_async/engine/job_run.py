@@ -27,6 +27,7 @@ from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.failures import UnitFailures
 from trialsync_async.engine.fetcher import JobClient, UnitFetcher
 from trialsync_async.engine.paging_choice import PagingChoice
+from trialsync_async.engine.plan import JobPlan, plan_job
 from trialsync_async.engine.planner import Planner
 from trialsync_async.engine.stages import Stages
 from trialsync_async.errors import TrialSyncError
@@ -136,13 +137,18 @@ class JobRun:
         """Close runs of this job whose process died, then open this run's row."""
         ctx = self.ctx
 
-        async def begin(conn: asyncpg.Connection) -> tuple[Instance, list[int], runs.RunStart]:
+        async def begin(
+            conn: asyncpg.Connection,
+        ) -> tuple[Instance, list[int], JobPlan, runs.RunStart]:
             instance = await get_instance(conn, ctx.job.source_instance_id)
             abandoned = await runs.close_abandoned(conn, ctx.job.id)
+            planned = await plan_job(conn, ctx.job, full=ctx.options.full, now=ctx.clock())
             start = await runs.start_run(conn, ctx.job.id, instance.id, fresh=ctx.options.fresh)
-            return instance, abandoned, start
+            return instance, abandoned, planned, start
 
-        instance, abandoned, start = await ctx.conn.run(begin, what="starting the run")
+        instance, abandoned, planned, start = await ctx.conn.run(begin, what="starting the run")
+        # What `plan` would have said, kept on the run row to compare with what it did.
+        self.progress.notes["planned"] = {"requests": planned.requests, "parents": planned.fetched}
         if abandoned:
             log.warning("closed abandoned runs", job_id=ctx.job.id, runs=abandoned)
         ctx.instance_id, ctx.run_id, ctx.pass_id = instance.id, start.run_id, start.pass_id
@@ -152,7 +158,7 @@ class JobRun:
         )
         log.info(
             "run started", job=ctx.job.name, continues_run=self.continues_run_id,
-            pass_id=ctx.pass_id,
+            pass_id=ctx.pass_id, planned_requests=planned.requests,
         )  # fmt: skip
         return instance
 

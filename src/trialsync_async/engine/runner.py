@@ -62,15 +62,8 @@ class Runner:
             run.stop()
 
     async def select(self, job_ids: Sequence[int] | None) -> list[JobSpec]:
-        """The jobs to run: the given ids (each must exist and be active) or every active job."""
         async with self.pool.acquire() as conn:
-            if job_ids is None:
-                return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
-            jobs = [await get_job(conn, job_id) for job_id in dict.fromkeys(job_ids)]
-        for job in jobs:
-            if not job.is_active:
-                raise InactiveJobError(job_id=job.id, name=job.name, reason=job.disabled_reason)
-        return jobs
+            return await select_jobs(conn, job_ids)
 
     async def run(self, job_ids: Sequence[int] | None = None) -> list[JobResult]:
         jobs = await self.select(job_ids)
@@ -140,3 +133,14 @@ class Runner:
         return JobResult(
             job_id=job.id, name=job.name, status="skipped", run_id=run_id, error=reason
         )
+
+
+async def select_jobs(conn: asyncpg.Connection, job_ids: Sequence[int] | None) -> list[JobSpec]:
+    """The given jobs (each must exist and be active) or every active job."""
+    if job_ids is None:
+        return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
+    jobs = [await get_job(conn, job_id) for job_id in dict.fromkeys(job_ids)]
+    for job in jobs:
+        if not job.is_active:
+            raise InactiveJobError(job_id=job.id, name=job.name, reason=job.disabled_reason)
+    return jobs
