@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from ccsim import SimulatorServer
 from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_fixture
+from trialsync_async.app import TrialSync
 
 sim = sim_fixture(scope="function")
 
@@ -27,6 +28,18 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+async def _studies_then_visits(ts: TrialSync, clock: Clock) -> None:
+    """Studies, then visits per study: every parent new, fetched once."""
+    for job_id in (2, 11):
+        [result] = await ts.run_jobs([job_id], clock=clock)
+        assert result.ok, result.error
+
+
+async def _visits_match_truth(db_dsn: str, sim: SimulatorServer) -> None:
+    n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
+    assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
 
 
 async def _intervals(db_dsn: str) -> dict[str, int]:
@@ -57,8 +70,7 @@ async def test_nothing_changed_means_no_requests_and_changed_parents_are_fetched
         [third] = await ts.run_jobs([11], clock=clock)
     assert third.ok and third.progress.notes["fanout"]["changed"] == 3
     assert third.progress.units_total == 3 and 3 <= third.progress.requests <= 6
-    n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
-    assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
+    await _visits_match_truth(db_dsn, sim)
 
 
 async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
@@ -67,8 +79,7 @@ async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
     clock = Clock()
     studies = sim.truth(STUDIES)["count"]
     async with loader(db_dsn, sim) as ts:
-        await ts.run_jobs([2], clock=clock)
-        await ts.run_jobs([11], clock=clock)
+        await _studies_then_visits(ts, clock)
         assert set((await _intervals(db_dsn)).values()) == {DAY}  # min_refresh after a fetch
         sim.mutate(VISITS, update=1)  # a child changes; its parent does not
         clock.advance(DAY / 2)
@@ -94,14 +105,12 @@ async def test_full_fetches_every_parent_and_equals_a_fresh_load(
     clock = Clock()
     studies = sim.truth(STUDIES)["count"]
     async with loader(db_dsn, sim) as ts:
-        await ts.run_jobs([2], clock=clock)
-        await ts.run_jobs([11], clock=clock)
+        await _studies_then_visits(ts, clock)
         [full] = await ts.run_jobs([11], clock=clock, full=True)
     assert full.ok and full.progress.notes["fanout"]["mode"] == "full"
     assert full.progress.notes["fanout"]["full"] == studies
     assert full.progress.requests >= studies and full.progress.written == 0
-    n, id_sum, _ = await staged(db_dsn, "dim_visits_staging")
-    assert (n, id_sum) == (sim.truth(VISITS)["count"], sim.truth(VISITS)["id_sum"])
+    await _visits_match_truth(db_dsn, sim)
 
 
 async def test_plan_matches_what_the_next_run_requests(db_dsn: str, sim: SimulatorServer) -> None:
