@@ -73,6 +73,33 @@ async def test_nothing_changed_means_no_requests_and_changed_parents_are_fetched
     await _visits_match_truth(db_dsn, sim)
 
 
+async def _unit_state(db_dsn: str) -> dict[str, tuple[int, int, float]]:
+    """unit key -> (records, refresh_seconds, seconds until due)."""
+    rows = await fetch(
+        db_dsn,
+        "SELECT unit_key, records, refresh_seconds, due_at FROM dw_etl_unit_state"
+        " WHERE job_id = 11",
+    )
+    return {r["unit_key"]: (r["records"], r["refresh_seconds"], r["due_at"]) for r in rows}
+
+
+async def test_first_revisits_spread_by_records_between_min_and_max_refresh(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    clock = Clock()
+    async with loader(db_dsn, sim) as ts:
+        await _studies_then_visits(ts, clock)
+    state = await _unit_state(db_dsn)
+    dues = set()
+    for records, refresh, due_at in state.values():
+        # Each child gets about the same revisit rate: 28 days / (1 + records), >= 1 day.
+        assert refresh == max(DAY, 28 * DAY // (1 + records))
+        wait = (due_at - clock.now).total_seconds()
+        assert DAY <= wait <= refresh
+        dues.add(round(wait))
+    assert len(dues) > len(state) // 2  # spread out, not one second full cycle
+
+
 async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
     db_dsn: str, sim: SimulatorServer
 ) -> None:
@@ -80,23 +107,38 @@ async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
     studies = sim.truth(STUDIES)["count"]
     async with loader(db_dsn, sim) as ts:
         await _studies_then_visits(ts, clock)
-        assert set((await _intervals(db_dsn)).values()) == {DAY}  # min_refresh after a fetch
-        sim.mutate(VISITS, update=1)  # a child changes; its parent does not
-        clock.advance(DAY / 2)
-        [early] = await ts.run_jobs([11], clock=clock)
-        assert early.progress.requests == 0  # not due yet
-        clock.advance(DAY / 2)
+        before = await _intervals(db_dsn)
+        [again] = await ts.run_jobs([11], clock=clock, full=True)  # nothing changed
+        assert again.progress.written == 0
+        assert await _intervals(db_dsn) == {k: min(28 * DAY, 2 * v) for k, v in before.items()}
+        # A child changes, its parent does not: caught by the parent's revisit, at the latest
+        # after max_refresh, and that parent's interval drops back to min_refresh.
+        sim.mutate(VISITS, update=1)
+        clock.advance(28 * DAY)
         [due] = await ts.run_jobs([11], clock=clock)
         assert due.progress.notes["fanout"]["due"] == studies
-        assert due.progress.updated == 1  # the child change is staged within min_refresh
+        assert due.progress.updated == 1
+        await _visits_match_truth(db_dsn, sim)
         intervals = await _intervals(db_dsn)
-        assert sorted(intervals.values()).count(DAY) == 1  # the changed parent: back to 1 day
-        assert sorted(intervals.values()).count(2 * DAY) == studies - 1  # the others doubled
+        [changed] = [k for k, v in intervals.items() if v == DAY]
+        # While its children keep changing it is revisited every min_refresh (1 day).
+        for _ in range(3):
+            sim.mutate(VISITS, update=1, parent=changed.split("=", 1)[1])
+            clock.advance(DAY)
+            [daily] = await ts.run_jobs([11], clock=clock)
+            assert daily.progress.notes["fanout"]["due"] == 1 and daily.progress.updated == 1
+            assert (await _intervals(db_dsn))[changed] == DAY
         # Unchanged parents keep doubling, up to max_refresh (28 days), never beyond.
-        for _ in range(8):
+        for _ in range(6):
             clock.advance(28 * DAY)
             await ts.run_jobs([11], clock=clock)
         assert set((await _intervals(db_dsn)).values()) == {28 * DAY}
+        # A parent whose own row changes (children unchanged) comes back within 4 days.
+        sim.mutate(STUDIES, update=1, rename=False)  # its visits do not embed it
+        await ts.run_jobs([2], clock=clock)
+        [moved] = await ts.run_jobs([11], clock=clock)
+        assert moved.progress.notes["fanout"]["changed"] == 1 and moved.progress.written == 0
+    assert sorted((await _intervals(db_dsn)).values())[0] == 4 * DAY
 
 
 async def test_full_fetches_every_parent_and_equals_a_fresh_load(

@@ -322,9 +322,9 @@ DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND pass_id
 -- says whether any batch of the pass changed the unit's staged rows.
 INSERT INTO dw_etl_unit_state AS u
     (job_id, instance_id, unit_key, pass_id, run_id, status, parameters, bounds, position,
-     records, fetched_at, updated_at, parent_version, changed_in_pass)
+     records, fetched_at, updated_at, parent_version, changed_in_pass, parent_changed_in_pass)
 SELECT $1, $2, k, $3, $4, st, par, b, pos, n,
-       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP, pv, ch
+       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP, pv, ch, false
 FROM unnest($5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
             $11::timestamp[], $12::bool[])
      AS t(k, st, par, b, pos, n, pv, ch)
@@ -339,24 +339,46 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
     changed_in_pass = CASE WHEN u.pass_id = EXCLUDED.pass_id
                            THEN u.changed_in_pass OR EXCLUDED.changed_in_pass
                            ELSE EXCLUDED.changed_in_pass END,
+    -- The parent row moved since the unit's last fetch (a 'changed' parent, not a new one).
+    parent_changed_in_pass = (u.pass_id = EXCLUDED.pass_id AND u.parent_changed_in_pass)
+        OR (u.parent_version IS NOT NULL AND EXCLUDED.parent_version IS NOT NULL
+            AND EXCLUDED.parent_version > u.parent_version),
     parent_version = COALESCE(EXCLUDED.parent_version, u.parent_version),
     pass_id = EXCLUDED.pass_id,
     fetched_at = COALESCE(EXCLUDED.fetched_at, u.fetched_at),
     updated_at = CURRENT_TIMESTAMP
 
 -- name: unit_state_revisit
--- Fan-out units just finished ($3): the next revisit. Children changed → the job's
--- min_refresh ($4); unchanged → twice the last interval, at most max_refresh ($5); a parent
--- gone upstream (missing) → max_refresh. $6 now.
+-- Fan-out units just finished ($3): the next revisit, as a crawler revisits pages. $4/$5 the
+-- job's min/max_refresh, $6 now, $7 whether this run is the job's initial load.
+--   children changed                  -> min_refresh;
+--   parent row changed, children not  -> twice the interval, at most 4 x min_refresh (a
+--                                        parent that moves is active: its children follow);
+--   unchanged                         -> twice the interval, at most max_refresh;
+--   parent gone upstream (missing)    -> max_refresh;
+--   first fetch in the initial load   -> max_refresh / (1 + its records), at least min_refresh
+--                                        (each child gets about the same revisit rate), due at
+--                                        a stable hash-chosen point between min_refresh and
+--                                        that interval, so the revisits of a first full cycle
+--                                        spread evenly instead of making a second full cycle;
+--   first fetch of a parent that appeared later -> min_refresh (new parents are active).
 UPDATE dw_etl_unit_state AS u SET
     refresh_seconds = r.refresh,
-    due_at = $6::timestamptz + make_interval(secs => r.refresh),
+    due_at = $6::timestamptz + make_interval(secs => CASE
+        WHEN r.first AND $7::bool AND r.refresh > $4::int
+        THEN $4::int + (r.refresh - $4::int) * ((hashtext(u.unit_key)::bigint & 2147483647) / 2147483647.0)
+        ELSE r.refresh END),
     last_changed_at = CASE WHEN u.changed_in_pass THEN $6::timestamptz ELSE u.last_changed_at END,
-    changed_in_pass = false
+    changed_in_pass = false,
+    parent_changed_in_pass = false
 FROM (
-    SELECT unit_key,
+    SELECT unit_key, refresh_seconds IS NULL AS first,
            CASE WHEN status = 'missing' THEN $5::int
+                WHEN refresh_seconds IS NULL AND $7::bool
+                    THEN LEAST($5::int, GREATEST($4::int, $5::int / (1 + records)))::int
                 WHEN changed_in_pass OR refresh_seconds IS NULL THEN $4::int
+                WHEN parent_changed_in_pass
+                    THEN LEAST($5::int, GREATEST($4::int, LEAST(refresh_seconds * 2, 4 * $4::int)))
                 ELSE LEAST($5::int, GREATEST($4::int, refresh_seconds * 2)) END AS refresh
     FROM dw_etl_unit_state
     WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
@@ -613,7 +635,8 @@ FROM dw_etl_jobs WHERE id = $1
 SELECT run_status FROM dw_etl_runs WHERE run_id = $1
 
 -- name: status_runs
--- Newest first; $1 a job or NULL, $2 a status or NULL, $3 how many.
+-- Newest first; $1 a job or NULL, $2 a status or NULL, $3 how many, $4 only runs started
+-- within this interval or NULL, $5 one run or NULL.
 SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
        r.started_at::timestamptz AS started_at, r.completed_at::timestamptz AS completed_at,
        EXTRACT(EPOCH FROM COALESCE(r.completed_at, LOCALTIMESTAMP) - r.started_at)::float8
@@ -626,6 +649,8 @@ SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
        r.continues_run_id, r.pass_id
 FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
 WHERE ($1::int IS NULL OR r.job_id = $1::int) AND ($2::text IS NULL OR r.run_status = $2::text)
+  AND ($4::interval IS NULL OR r.started_at >= LOCALTIMESTAMP - $4::interval)
+  AND ($5::int IS NULL OR r.run_id = $5::int)
 ORDER BY r.run_id DESC
 LIMIT $3
 
@@ -670,3 +695,77 @@ FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND fetched_at IS 
 -- name: plan_last_run
 SELECT records_fetched, requests_made FROM dw_etl_runs
 WHERE job_id = $1 AND run_status = 'success' ORDER BY run_id DESC LIMIT 1
+
+-- === run history: runs, runs show, failures, stats (db/history.py) =======================
+-- The run list and one run come from status_runs, their failed units from
+-- status_run_failures; these add what those do not hold.
+
+-- name: history_run_notes
+SELECT run_id, notes FROM dw_etl_runs WHERE run_id = ANY($1::int[])
+
+-- name: history_resume_chain
+-- The runs $1 continues (depth < 0, through continues_run_id, nearest first) and the runs
+-- that continue it (depth > 0). A run only continues an earlier one, so the walks end.
+WITH RECURSIVE back AS (
+    SELECT run_id, continues_run_id, 0 AS depth FROM dw_etl_runs WHERE run_id = $1
+    UNION ALL
+    SELECT p.run_id, p.continues_run_id, b.depth - 1
+    FROM dw_etl_runs p JOIN back b ON p.run_id = b.continues_run_id AND p.run_id < b.run_id
+), forth AS (
+    SELECT run_id, 0 AS depth FROM dw_etl_runs WHERE run_id = $1
+    UNION ALL
+    SELECT c.run_id, f.depth + 1
+    FROM dw_etl_runs c JOIN forth f ON c.continues_run_id = f.run_id AND c.run_id > f.run_id
+), chain AS (
+    SELECT run_id, depth FROM back WHERE depth < 0
+    UNION ALL
+    SELECT run_id, depth FROM forth WHERE depth > 0
+)
+SELECT c.depth, r.run_id, r.run_status AS status, r.started_at::timestamptz AS started_at,
+       r.completed_at::timestamptz AS completed_at,
+       EXTRACT(EPOCH FROM COALESCE(r.completed_at, LOCALTIMESTAMP) - r.started_at)::float8
+           AS seconds,
+       r.records_fetched AS fetched, r.requests_made AS requests, r.error_message AS error
+FROM chain c JOIN dw_etl_runs r ON r.run_id = c.run_id
+ORDER BY c.run_id
+
+-- name: history_failed_units
+-- Units whose last attempt failed (the job's next run retries exactly these), newest first,
+-- with the error their run recorded; $1 a run or NULL, $2 a job or NULL, $3 how many;
+-- total counts them all.
+SELECT u.job_id, j.name AS job_name, u.run_id, u.pass_id, u.unit_key, u.parameters,
+       f.error_message AS error, u.updated_at::timestamptz AS updated_at,
+       count(*) OVER () AS total
+FROM dw_etl_unit_state u
+LEFT JOIN dw_etl_jobs j ON j.id = u.job_id
+LEFT JOIN LATERAL (
+    SELECT x.error_message FROM dw_etl_run_failures x
+    WHERE x.run_id = u.run_id AND x.parameters = u.parameters
+    ORDER BY x.id DESC LIMIT 1
+) f ON true
+WHERE u.status = 'failed' AND ($1::int IS NULL OR u.run_id = $1::int)
+  AND ($2::int IS NULL OR u.job_id = $2::int)
+ORDER BY u.updated_at DESC, u.job_id, u.unit_key
+LIMIT $3
+
+-- name: history_stats
+-- The design doc's success-rate query with the run's counters: per job over the runs started
+-- in the last $1 days, then the total (is_total; ROLLUP's grand total, there even with no
+-- runs). Mean duration over finished runs that did something (not skipped).
+SELECT GROUPING(r.job_id) = 1 AS is_total, r.job_id, max(j.name) AS job_name,
+       count(r.run_id) AS runs,
+       count(*) FILTER (WHERE r.run_status = 'success') AS successes,
+       count(*) FILTER (WHERE r.run_status = 'failed') AS failures,
+       round(100.0 * count(*) FILTER (WHERE r.run_status = 'success')
+             / NULLIF(count(r.run_id), 0), 1)::float8 AS success_rate,
+       COALESCE(sum(r.records_fetched), 0)::bigint AS fetched,
+       COALESCE(sum(r.records_inserted + r.records_updated), 0)::bigint AS written,
+       COALESCE(sum(r.requests_made), 0)::bigint AS requests,
+       (avg(EXTRACT(EPOCH FROM r.completed_at - r.started_at))
+            FILTER (WHERE r.completed_at IS NOT NULL AND r.run_status <> 'skipped'))::float8
+           AS mean_seconds
+FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
+WHERE r.started_at > LOCALTIMESTAMP - make_interval(days => $1::int)
+GROUP BY ROLLUP (r.job_id)
+ORDER BY GROUPING(r.job_id), r.job_id
+-- === end of run history ===================================================================

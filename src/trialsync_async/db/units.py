@@ -36,11 +36,14 @@ class UnitUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Revisit:
-    """A fan-out job's refresh bounds (seconds) and the clock its revisits are counted on."""
+    """A fan-out job's refresh bounds (seconds), the clock its revisits are counted on, and
+    whether the run is the job's initial load (first intervals then spread: see
+    ``unit_state_revisit``)."""
 
     min_refresh: int
     max_refresh: int
     now: datetime
+    initial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ async def upsert(
     if revisit is not None and finished:
         await conn.execute(
             query("unit_state_revisit"), job_id, instance_id, finished,
-            revisit.min_refresh, revisit.max_refresh, revisit.now,
+            revisit.min_refresh, revisit.max_refresh, revisit.now, revisit.initial,
         )  # fmt: skip
 
 

@@ -37,12 +37,15 @@ class RunContext:
     run_id: int = 0
     pass_id: int = 0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    initial_load: bool = False  # fan-outs: no parent of the job was fetched before this pass
 
     def revisit(self) -> Revisit | None:
         """Fan-outs: the refresh bounds finished units get their next revisit from."""
         if not self.job.parameters:
             return None
-        return Revisit(self.job.min_refresh, self.job.max_refresh, self.clock())
+        return Revisit(
+            self.job.min_refresh, self.job.max_refresh, self.clock(), initial=self.initial_load
+        )
 
     @property
     def page_size(self) -> int:

@@ -57,6 +57,8 @@ class Planner:
         p = self.ctx.progress
         fetched = sum(counts.get(r, 0) for r in FETCHED_REASONS)
         p.units_done = counts.get("finished", 0)
+        # The job's first pass over its parents (maybe resumed): first revisits are spread.
+        self.ctx.initial_load = set(counts) <= {"new", "finished", "resume"}
         p.units_total = fetched + p.units_done
         reasons = {r: counts.get(r, 0) for r in (*FETCHED_REASONS, "finished", "fresh")}
         mode = "full" if selection.full else "changed"
