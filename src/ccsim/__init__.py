@@ -7,6 +7,7 @@ In process::
         sim.auth_header         # {"CCAPIKey": "<key>"}
         sim.truth(template)     # {"count", "id_sum", "key", "parent", "parent_template", ...}
         sim.stats(); sim.reset_stats(); sim.mutate(template, insert=1, update=2, delete=3)
+        sim.mutate("/api/v1/studies/odata", update=3, rename=False)  # children untouched
         sim.configure(rate_limit_rps=5, faults={"p_500": 0.1})
         sim.records(template, params)   # every live record of one endpoint/parent, parsed
 
@@ -27,14 +28,22 @@ Behaviour worth knowing (details in the module docstrings):
   exact shape (arms, organizations, personnel, warnings, visit elements, lookup lists) have none.
   The seven financial/recruitment OData lists that are empty in production are empty here.
 * Mutations append inserted records to their parent (largest ids) and give inserted/updated
-  records a timestamp newer than every other record of their space; deleting a parent makes its
-  per-parent endpoints 404; flat lists do not cascade; inserted records have no children.
+  records the current time as timestamp (strictly increasing, newer than every other record of
+  their space); deleting a parent makes its per-parent endpoints 404 and drops its children
+  from the global lists; flat lists do not cascade; inserted records have no children. The
+  result names every changed id, each child's parent and the deleted records' children
+  (``parents``, ``orphaned``); ``rename=False`` keeps names, so embedding records stay the same.
+* Global lists (``ccsim.global_lists``): ``/subjects/odata`` and ``/visits/odata`` serve the
+  per-study lists' records, all or ``?studyId=``; ``/subject-statuses/odata?studyUid=``.
+  ``global_list_drop`` removes a stable fraction from them; ``reject_filter_fields`` answers
+  400 to a ``$filter`` on those fields.
 * Paging faults. ``natural_order="shuffled"`` serves OData lists without ``$orderby`` (and plain
   lists) in a stable seeded hash order instead of id order; ``page_overlap=p`` makes an OData
   page repeat the record preceding it at its head ($top + 1 records) with probability p;
   ``max_top`` silently caps ``$top`` below 1000 (see ``options``, ``ordering`` and ``paging``).
-* Statistics count API requests by status; injected faults that do not produce a clean status
-  are counted as ``reset``, ``hang``, ``truncated`` and ``html``.
+* Statistics count API requests by status, by template and by parent (``by_parameters``, see
+  ``ccsim.stats``); injected faults that do not produce a clean status are counted as ``reset``,
+  ``hang``, ``truncated`` and ``html``.
 """
 
 from ccsim.options import (

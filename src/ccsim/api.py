@@ -10,8 +10,9 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from ccsim.catalog import EndpointSpec, Kind, Parent, Route
-from ccsim.dataset import Dataset
-from ccsim.odata import ODataError, Query, parse_query
+from ccsim.dataset import Dataset, View
+from ccsim.global_lists import GlobalViews, UnknownParent, split_query_parent
+from ccsim.odata import FilterFieldRejected, ODataError, Query, parse_query
 from ccsim.ordering import NaturalOrder
 from ccsim.paging import DEFAULT_RULES, PagingRules, head_query
 from ccsim.records import Renderer, single_object
@@ -46,9 +47,12 @@ class Answer:
     space: str | None = None  # the space served (for churn)
 
 
-def error_answer(status: int, code: str, message: str) -> Answer:
-    body = orjson.dumps({"error": {"code": code, "message": message}, "status": status})
-    return Answer(status, body)
+def error_answer(status: int, code: str, message: str, target: str | None = None) -> Answer:
+    """An OData-style error body: ``{"error": {"code", "message"[, "target"]}, "status"}``."""
+    error = {"code": code, "message": message}
+    if target is not None:
+        error["target"] = target
+    return Answer(status, orjson.dumps({"error": error, "status": status}))
 
 
 def _entity_set(template: str) -> str:
@@ -62,6 +66,7 @@ class Api:
         self.renderer = renderer
         self.cache_size = cache_size
         self.order = NaturalOrder(ds)
+        self.globals = GlobalViews(ds, renderer)
         self._cache: OrderedDict[_CacheKey, Answer] = OrderedDict()
 
     def answer(
@@ -132,7 +137,18 @@ class Api:
             else:
                 body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
             return Answer(200, body, records=1, space=sp.name)
-        view = view_for(ds, ep, p)
+        odata_items = query
+        view: View
+        if ep.query_parent is not None and ep.kind is Kind.ODATA:
+            try:
+                odata_items, value = split_query_parent(ep.query_parent, query)
+                view = self.globals.view(ep, value, rules.global_drop)
+            except ODataError as exc:
+                return error_answer(400, "BadRequest", str(exc))
+            except UnknownParent:
+                return error_answer(404, "NotFound", f"No record matches {ep.template} parameters")
+        else:
+            view = view_for(ds, ep, p)
         shape = shape_for(ep, ep.kind, ep.template, shape_overrides)
         context = f"{origin}/CCSWEB/api/v1/$metadata#{_entity_set(ep.template)}"
         render = self.renderer.factory(sp.name).render
@@ -148,7 +164,15 @@ class Api:
             body = list_body(shape, [render(s) for s in slots], count=None, context=context)
             return Answer(200, body, records=len(slots), space=sp.name)
         try:
-            q = parse_query(query, sp.spec.key, sp.spec.ts, max_top=rules.max_top)
+            q = parse_query(
+                odata_items,
+                sp.spec.key,
+                sp.spec.ts,
+                max_top=rules.max_top,
+                reject_fields=rules.reject_filter,
+            )
+        except FilterFieldRejected as exc:
+            return error_answer(400, "BadRequest", str(exc), target=exc.field)
         except ODataError as exc:
             return error_answer(400, "BadRequest", str(exc))
         order = rules.natural_order

@@ -5,6 +5,10 @@ a parent (none, study ids, patient ids, patient-visit ids, (study, visit) or (st
 pairs). Several endpoints may serve one space: ``/studies/odata``, ``/studies`` and
 ``/studies/{studyId}`` serve the same study records; ``/patient-visits/odata`` and
 ``/studies/{studyId}/subjects/{subjectId}/patient-visits`` serve the same patient visits.
+
+*Global lists* (``query_parent`` set) take their parent as an optional query parameter:
+``/subjects/odata`` and ``/visits/odata`` (``?studyId=``) serve exactly what the per-study lists
+serve, ``/subject-statuses/odata`` narrows by ``?studyUid=`` (see :mod:`ccsim.global_lists`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class EndpointSpec:
     parent: Parent = Parent.NONE
     default_shape: str = "array"  # list shape unless overridden (objects are always objects)
     companion: str | None = None  # OBJECT endpoints that are not the space's own record
+    query_parent: str | None = None  # optional query parameter naming the parent (global lists)
 
     @property
     def space_spec(self) -> SpaceSpec:
@@ -193,9 +198,11 @@ _SWAGGER_ARRAY_ODATA = {
 }
 
 
-def _odata(template: str, space: str, parent: Parent = Parent.NONE) -> EndpointSpec:
+def _odata(
+    template: str, space: str, parent: Parent = Parent.NONE, query_parent: str | None = None
+) -> EndpointSpec:
     shape = "array" if template in _SWAGGER_ARRAY_ODATA else "pageresult"
-    return EndpointSpec(template, space, Kind.ODATA, parent, shape)
+    return EndpointSpec(template, space, Kind.ODATA, parent, shape, query_parent=query_parent)
 
 
 def _list(template: str, space: str, parent: Parent = Parent.NONE) -> EndpointSpec:
@@ -236,7 +243,10 @@ ENDPOINTS: tuple[EndpointSpec, ...] = (
     _odata(f"{_V}/system/immunizations/odata", "sys_immunizations"),
     _odata(f"{_V}/system/devices/odata", "sys_devices"),
     _odata(f"{_V}/system/social-history/odata", "sys_social_history"),
-    _odata(f"{_V}/subject-statuses/odata", "subject_statuses"),
+    _odata(f"{_V}/subject-statuses/odata", "subject_statuses", query_parent="studyUid"),
+    # global lists: the per-study lists' records, all studies or ?studyId=
+    _odata(f"{_V}/subjects/odata", "subjects", query_parent="studyId"),
+    _odata(f"{_V}/visits/odata", "visits", query_parent="studyId"),
     _list(f"{_V}/system/document-types", "document_types"),
     _list(f"{_V}/system/action-categories", "action_categories"),
     _list(f"{_V}/system/study-categories", "study_categories"),

@@ -136,6 +136,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=o.DEFAULT_MAX_TOP,
         help=f"silent server cap on $top, 1..{o.MAX_TOP} (default: %(default)s)",
     )
+    g = parser.add_argument_group("request economy")
+    g.add_argument(
+        "--global-list-drop",
+        type=float,
+        default=o.DEFAULT_GLOBAL_LIST_DROP,
+        help="fraction of records (stable, seeded) missing from the global lists "
+        "/subjects/odata and /visits/odata only; 1 = empty (default: %(default)s)",
+    )
+    g.add_argument(
+        "--reject-filter-fields",
+        default="",
+        metavar="FIELD[,FIELD...]",
+        help="answer 400 (OData error) to a $filter on these fields, e.g. lastUpdatedOn "
+        "(default: none)",
+    )
     g = parser.add_argument_group("latency and limits")
     g.add_argument(
         "--latency",
@@ -241,6 +256,8 @@ def options_from_args(args: argparse.Namespace) -> o.SimulatorOptions:
         natural_order=args.natural_order,
         page_overlap=args.page_overlap,
         max_top=args.max_top,
+        global_list_drop=args.global_list_drop,
+        reject_filter_fields=o.field_names(args.reject_filter_fields),
         access_log=args.access_log,
     ).validate()
 
@@ -260,7 +277,10 @@ def options_to_argv(opts: o.SimulatorOptions) -> list[str]:
         "--p-truncated", repr(f.p_truncated), "--p-html", repr(f.p_html),
         "--natural-order", opts.natural_order, "--page-overlap", repr(float(opts.page_overlap)),
         "--max-top", str(opts.max_top),
+        "--global-list-drop", repr(float(opts.global_list_drop)),
     ]  # fmt: skip
+    if opts.reject_filter_fields:
+        argv += ["--reject-filter-fields", ",".join(opts.reject_filter_fields)]
     if opts.rate_limit_rps is not None:
         argv += ["--rate-limit", repr(opts.rate_limit_rps)]
     if opts.rate_limit_burst is not None:

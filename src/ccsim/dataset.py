@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,6 +78,7 @@ class Space:
         self.extra: dict[int, int] = {}  # parent ordinal (0 for roots) -> inserted children
         self.deleted: set[int] = set()  # slots
         self.override: dict[int, tuple[int, int]] = {}  # slot -> (version, ts_ms)
+        self.pinned_names: dict[int, int] = {}  # slot -> label version kept by a quiet update
         self.ins_ord: dict[int, int] = {}  # inserted child slot -> ordinal
         self.ord_slot: dict[int, int] = {}  # ordinal -> inserted child slot
         self.epoch = 0
@@ -191,6 +193,12 @@ class Space:
         o = self.override.get(slot)
         return o[0] if o is not None else 0
 
+    def label_version(self, slot: int) -> int:
+        """The version names and other head fields are drawn from: the record's version, unless
+        an update with ``rename=False`` pinned the previous one (see :mod:`ccsim.mutations`)."""
+        pinned = self.pinned_names.get(slot)
+        return self.version_of(slot) if pinned is None else pinned
+
     def ordinal(self, slot: int) -> int:
         if self.is_root:
             return slot
@@ -294,6 +302,10 @@ class View:
     def exceptions(self) -> Exceptions:
         raise NotImplementedError
 
+    def order_key(self) -> Hashable:
+        """Identifies the view's record set within its space (for caches of its orderings)."""
+        return -1
+
 
 class ParentView(View):
     """Children of one parent ordinal (or a whole root space, p=0)."""
@@ -316,6 +328,9 @@ class ParentView(View):
 
     def exceptions(self) -> Exceptions:
         return self.space.exceptions_for_parent(self.p)
+
+    def order_key(self) -> Hashable:
+        return self.p
 
 
 class FlatView(View):

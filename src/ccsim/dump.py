@@ -21,6 +21,7 @@ from ccsim.catalog import (
     Parent,
 )
 from ccsim.dataset import Dataset
+from ccsim.global_lists import GlobalViews
 from ccsim.query import all_slots
 from ccsim.records import Renderer, single_object
 from ccsim.resolve import resolve_parent, view_for
@@ -66,7 +67,11 @@ def dump_records(
             body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
         return [orjson.loads(body)]
     render = renderer.factory(sp.name).render
-    return [orjson.loads(render(s)) for s in all_slots(view_for(ds, ep, p))]
+    if ep.query_parent is not None:  # a global list: all of it, without faults
+        view = GlobalViews(ds, renderer).view(ep, None)
+    else:
+        view = view_for(ds, ep, p)
+    return [orjson.loads(render(s)) for s in all_slots(view)]
 
 
 __all__ = ["UnknownRecords", "dump_records"]

@@ -1,10 +1,18 @@
 """Inserts, updates and deletes applied to a space while clients page through it.
 
 Inserted records append to their parent (so their ids sort last within it) and, like updated
-records, get an override timestamp newer than any base timestamp of the space; updates also bump
-the record's version, which changes its name/comment and static variant. Deleting a parent makes
-its per-parent endpoints answer 404 (flat lists such as /patient-visits/odata do not cascade).
-Inserted records start without children.
+records, get an override timestamp (``lastUpdatedOn``) of the simulator's current time, strictly
+increasing within the space and newer than any base timestamp of it; updates also bump the
+record's version, which changes its name/comment and static variant. ``rename=False`` keeps the
+name and the other head fields (only the variant and the timestamp change), so records that embed
+a preview of the updated one -- a study's subjects, visits and other children show
+``study: {id, uid, name}`` -- stay byte for byte the same: "update k studies, children untouched".
+Parents and children are separate spaces: mutating subjects never touches their studies.
+
+Deleting a parent makes its per-parent endpoints answer 404 (what the simulator does for any
+unknown parent) and drops its children from the global lists (/subjects/odata, /visits/odata);
+flat lists such as /elements/odata and /patient-visits/odata do not cascade. Inserted records
+start without children.
 """
 
 from __future__ import annotations
@@ -34,12 +42,22 @@ def mutate(
     parent: str | None = None,
     update_ids: Sequence[int] = (),
     delete_ids: Sequence[int] = (),
+    rename: bool = True,
     rng: random.Random,
 ) -> dict[str, Any]:
     """Apply changes to the space behind ``target`` (a template or a space name).
 
     ``insert``/``update``/``delete`` pick random live records (of ``parent`` when given, as
-    path parameters joined by "/"); ``update_ids``/``delete_ids`` name records by id.
+    path parameters joined by "/"); ``update_ids``/``delete_ids`` name records by id; deletes
+    are applied first, then updates, then inserts. The result::
+
+        {"space", "key", "epoch",
+         "inserted": [id, ...], "updated": [id, ...], "deleted": [id, ...],
+         "parents": {id: parent id},        # child spaces: the parent of each record above
+         "orphaned": {space: [id, ...]}}    # children of deleted records (keyed child spaces)
+
+    Records without an id are named by their internal slot. Orphaned children are gone from
+    their parent's per-parent lists (404) and from the global lists, not from flat lists.
     """
     kind = Parent.NONE
     if target in ENDPOINT_BY_TEMPLATE:
@@ -65,6 +83,8 @@ def mutate(
     named_update = [_named(sp, rid) for rid in update_ids]
     named_delete = [_named(sp, rid) for rid in delete_ids]
     out: dict[str, list[Any]] = {"inserted": [], "updated": [], "deleted": []}
+    orphaned: dict[str, list[int]] = {}
+    touched: list[int] = []  # slots, for "parents"
     for slot in named_delete + [None] * delete:
         slot = chooser.existing() if slot is None else slot
         if slot is None:
@@ -73,7 +93,10 @@ def mutate(
             continue
         sp.deleted.add(slot)
         sp.override.pop(slot, None)
+        sp.pinned_names.pop(slot, None)
         out["deleted"].append(_ident(sp, slot))
+        touched.append(slot)
+        _orphans(ds, sp, slot, orphaned)
         ds.bump(sp)
     for slot in named_update + [None] * update:
         slot = chooser.existing() if slot is None else slot
@@ -81,8 +104,13 @@ def mutate(
             break
         if slot in sp.deleted:
             raise MutationError(f"record {_ident(sp, slot)} of {sp.name} is deleted")
+        if rename:
+            sp.pinned_names.pop(slot, None)
+        else:
+            sp.pinned_names[slot] = sp.label_version(slot)
         sp.override[slot] = (sp.version_of(slot) + 1, sp.next_override_ts(ds.now_ms()))
         out["updated"].append(_ident(sp, slot))
+        touched.append(slot)
         ds.bump(sp)
     for _ in range(insert):
         slot = chooser.insert_slot()
@@ -96,8 +124,39 @@ def mutate(
             sp.ord_slot[o] = slot
         sp.override[slot] = (0, sp.next_override_ts(ds.now_ms()))
         out["inserted"].append(_ident(sp, slot))
+        touched.append(slot)
         ds.bump(sp)
-    return {"space": sp.name, "key": sp.spec.key, "epoch": ds.epoch, **out}
+    parents = {} if sp.parent is None else {_ident(sp, s): _parent_ident(sp, s) for s in touched}
+    return {
+        "space": sp.name,
+        "key": sp.spec.key,
+        "epoch": ds.epoch,
+        **out,
+        "parents": parents,
+        "orphaned": orphaned,
+    }
+
+
+def _parent_ident(sp: Space, slot: int) -> int:
+    """The id (or slot, for a keyless parent) of a child record's parent."""
+    parent = sp.parent
+    assert parent is not None
+    ps = parent.slot_of_ordinal(sp.split(slot)[0])
+    return _ident(parent, ps)
+
+
+def _orphans(ds: Dataset, sp: Space, slot: int, into: dict[str, list[int]]) -> None:
+    """Add the live children of a just-deleted record, per keyed child space."""
+    o = sp.ordinal(slot)
+    for child in ds.spaces.values():
+        if child.parent is not sp or child.spec.key is None:
+            continue
+        first = o * child.maxc
+        ids = [
+            child.id_of(first + k) for k in range(child.count(o)) if first + k not in child.deleted
+        ]
+        if ids:
+            into.setdefault(child.name, []).extend(ids)
 
 
 def _named(sp: Space, rid: int) -> int:

@@ -6,8 +6,10 @@ silently truncated), ``$skip``, ``$count=true|false``, ``$orderby=<field> [asc|d
 ``$orderby`` the server's natural order applies, see :mod:`ordering`), and ``$filter`` made of
 ``<field> gt|ge|lt|le|eq <value>`` comparisons joined by ``and`` (parentheses allowed).
 Fields: the endpoint's integer key (``id``/``Id``) and its timestamp field; timestamps are ISO
-8601 with or without quotes (also ``datetime'...'``), naive ones meaning UTC. Anything else
-raises :class:`ODataError` (HTTP 400).
+8601 literals, unquoted as OData v4 writes them (``lastUpdatedOn ge 2026-01-01T00:00:00Z``),
+quoted, or as ``datetime'...'`` / ``datetimeoffset'...'``, naive ones meaning UTC. Anything else
+raises :class:`ODataError` (HTTP 400); a field listed in ``reject_fields`` (the
+``reject_filter_fields`` option) raises :class:`FilterFieldRejected`.
 
 Filters are reduced to half-open integer intervals: ids ``[id_lo, id_hi)`` and timestamps in
 milliseconds ``[ts_lo, ts_hi)``.
@@ -25,6 +27,17 @@ from ccsim.options import DEFAULT_TOP, MAX_TOP
 
 class ODataError(ValueError):
     """A query the OData endpoint rejects with 400."""
+
+
+class FilterFieldRejected(ODataError):
+    """``$filter`` uses a field the server is configured to refuse (``reject_filter_fields``)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            "The query specified in the URI is not valid. "
+            f"The property '{field}' cannot be used in the $filter query option."
+        )
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,9 @@ class Query:
 
 ALLOWED = ("$top", "$skip", "$count", "$orderby", "$filter")
 _OPS = ("gt", "ge", "lt", "le", "eq")
-_TOKEN = re.compile(r"\s*(?:(datetime'[^']*')|('(?:[^']|'')*')|(\()|(\))|([^\s()]+))")
+_TOKEN = re.compile(
+    r"\s*(?:((?:datetimeoffset|datetime)'[^']*')|('(?:[^']|'')*')|(\()|(\))|([^\s()]+))"
+)
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
@@ -62,9 +77,11 @@ def parse_query(
     ts_field: str | None,
     *,
     max_top: int = MAX_TOP,
+    reject_fields: frozenset[str] = frozenset(),
 ) -> Query:
     """Parse decoded query parameters for an OData endpoint (raises :class:`ODataError`);
-    ``$top`` is silently capped at ``max_top``."""
+    ``$top`` is silently capped at ``max_top``; ``$filter`` on a field in ``reject_fields``
+    (lower-cased names) raises :class:`FilterFieldRejected`."""
     seen: dict[str, str] = {}
     for raw_name, value in items:
         name = raw_name.lower()
@@ -89,7 +106,7 @@ def parse_query(
         order_by, desc = _parse_orderby(seen["$orderby"], fields)
     bounds = _Bounds()
     if "$filter" in seen:
-        _FilterParser(seen["$filter"], fields, bounds).parse()
+        _FilterParser(seen["$filter"], fields, bounds, reject_fields).parse()
     return Query(
         top=top,
         skip=skip,
@@ -166,10 +183,13 @@ class _Bounds:
 
 
 class _FilterParser:
-    def __init__(self, text: str, fields: _Fields, bounds: _Bounds) -> None:
+    def __init__(
+        self, text: str, fields: _Fields, bounds: _Bounds, reject: frozenset[str] = frozenset()
+    ) -> None:
         self.text = text
         self.fields = fields
         self.bounds = bounds
+        self.reject = reject
         self.tokens = self._tokenize(text)
         self.pos = 0
 
@@ -216,6 +236,8 @@ class _FilterParser:
                 raise ODataError(f"unbalanced parentheses in $filter {self.text!r}")
             return
         field_name = self._take()
+        if field_name.lower() in self.reject:
+            raise FilterFieldRejected(field_name)
         op = self._take().lower()
         value = self._take()
         if op not in _OPS:
@@ -258,7 +280,10 @@ class _FilterParser:
 def parse_timestamp_us(value: str) -> int:
     """Microseconds since the epoch of an ISO 8601 literal (quoted or not; naive = UTC)."""
     v = value.strip()
-    if v.lower().startswith("datetime'") and v.endswith("'"):
+    low = v.lower()
+    if low.startswith("datetimeoffset'") and v.endswith("'"):
+        v = v[15:-1]
+    elif low.startswith("datetime'") and v.endswith("'"):
         v = v[9:-1]
     elif len(v) >= 2 and v[0] == v[-1] == "'":
         v = v[1:-1]

@@ -8,6 +8,13 @@ Paging-fault knobs (see :mod:`ccsim.ordering` and ``overlap``):
   repeats the record preceding it at its head (``$top`` + 1 records, a real-API bug).
 * ``max_top``: the server's silent cap on ``$top`` (1..1000).
 
+Request-economy knobs (see :mod:`ccsim.global_lists`):
+
+* ``global_list_drop``: the fraction (0..1) of records missing from the global lists
+  (``/subjects/odata``, ``/visits/odata``), chosen by a stable seeded hash; 1.0 = empty.
+* ``reject_filter_fields``: fields whose use in ``$filter`` answers 400 with an OData error
+  (given as a tuple or a comma-separated string, matched case-insensitively).
+
 Options are immutable; :meth:`SimulatorOptions.with_changes` returns a validated copy, which is
 how ``POST /CCSWEB/__sim/config`` and :meth:`SimulatorServer.configure` change knobs at runtime.
 """
@@ -15,7 +22,8 @@ how ``POST /CCSWEB/__sim/config`` and :meth:`SimulatorServer.configure` change k
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +47,8 @@ MAX_TOP = 1000  # the largest allowed max_top (the real API's cap)
 DEFAULT_MAX_TOP = MAX_TOP  # larger $top values are silently truncated to max_top
 DEFAULT_NATURAL_ORDER = "id"
 DEFAULT_PAGE_OVERLAP = 0.0
+DEFAULT_GLOBAL_LIST_DROP = 0.0
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 NATURAL_ORDERS = ("id", "shuffled")
 
@@ -94,6 +104,13 @@ class SimulatorOptions:
       the repeated record. Drawn per OData list request from a seeded RNG.
     * ``max_top`` (1..1000, default 1000): silent cap on ``$top``; the default page size is
       ``min(50, max_top)``.
+
+    Request economy:
+
+    * ``global_list_drop`` (fraction in [0, 1], default 0): records missing from the global
+      lists only (a stable hash of seed, space and record; the per-study lists stay complete).
+    * ``reject_filter_fields`` (default none): ``$filter`` on one of these fields answers 400
+      with an OData error body; ``"lastUpdatedOn,createdOn"`` or a tuple.
     """
 
     seed: int = DEFAULT_SEED
@@ -120,6 +137,8 @@ class SimulatorOptions:
     natural_order: str = DEFAULT_NATURAL_ORDER  # "id" | "shuffled" (lists without $orderby)
     page_overlap: float = DEFAULT_PAGE_OVERLAP  # probability a page repeats its predecessor
     max_top: int = DEFAULT_MAX_TOP  # silent cap on $top, 1..MAX_TOP
+    global_list_drop: float = DEFAULT_GLOBAL_LIST_DROP  # fraction missing from global lists
+    reject_filter_fields: tuple[str, ...] = ()  # $filter on these fields -> 400
     access_log: bool = False
 
     def __post_init__(self) -> None:
@@ -128,6 +147,7 @@ class SimulatorOptions:
         object.__setattr__(self, "fail_parents", fail)
         object.__setattr__(self, "shape_overrides", dict(self.shape_overrides))
         object.__setattr__(self, "size_overrides", dict(self.size_overrides))
+        object.__setattr__(self, "reject_filter_fields", field_names(self.reject_filter_fields))
         if isinstance(self.faults, Mapping):
             object.__setattr__(self, "faults", FaultOptions(**self.faults))
 
@@ -159,6 +179,12 @@ class SimulatorOptions:
             or not 1 <= self.max_top <= MAX_TOP
         ):
             raise ValueError(f"max_top must be an integer within [1, {MAX_TOP}]")
+        drop = self.global_list_drop
+        if isinstance(drop, bool) or not isinstance(drop, int | float) or not 0.0 <= drop <= 1.0:
+            raise ValueError("global_list_drop must be within [0, 1]")
+        for name in self.reject_filter_fields:
+            if not _FIELD_NAME.match(name):
+                raise ValueError(f"reject_filter_fields: {name!r} is not a field name")
         for key, shape in self.shape_overrides.items():
             if shape not in SHAPES:
                 raise ValueError(f"shape {shape!r} for {key!r} is not one of {SHAPES}")
@@ -202,5 +228,18 @@ class SimulatorOptions:
                 v = {t: sorted(vals) for t, vals in v.items()}
             elif isinstance(v, Mapping):
                 v = dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
             out[f.name] = v
         return out
+
+
+def field_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"a, b"`` or ``["a", "b"]`` -> ``("a", "b")`` (blanks and duplicates dropped)."""
+    parts = value.split(",") if isinstance(value, str) else list(value or ())
+    out: list[str] = []
+    for part in parts:
+        name = str(part).strip()
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)

@@ -15,9 +15,9 @@ meant for test sizes (tens of thousands of records); the default id order never 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
-from ccsim.dataset import Dataset, ParentView, Space, View
+from ccsim.dataset import Dataset, Space, View
 from ccsim.hashing import h, salt
 from ccsim.odata import Query
 from ccsim.query import Page, all_slots, run_query, window
@@ -28,9 +28,10 @@ _CACHE_MAX_VIEWS = 1024
 _CACHE_MAX_SLOTS = 4_000_000  # total cached slots across views
 
 
-def view_key(view: View) -> int:
-    """The view's parent ordinal (0 for a root space), or -1 for a flat child view."""
-    return view.p if isinstance(view, ParentView) else -1
+def view_key(view: View) -> Hashable:
+    """The view's parent ordinal (0 for a root space), -1 for a flat child view, or the key of
+    a derived view (global lists, see :mod:`ccsim.global_lists`)."""
+    return view.order_key()
 
 
 class NaturalOrder:
@@ -39,7 +40,7 @@ class NaturalOrder:
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
         self._salts: dict[str, int] = {}
-        self._cache: OrderedDict[tuple[str, int], tuple[int, list[int]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, Hashable], tuple[int, list[int]]] = OrderedDict()
         self._cached_slots = 0
 
     def shuffled(self, view: View) -> list[int]:

@@ -31,11 +31,13 @@ from ccsim.ordering import SHUFFLED
 
 @dataclass(frozen=True, slots=True)
 class PagingRules:
-    """How one request is paged (part of the page-cache key)."""
+    """How one request is paged and which list faults apply (part of the page-cache key)."""
 
     natural_order: str = DEFAULT_NATURAL_ORDER
     max_top: int = DEFAULT_MAX_TOP
     overlap: bool = False  # this request's page repeats its predecessor (when it has one)
+    global_drop: float = 0.0  # fraction of records missing from the global lists
+    reject_filter: frozenset[str] = frozenset()  # lower-cased fields $filter may not use
 
 
 DEFAULT_RULES = PagingRules()

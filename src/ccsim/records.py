@@ -2,7 +2,9 @@
 
 The head holds what must differ per record or stay consistent across endpoints (id, uid,
 timestamps, names, references to parent records); the tail is one of ``N_VARIANTS`` samples of
-the rest of the swagger model. An update (version > 0) changes the name/comment and the variant.
+the rest of the swagger model. An update (version > 0) changes the name/comment and the variant;
+a quiet update (``rename=False``) changes only the variant and the timestamp, so the records that
+embed a preview of it (a study's subjects and visits) stay the same.
 """
 
 from __future__ import annotations
@@ -95,13 +97,14 @@ class RecordFactory:
         sp = self.sp
         o = sp.override.get(slot)
         if o is None:
-            ver, ts = 0, sp.base_ts(slot)
+            ver, ts, head_ver = 0, sp.base_ts(slot), 0
         else:
             ver, ts = o
+            head_ver = sp.label_version(slot)
         x = h(sp.salt_rec, slot)
         if self.model is None and sp.name == "lookup_lists":
-            return orjson.dumps(self.r.labels.label(sp, slot, ver))
-        head = orjson.dumps({k: f(slot, x, ver, ts) for k, f in self.plan})
+            return orjson.dumps(self.r.labels.label(sp, slot, head_ver))
+        head = orjson.dumps({k: f(slot, x, head_ver, ts) for k, f in self.plan})
         tail = self.tail((x + ver) % N_VARIANTS)
         if not tail:
             return head
@@ -203,12 +206,11 @@ class Renderer:
         sp = self.ds[space]
         if slot < 0:
             return None  # type: ignore[return-value]
-        x = h(sp.salt_rec, slot)
-        name = self.labels.label(sp, slot, sp.version_of(slot))
+        name = self.labels.label(sp, slot, sp.label_version(slot))
         if cap:
-            got = {"Id": sp.id_of(slot), "Uid": uuid_from(x, mix(x)), "Name": name}
+            got = {"Id": sp.id_of(slot), "Uid": uid_of(sp, slot), "Name": name}
         elif uid:
-            got = {"id": sp.id_of(slot), "uid": uuid_from(x, mix(x)), "name": name}
+            got = {"id": sp.id_of(slot), "uid": uid_of(sp, slot), "name": name}
         else:
             got = {"id": sp.id_of(slot), "name": name}
         if len(self._ref_cache) > 50_000:
@@ -241,6 +243,12 @@ class Renderer:
         if self._descends_from(sp, "studies"):
             return lambda s, x, v, t: self.preview("studies", self.study_slot_of(sp, s) or 0)
         return lambda s, x, v, t: self.preview("studies", studies.nat_slot(x >> 5))
+
+    def referenced_study(self, sp: Space, slot: int) -> int:
+        """Slot of the study a record's ``study`` field shows (as :meth:`study_ref_step`)."""
+        if self._descends_from(sp, "studies"):
+            return self.study_slot_of(sp, slot) or 0
+        return self.ds["studies"].nat_slot(h(sp.salt_rec, slot) >> 5)
 
     def random_ref_step(
         self, space: str, shift: int, *, uid: bool = True, staff: bool = False
@@ -434,6 +442,12 @@ class Renderer:
                 )
             )
         return out
+
+
+def uid_of(sp: Space, slot: int) -> str:
+    """The ``uid`` a record shows in its previews (and its own record, when it has one)."""
+    x = h(sp.salt_rec, slot)
+    return uuid_from(x, mix(x))
 
 
 def _comment_step(s: int, x: int, v: int, t: int) -> str:

@@ -57,8 +57,13 @@ def parent_alive(ds: Dataset, kind: Parent, p: int) -> bool:
 
 
 def view_for(ds: Dataset, ep: EndpointSpec, p: int) -> View:
-    """The records a list endpoint serves for parent ordinal ``p`` (from :func:`resolve_parent`)."""
+    """The records a list endpoint serves for parent ordinal ``p`` (from :func:`resolve_parent`).
+
+    Global lists over a child space (``/subjects/odata``) are not flat views: use
+    :class:`ccsim.global_lists.GlobalViews`."""
     sp = ds[ep.space]
+    if ep.query_parent is not None and not sp.is_root:
+        raise ValueError(f"{ep.template} is a global list: use GlobalViews")
     if ep.parent is Parent.NONE:
         return ParentView(sp, 0) if sp.is_root else FlatView(sp)
     return ParentView(sp, p)

@@ -3,9 +3,11 @@
 Request pipeline for ``/CCSWEB/api/...``: auth (401) -> rate limit per key (429 +
 Retry-After) -> concurrency cap (503) -> latency -> routing (404/501) -> forced parent failure
 (500) -> seeded fault -> seeded page-overlap draw (OData lists) -> answer (400/404/200) ->
-per-record cost. The reserved prefix ``/CCSWEB/__sim/`` is unauthenticated, never faulted and
-not counted in the statistics; ``GET /CCSWEB/__sim/records?template=...&params=a/b`` dumps the
-live records of one endpoint and parent (see :meth:`SimulatorServer.records`).
+per-record cost. A global list's parent (``?studyId=``) stands in for path parameters in
+``fail_parents`` (``""`` when absent) and in the statistics' ``by_parameters``. The reserved
+prefix ``/CCSWEB/__sim/`` is unauthenticated, never faulted and not counted in the statistics;
+``GET /CCSWEB/__sim/records?template=...&params=a/b`` dumps the live records of one endpoint
+and parent (see :meth:`SimulatorServer.records`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ccsim.api import JSON, Answer, Api, error_answer
 from ccsim.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
 from ccsim.dataset import Dataset
 from ccsim.dump import UnknownRecords, dump_records
+from ccsim.global_lists import query_parent_value
 from ccsim.hashing import salt
 from ccsim.limits import FaultPicker, RateLimiter
 from ccsim.mutations import MutationError, mutate
@@ -168,9 +171,11 @@ class SimulatorServer:
         parent: str | None = None,
         update_ids: Sequence[int] = (),
         delete_ids: Sequence[int] = (),
+        rename: bool = True,
     ) -> dict[str, Any]:
         """Insert/update/delete records of the space behind a template (or space name);
-        see :func:`ccsim.mutations.mutate`."""
+        ``rename=False`` updates leave names (and so the records embedding them) unchanged.
+        The result names every changed record; see :func:`ccsim.mutations.mutate`."""
         return mutate(
             self.state.ds,
             target,
@@ -180,6 +185,7 @@ class SimulatorServer:
             parent=parent,
             update_ids=update_ids,
             delete_ids=delete_ids,
+            rename=rename,
             rng=self.state.mutation_rng,
         )
 
@@ -303,6 +309,7 @@ class SimulatorServer:
                 parent=None if body.get("parent") is None else str(body["parent"]),
                 update_ids=[int(i) for i in body.get("update_ids", ())],
                 delete_ids=[int(i) for i in body.get("delete_ids", ())],
+                rename=_flag(body.get("rename", True)),
             )
         except (ValueError, TypeError) as exc:
             return self._json({"error": str(exc)}, 400)
@@ -336,6 +343,7 @@ class SimulatorServer:
                     "per_parent": sp.parent is not None and e.kind is not Kind.OBJECT,
                     "scaled": sp.spec.scaled,
                     "default_shape": e.default_shape,
+                    "query_parameter": e.query_parent,
                 }
             )
         return self._json(out)
@@ -349,6 +357,9 @@ class SimulatorServer:
         rel = request.path[len(BASE_PATH) :]
         route = st.router.match(rel)
         template = route.template if route is not None else "<unknown>"
+        parent = _parent_values(route, request)
+        if parent is not None:
+            stats.parameters(template, ",".join(parent))
         key = request.headers.get(opts.api_key_header)
         if key is None or not hmac.compare_digest(key.encode(), opts.api_key.encode()):
             stats.finished(template, "401")
@@ -365,12 +376,17 @@ class SimulatorServer:
             return self._send(ans, {"Retry-After": "1"})
         stats.enter()
         try:
-            return await self._serve(request, route, template, opts)
+            return await self._serve(request, route, template, opts, parent)
         finally:
             stats.leave()
 
     async def _serve(
-        self, request: web.Request, route: Route | None, template: str, opts: SimulatorOptions
+        self,
+        request: web.Request,
+        route: Route | None,
+        template: str,
+        opts: SimulatorOptions,
+        parent: tuple[str, ...] | None,
     ) -> web.StreamResponse:
         st = self.state
         stats = st.stats
@@ -383,7 +399,7 @@ class SimulatorServer:
             return self._send(error_answer(404, "NotFound", "No HTTP resource matches the URI"))
         if route.status == 200:
             failing = opts.fail_parents.get(route.template)
-            if failing and "/".join(route.params) in failing:
+            if failing and "/".join(parent or ()) in failing:
                 stats.finished(template, "500")
                 stats.fault("fail_parent")
                 return self._send(error_answer(500, "InternalServerError", "Forced failure"))
@@ -404,6 +420,8 @@ class SimulatorServer:
             opts.natural_order,
             opts.max_top,
             ep is not None and ep.kind is Kind.ODATA and st.overlap.draw(),
+            opts.global_list_drop,
+            frozenset(f.lower() for f in opts.reject_filter_fields),
         )
         ans = st.api.answer(
             route, list(request.query.items()), link_base, origin, opts.shape_overrides, rules
@@ -480,6 +498,24 @@ class SimulatorServer:
         await resp.write(cut)
         _abort(request)
         return resp
+
+
+def _parent_values(route: Route | None, request: web.Request) -> tuple[str, ...] | None:
+    """The path parameters, or a global list's parent query value (``("",)`` when absent);
+    None for endpoints without a parent."""
+    if route is None:
+        return None
+    if route.params:
+        return route.params
+    if route.endpoint is not None and route.endpoint.query_parent is not None:
+        return (query_parent_value(route.endpoint, list(request.query.items())) or "",)
+    return None
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected true or false, not {value!r}")
 
 
 def _abort(request: web.Request) -> None:

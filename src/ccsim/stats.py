@@ -1,4 +1,14 @@
-"""Request statistics of a running simulator (admin requests excluded)."""
+"""Request statistics of a running simulator (admin requests excluded).
+
+``snapshot()["by_parameters"]`` counts requests per parent: ``{template: {value: requests}}``
+for every template with path parameters, the value being the path parameters joined by ","
+(``["/api/v1/studies/{studyId}/subjects/odata"]["123"]``,
+``["/api/v1/studies/{studyId}/visits/{visitId}/elements/odata"]["123,456"]``), and for the
+global lists their parent query parameter's value (``["/api/v1/subjects/odata"]["123"]`` for
+``?studyId=123``, ``[""]`` without one). Every request to the template counts, whatever its
+answer (401, 429, 404 ... included), as in ``by_template``. At most ``MAX_PARAMETER_KEYS``
+values are kept; requests for further new values are counted in ``by_parameters_overflow``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 _KEEP_SECONDS = 3600
+MAX_PARAMETER_KEYS = 1_000_000  # distinct (template, value) pairs kept in by_parameters
 
 
 class Stats:
@@ -24,6 +35,9 @@ class Stats:
         self.per_second: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.by_parameters: dict[str, Counter[str]] = {}
+        self.parameter_keys = 0
+        self.parameters_overflow = 0
 
     def arrived(self) -> None:
         self.requests += 1
@@ -32,6 +46,18 @@ class Stats:
         if len(self.per_second) > _KEEP_SECONDS:
             for old in sorted(self.per_second)[: len(self.per_second) - _KEEP_SECONDS]:
                 del self.per_second[old]
+
+    def parameters(self, template: str, value: str) -> None:
+        """Count one request of ``template`` for parent ``value`` (see the module docstring)."""
+        per = self.by_parameters.get(template)
+        if per is None:
+            per = self.by_parameters[template] = Counter()
+        if value not in per:
+            if self.parameter_keys >= MAX_PARAMETER_KEYS:
+                self.parameters_overflow += 1
+                return
+            self.parameter_keys += 1
+        per[value] += 1
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -69,6 +95,8 @@ class Stats:
                 }
                 for t, c in self.by_template.items()
             },
+            "by_parameters": {t: dict(c) for t, c in self.by_parameters.items()},
+            "by_parameters_overflow": self.parameters_overflow,
             "faults": dict(self.faults),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,

@@ -98,7 +98,14 @@ def endpoint_truth(ds: Dataset, ep: EndpointSpec) -> dict[str, Any]:
                 total += sp.id_of(s)
             id_sum = total if ep.companion is None else None
     else:
-        if ep.parent is Parent.NONE:
+        if ep.parent is Parent.NONE and ep.query_parent is not None and not sp.is_root:
+            # a global list: the per-study lists' records (children of live studies)
+            count = total = 0
+            for p in parent_ordinals(ds, Parent.STUDY):
+                c, t = parent_sums(sp, p)
+                count += c
+                total += t
+        elif ep.parent is Parent.NONE:
             if sp.is_root:
                 count, total = root_sums(sp)
             else:

@@ -144,7 +144,7 @@ async def test_errors(http: aiohttp.ClientSession, sim: SimulatorServer) -> None
 async def test_swagger_list_paths_answer_empty(
     http: aiohttp.ClientSession, sim: SimulatorServer
 ) -> None:
-    status, body = await get_json(http, sim.url("/api/v1/subjects/odata"))
+    status, body = await get_json(http, sim.url("/api/v1/sponsor-teams/odata"))
     assert status == 200 and items_of(body) == []
     status, body = await get_json(http, sim.url("/api/v1/system/study-groups"))
     assert status == 200 and body == []

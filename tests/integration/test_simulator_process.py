@@ -35,6 +35,8 @@ def test_cli_round_trips_every_knob() -> None:
         natural_order="shuffled",
         page_overlap=0.2,
         max_top=250,
+        global_list_drop=0.25,
+        reject_filter_fields=("lastUpdatedOn", "createdOn"),
     )
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -43,6 +45,7 @@ def test_cli_round_trips_every_knob() -> None:
     helptext = parser.format_help()
     assert "--p-hang" in helptext and "default: 1729" in helptext
     assert "--natural-order" in helptext and "--page-overlap" in helptext
+    assert "--global-list-drop" in helptext and "--reject-filter-fields" in helptext
 
 
 def test_subprocess_serves_and_stops() -> None:

@@ -191,8 +191,12 @@ def brute_truth(ds: Dataset, template: str) -> tuple[int, int | None]:
             return 1, None
         slots = all_slots(ParentView(sp, 0))
         return len(slots), (sum(sp.id_of(s) for s in slots) if ep.companion is None else None)
-    if ep.parent is Parent.NONE:
-        view_list: list[View] = [ParentView(sp, 0) if sp.is_root else FlatView(sp)]
+    if ep.parent is Parent.NONE and ep.query_parent is not None and not sp.is_root:
+        studies = ds["studies"]  # a global list: the children of live studies
+        alive = [s for s in range(studies.count(0)) if studies.alive(s)]
+        view_list: list[View] = [ParentView(sp, s) for s in alive]
+    elif ep.parent is Parent.NONE:
+        view_list = [ParentView(sp, 0) if sp.is_root else FlatView(sp)]
     else:
         view_list = [ParentView(sp, p) for p in parent_ordinals(ds, ep.parent)]
     slots = [s for v in view_list for s in all_slots(v)]
@@ -249,7 +253,7 @@ def test_router() -> None:
     assert got is not None and got.endpoint is not None and got.params == ("42",)
     got = router.match("/api/v1/studies/4/visits/7/elements/odata")
     assert got is not None and got.params == ("4", "7")
-    got = router.match("/api/v1/subjects/odata")  # a swagger list path without data
+    got = router.match("/api/v1/sponsor-teams/odata")  # a swagger list path without data
     assert got is not None and got.endpoint is None and got.empty_kind is Kind.ODATA
     assert router.match("/api/v1/no/such/thing") is None
     assert router.match("/api/v1/system/study-statuses/odata").status == 404  # type: ignore[union-attr]

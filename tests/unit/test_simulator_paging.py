@@ -385,7 +385,7 @@ def test_dump_records_matches_the_api_and_rejects_unknowns() -> None:
     assert isinstance(elems, list)
     one = dump_records(ds, r, "/api/v1/studies/{studyId}", [str(sid)])
     assert len(one) == 1 and one[0]["id"] == sid
-    assert dump_records(ds, r, "/api/v1/subjects/odata") == []  # swagger list answered empty
+    assert dump_records(ds, r, "/api/v1/sponsor-teams/odata") == []  # swagger list answered empty
     with pytest.raises(UnknownRecords):
         dump_records(ds, r, "/api/v1/nope/odata")
     with pytest.raises(UnknownRecords):
