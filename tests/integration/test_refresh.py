@@ -176,3 +176,30 @@ async def test_plan_matches_what_the_next_run_requests(db_dsn: str, sim: Simulat
     assert plan.requests == run.progress.requests == 4
     assert run.progress.notes["planned"] == {"requests": 4, "parents": 4}  # on the run row
     assert plain.parents is None and plain.requests is not None and plain.requests >= 1
+
+
+async def test_children_of_parents_gone_upstream_follow_the_deletes_policy(
+    db_dsn: str, sim: SimulatorServer
+) -> None:
+    clock = Clock()
+    async with loader(db_dsn, sim) as ts:
+        await _studies_then_visits(ts, clock)
+        gone = sim.mutate(STUDIES, delete=2)
+        [parents] = await ts.run_jobs([2], clock=clock)
+        assert parents.progress.deleted == 2  # the parent job marks them (deletes = mark)
+        [children] = await ts.run_jobs([11], clock=clock)
+    assert children.ok and children.progress.requests == 0  # nothing to fetch for them
+    assert children.progress.notes["gone_parents"]["units"] == 2
+    rows = await fetch(
+        db_dsn,
+        "SELECT count(*) AS n, COALESCE(sum((data->>'id')::bigint), 0) AS s"
+        " FROM dim_visits_staging WHERE deleted_at IS NULL",
+    )
+    truth = sim.truth(VISITS)
+    assert (rows[0]["n"], rows[0]["s"]) == (truth["count"], truth["id_sum"])
+    marked = await fetch(
+        db_dsn, "SELECT count(*) AS n FROM dim_visits_staging WHERE deleted_at IS NOT NULL"
+    )
+    assert marked[0]["n"] == children.progress.deleted == len(gone["orphaned"]["visits"])
+    units = await _intervals(db_dsn)
+    assert len(units) == sim.truth(STUDIES)["count"]

@@ -44,6 +44,7 @@ class ParameterSql:
     count: str
     first: str
     next: str
+    gone: str
 
     @classmethod
     def for_job(cls, job: JobSpec) -> ParameterSql:
@@ -69,6 +70,7 @@ class ParameterSql:
             count=query("parameter_count").format(**parts),
             first=query("parameter_first_page").format(**parts),
             next=query("parameter_next_page").format(**parts),
+            gone=query("fanout_gone_units").format(**parts),
         )
 
 
@@ -130,3 +132,51 @@ async def iter_tuples(
         if len(rows) < page:
             return
         after = [rows[-1][f"p{i}"] for i in range(n)]
+
+
+@dataclass(frozen=True, slots=True)
+class GoneParents:
+    """What settling a fan-out's gone parents did: units forgotten, child rows settled."""
+
+    units: int = 0
+    rows: int = 0
+
+
+async def settle_gone_parents(
+    conn: asyncpg.Connection, job: JobSpec, instance_id: int
+) -> GoneParents:
+    """Children of parents that left the parent table (or answered 404), by the job's
+    ``deletes`` policy; the units of parents that left are forgotten. Nothing happens while
+    the parent table holds no parent at all (an emptied table is not a mass deletion)."""
+    assert job.parameter_source_table is not None
+    source = quote_ident(job.parameter_source_table)
+    if not await conn.fetchval(query("fanout_parents_exist").format(table=source), instance_id):
+        return GoneParents()
+    rows = await conn.fetch(ParameterSql.for_job(job).gone, job.id, instance_id)
+    if not rows:
+        return GoneParents()
+    scopes = [r["unit_key"] for r in rows]
+    left = [r["unit_key"] for r in rows if r["status"] != "missing"]
+    table = quote_ident(job.target_table)
+    settled = 0
+    async with conn.transaction():
+        if job.deletes in ("mark", "delete"):
+            status = await conn.execute(
+                query(f"fanout_children_{job.deletes}").format(table=table),
+                instance_id, job.id, scopes,
+            )  # fmt: skip
+            settled = int(status.split()[-1])
+        if left:
+            await conn.execute(query("fanout_units_forget"), job.id, instance_id, left)
+    return GoneParents(units=len(left), rows=settled)
+
+
+async def has_parents(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> bool:
+    """Whether the fan-out's source table holds any parent tuple of the instance."""
+    if job.parameter_source_table is None:
+        raise ValueError(f"job {job.id} has no parameter source table")
+    sql = query("parameter_exists").format(
+        table=quote_ident(job.parameter_source_table),
+        not_null=" AND ".join(f"({p.sql_expr}) IS NOT NULL" for p in job.parameters),
+    )
+    return bool(await conn.fetchval(sql, instance_id))

@@ -12,7 +12,7 @@ from dataclasses import replace
 import asyncpg
 import structlog
 
-from trialsync_async.db import runs
+from trialsync_async.db import parameters, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.engine.context import RunContext
@@ -66,8 +66,12 @@ class Committer:
         ctx.progress.add(await ctx.conn.run(transaction, what="writing a batch"))
 
     async def settle_deletions(self) -> None:
-        """After a complete pass of a keyed plain job: rows it did not see, per policy."""
+        """After a complete pass of a keyed plain job: rows it did not see, per policy. After
+        a successful fan-out run: the children of parents that are gone."""
         ctx, job = self.ctx, self.ctx.job
+        if job.parameters:
+            await self._settle_gone_parents()
+            return
         if self.seen_pass is None:
             return
 
@@ -81,3 +85,16 @@ class Committer:
         ctx.progress.deleted += gone
         if gone:
             log.info("records gone upstream", policy=job.deletes, rows=gone)
+
+    async def _settle_gone_parents(self) -> None:
+        ctx, job = self.ctx, self.ctx.job
+
+        async def settle(conn: asyncpg.Connection) -> parameters.GoneParents:
+            return await parameters.settle_gone_parents(conn, job, ctx.instance_id)
+
+        gone = await ctx.conn.run(settle, what="settling children of gone parents")
+        ctx.progress.deleted += gone.rows
+        if gone.units or gone.rows:
+            ctx.progress.notes["gone_parents"] = {"units": gone.units, "rows": gone.rows}
+            log.info("children of gone parents", policy=job.deletes, parents=gone.units,
+                     rows=gone.rows)  # fmt: skip
