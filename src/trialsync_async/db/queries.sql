@@ -12,6 +12,10 @@ CREATE TABLE IF NOT EXISTS trialsync_schema_migrations (
 -- name: schema_versions
 SELECT version, checksum FROM trialsync_schema_migrations ORDER BY version
 
+-- name: schema_versions_table_exists
+-- Whether `migrate` ever ran here (the opening check of every command but migrate).
+SELECT to_regclass('trialsync_schema_migrations') IS NOT NULL
+
 -- name: schema_version_insert
 INSERT INTO trialsync_schema_migrations (version, checksum) VALUES ($1, $2)
 
@@ -274,7 +278,7 @@ END
 -- Parent tuples by reason ($1 instance, $2 page size (unused), $3 job, $4 pass, $5, $6).
 SELECT {reason} AS reason, count(*) AS n FROM (
     SELECT {columns}, max(updated_at) AS version FROM {table}
-    WHERE source_instance_id = $1 AND {not_null} AND $2::int > 0
+    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null} AND $2::int > 0
     GROUP BY {order}
 ) AS p
 LEFT JOIN dw_etl_unit_state AS u
@@ -286,7 +290,7 @@ GROUP BY 1
 -- and the reason a run would fetch it.
 SELECT p.*, u.status, u.position, {reason} AS reason FROM (
     SELECT {columns}, max(updated_at) AS version FROM {table}
-    WHERE source_instance_id = $1 AND {not_null}
+    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null}
     GROUP BY {order}
     ORDER BY {order}
     LIMIT $2
@@ -295,10 +299,14 @@ LEFT JOIN dw_etl_unit_state AS u
     ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
 ORDER BY {order}
 
+-- name: parameter_exists
+-- Whether a fan-out has any parent tuple ($1 instance): its upstream has loaded something.
+SELECT EXISTS (SELECT 1 FROM {table} WHERE source_instance_id = $1 AND {not_null})
+
 -- name: parameter_next_page
 SELECT p.*, u.status, u.position, {reason} AS reason FROM (
     SELECT {columns}, max(updated_at) AS version FROM {table}
-    WHERE source_instance_id = $1 AND {not_null} AND ({tuple}) > ({after})
+    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null} AND ({tuple}) > ({after})
     GROUP BY {order}
     ORDER BY {order}
     LIMIT $2
@@ -306,6 +314,35 @@ SELECT p.*, u.status, u.position, {reason} AS reason FROM (
 LEFT JOIN dw_etl_unit_state AS u
     ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
 ORDER BY {order}
+
+-- name: fanout_gone_units
+-- Units of fan-out job $1 whose parent left the parent table (or is marked deleted there), and
+-- those whose parent answered 404 (missing): their children are gone upstream too.
+SELECT u.unit_key, u.status FROM dw_etl_unit_state AS u
+WHERE u.job_id = $1 AND u.instance_id = $2
+  AND (u.status = 'missing' OR NOT EXISTS (
+      SELECT 1 FROM (
+          SELECT {columns} FROM {table}
+          WHERE source_instance_id = $2 AND deleted_at IS NULL AND {not_null}
+      ) AS p
+      WHERE {scope} = u.unit_key))
+
+-- name: fanout_parents_exist
+SELECT EXISTS (SELECT 1 FROM {table} WHERE source_instance_id = $1 AND deleted_at IS NULL)
+
+-- name: fanout_children_mark
+-- deletes = mark: the children of gone parents ($3: their scopes) are marked deleted.
+UPDATE {table} SET deleted_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
+WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = ANY($3::text[])
+  AND deleted_at IS NULL
+
+-- name: fanout_children_delete
+DELETE FROM {table}
+WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = ANY($3::text[])
+
+-- name: fanout_units_forget
+-- Units whose parent left the parent table: nothing to revisit any more.
+DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
 
 -- name: units_of_pass
 -- A plain job's planned ranges in pass $3, in plan order.
@@ -493,6 +530,9 @@ DROP DATABASE IF EXISTS {database} WITH (FORCE)
 
 -- name: database_create
 CREATE DATABASE {database}
+
+-- name: database_exists
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)
 
 -- name: database_create_from_template
 CREATE DATABASE {database} TEMPLATE {template}
@@ -769,3 +809,38 @@ WHERE r.started_at > LOCALTIMESTAMP - make_interval(days => $1::int)
 GROUP BY ROLLUP (r.job_id)
 ORDER BY GROUPING(r.job_id), r.job_id
 -- === end of run history ===================================================================
+
+-- === job overrides (db/overrides.py): operator settings on top of the inventory ===========
+
+-- name: job_rows_lock
+-- Every job row, locked for `jobs sync` (a concurrent `jobs set` waits, so neither loses the
+-- other's write). SELECT *: job_from_row reads whatever configuration columns exist.
+SELECT * FROM dw_etl_jobs ORDER BY id FOR UPDATE
+
+-- name: job_row
+SELECT * FROM dw_etl_jobs WHERE id = $1
+
+-- name: job_row_lock
+SELECT * FROM dw_etl_jobs WHERE id = $1 FOR UPDATE
+
+-- name: job_overrides_all
+SELECT job_id, setting, value, set_at, reason FROM dw_etl_job_overrides ORDER BY job_id, setting
+
+-- name: job_overrides_of
+SELECT job_id, setting, value, set_at, reason FROM dw_etl_job_overrides
+WHERE job_id = $1 ORDER BY setting
+
+-- name: job_override_upsert
+INSERT INTO dw_etl_job_overrides AS o (job_id, setting, value, reason)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (job_id, setting) DO UPDATE SET value = EXCLUDED.value, reason = EXCLUDED.reason,
+    set_at = now()
+RETURNING job_id, setting, value, set_at, reason
+
+-- name: job_override_delete
+DELETE FROM dw_etl_job_overrides WHERE job_id = $1 AND setting = $2
+
+-- name: job_inventory_settings_save
+UPDATE dw_etl_jobs SET inventory_settings = $2
+WHERE id = $1 AND inventory_settings IS DISTINCT FROM $2::jsonb
+-- === end of job overrides =================================================================
