@@ -72,15 +72,20 @@ class Paging(ABC):
 
     kind: str = "?"
 
-    def __init__(self, page_size: int, *, count: bool = True) -> None:
+    def __init__(self, page_size: int, *, count: bool = True, where: str | None = None) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.top = min(page_size, MAX_PAGE_SIZE)
         self.count = count  # ask $count: tells a server cap below $top, and overlaps at the end
+        self.where = where  # a filter every request carries (timestamp incrementals)
         self.done = False
 
     def _count_item(self) -> QueryItems:
         return [("$count", "true")] if self.count else []
+
+    def _filter_item(self, terms: Sequence[str] = ()) -> QueryItems:
+        all_terms = [*([self.where] if self.where else []), *terms]
+        return [("$filter", " and ".join(all_terms))] if all_terms else []
 
     @abstractmethod
     def request(self) -> QueryItems: ...
@@ -111,8 +116,9 @@ class KeysetPaging(Paging):
         after: int | None = None,
         upto: int | None = None,
         count: bool = True,
+        where: str | None = None,
     ) -> None:
-        super().__init__(page_size, count=count)
+        super().__init__(page_size, count=count, where=where)
         self.key_field = key_field
         self.after = after
         self.upto = upto
@@ -124,9 +130,7 @@ class KeysetPaging(Paging):
         if self.upto is not None:
             terms.append(f"{self.key_field} le {odata_literal(self.upto)}")
         items: QueryItems = [("$top", self.top), ("$orderby", self.key_field)]
-        if terms:
-            items.append(("$filter", " and ".join(terms)))
-        return items + self._count_item()
+        return items + self._filter_item(terms) + self._count_item()
 
     @staticmethod
     def _int_id(record: Any) -> int:
@@ -178,8 +182,9 @@ class OffsetPaging(Paging):
         keyed: bool = True,
         skip: int = 0,
         count: bool = True,
+        where: str | None = None,
     ) -> None:
-        super().__init__(page_size, count=count)
+        super().__init__(page_size, count=count, where=where)
         self.order_by = order_by
         self.identity = identity
         self.keyed = keyed
@@ -196,7 +201,7 @@ class OffsetPaging(Paging):
         items: QueryItems = [("$top", top), ("$skip", skip)]
         if self.order_by:
             items.append(("$orderby", self.order_by))
-        return items + self._count_item()
+        return items + self._filter_item() + self._count_item()
 
     def _repeats_head(self, page: Page, identities: list[object]) -> bool | None:
         """Whether a keyless page's head repeats the previous page's tail (None: cannot tell).

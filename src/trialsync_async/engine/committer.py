@@ -34,8 +34,14 @@ class Committer:
         )
         # Plain keyed jobs with a deletes policy remember the keys each pass saw.
         tracks_seen = not job.parameters and job.deletes != "keep" and not ctx.keyless
-        self.seen_pass = ctx.pass_id if tracks_seen else None
+        self._seen_pass = ctx.pass_id if tracks_seen else None
         self._prepared_generation = -1
+
+    @property
+    def seen_pass(self) -> int | None:
+        """The pass whose seen keys the merges record; none for an incremental pass, which
+        sees only what changed and so cannot tell what was deleted."""
+        return None if self.ctx.incremental_since else self._seen_pass
 
     async def commit(self, batch: Batch) -> None:
         ctx = self.ctx

@@ -38,6 +38,7 @@ class RunContext:
     pass_id: int = 0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     initial_load: bool = False  # fan-outs: no parent of the job was fetched before this pass
+    incremental_since: str | None = None  # plain jobs: this pass asks only since then
 
     def revisit(self) -> Revisit | None:
         """Fan-outs: the refresh bounds finished units get their next revisit from."""

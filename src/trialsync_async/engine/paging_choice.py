@@ -21,6 +21,7 @@ from trialsync_async.api.paging import (
     content_identity,
     id_identity,
 )
+from trialsync_async.engine import incremental
 from trialsync_async.engine.units import Unit
 from trialsync_async.inventory import JobSpec
 
@@ -52,6 +53,8 @@ class PagingChoice:
 
     def for_unit(self, unit: Unit) -> Paging:
         pos = unit.position or {}
+        since = (unit.bounds or {}).get("since")
+        where = incremental.where(self.job, since) if since else None
         if self.link:
             link: QueryItems | None = pos.get("link")
             start: QueryItems | None = [("$top", self.page_size)] if self.job.paged else None
@@ -60,8 +63,9 @@ class PagingChoice:
             bounds = unit.bounds or {}
             after = pos.get("after", bounds.get("after"))
             return KeysetPaging(
-                self.page_size, after=after, upto=bounds.get("upto"), count=self.count
-            )
+                self.page_size, after=after, upto=bounds.get("upto"), count=self.count,
+                where=where,
+            )  # fmt: skip
         keyless = self.job.record_key.kind == "none"
         return OffsetPaging(
             self.page_size,
@@ -70,6 +74,7 @@ class PagingChoice:
             keyed=not keyless,
             skip=int(pos.get("skip", 0)) if not keyless else 0,
             count=self.count,
+            where=where,
         )
 
     def refuse(self, detail: str) -> bool:

@@ -53,12 +53,17 @@ class Unit:
         )  # fmt: skip
 
 
-def range_units(path: str, ranges: list[tuple[int | None, int | None]]) -> list[Unit]:
+def range_units(
+    path: str, ranges: list[tuple[int | None, int | None]], *, since: str | None = None
+) -> list[Unit]:
+    """A plain job's units; ``since`` (timestamp incrementals) is kept in their bounds, so a
+    resumed run asks from the same point."""
+    extra = {"since": since} if since else {}
     if len(ranges) == 1:
-        return [Unit(PLAIN_UNIT, path, {}, bounds={"after": None, "upto": None})]
+        return [Unit(PLAIN_UNIT, path, {}, bounds={"after": None, "upto": None, **extra})]
     width = len(str(len(ranges)))
     return [
-        Unit(f"range {i:0{width}d}", path, {}, bounds={"after": lo, "upto": hi})
+        Unit(f"range {i:0{width}d}", path, {}, bounds={"after": lo, "upto": hi, **extra})
         for i, (lo, hi) in enumerate(ranges)
     ]
 
