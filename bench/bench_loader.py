@@ -291,7 +291,7 @@ async def main(args: argparse.Namespace) -> int:
         sim = await stack.enter_async_context(
             SimulatorProcess(SimulatorOptions(scale=1.0, size_overrides=sizes))
         )
-        ts = await stack.enter_async_context(TrialSync(settings))
+        ts = await stack.enter_async_context(TrialSync(settings, require_schema=False))
         await ts.migrate()
         await ts.set_instance(
             INSTANCE_ID,

@@ -3,15 +3,16 @@ share (and the daemon will)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
 
 import asyncpg
 
-from trialsync_async.db import catalog
+from trialsync_async.db import catalog, history, overrides, runs, status
 from trialsync_async.db.catalog import InstanceChanges, InstanceRow, JobRow
 from trialsync_async.db.connect import (
     create_pool,
@@ -19,13 +20,23 @@ from trialsync_async.db.connect import (
     redact_dsn,
     with_application_name,
 )
-from trialsync_async.db.migrator import MigrationReport, migrate, sync_inventory
+from trialsync_async.db.history import FailureReport, RunDetail, RunRow, RunStats
+from trialsync_async.db.migrator import (
+    MigrationReport,
+    migrate,
+    migration_files,
+    pending_migrations,
+    sync_inventory,
+)
+from trialsync_async.db.overrides import Override, SettingState
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobResult, ProgressCallback
 from trialsync_async.engine.plan import JobPlan, plan_jobs
+from trialsync_async.engine.probe import InstanceProbe, probe_instance
 from trialsync_async.engine.runner import Runner, select_jobs
-from trialsync_async.errors import DatabaseError
+from trialsync_async.errors import DatabaseError, NotMigratedError, UnknownRunError
 from trialsync_async.inventory import JobSpec, load_inventory
+from trialsync_async.job_views import JobDetail, JobSchedule
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
 
 
@@ -33,19 +44,29 @@ class TrialSync:
     """Holds the settings and the database pool.
 
     ``async with TrialSync(settings) as ts:`` resolves the database (``DATABASE_URL`` or the
-    embedded PostgreSQL) and opens a pool; every operation is a method.
+    embedded PostgreSQL) and opens a pool; every operation is a method. Opening checks that
+    the database is migrated (``NotMigratedError`` when not) unless ``require_schema=False``
+    (``migrate``, the demo); ``migrated`` says what it found.
     """
 
-    def __init__(self, settings: Settings, *, application_name: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        application_name: str | None = None,
+        require_schema: bool = True,
+    ) -> None:
         self.settings = settings
         self.application_name = application_name  # names this process's sessions in PostgreSQL
+        self.require_schema = require_schema
+        self.migrated = False
         self.dsn: str | None = None
         self._pool: asyncpg.Pool | None = None
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> TrialSync:
         self.dsn = await self._stack.enter_async_context(
-            database_url(self.settings.database_url, self.settings.embedded_dir)
+            database_url(self.settings.database_url, self.settings.embedded_path())
         )
         shown = redact_dsn(self.dsn)
         if self.application_name:
@@ -60,7 +81,21 @@ class TrialSync:
             await self._stack.aclose()
             raise DatabaseError(detail=f"cannot connect to {shown}: {exc}") from exc
         self._stack.push_async_callback(self._pool.close)
+        try:
+            await self._check_schema()
+        except BaseException:
+            await self._stack.aclose()
+            raise
         return self
+
+    async def _check_schema(self) -> None:
+        """The one place an unmigrated database is noticed: ``NotMigratedError`` when the
+        schema is required and a packaged migration has not been applied."""
+        async with self.pool.acquire() as conn:
+            pending = await pending_migrations(conn, self.settings.migrations_dir)
+        self.migrated = not pending
+        if pending and self.require_schema:
+            raise NotMigratedError(pending=_pending_note(pending, self.settings.migrations_dir))
 
     async def __aexit__(
         self,
@@ -82,12 +117,14 @@ class TrialSync:
     async def migrate(self) -> MigrationReport:
         jobs = self.inventory()  # validated before anything touches the database
         async with self.pool.acquire() as conn:
-            return await migrate(
+            report = await migrate(
                 conn,
                 jobs=jobs,
                 migrations_dir=self.settings.migrations_dir,
                 default_instance_url=self.settings.default_instance_url,
             )
+        self.migrated = True
+        return report
 
     async def sync_jobs(self) -> MigrationReport:
         jobs = self.inventory()
@@ -98,6 +135,45 @@ class TrialSync:
         async with self.pool.acquire() as conn:
             return await catalog.list_jobs(conn)
 
+    async def job_overrides(self) -> dict[int, dict[str, Override]]:
+        """Every job's operator overrides, by job and setting."""
+        async with self.pool.acquire() as conn:
+            return await overrides.overrides_by_job(conn)
+
+    async def show_job(self, job_id: int, *, now: datetime | None = None) -> JobDetail:
+        """One job: each setting and its source, schedule and next run, parent, last 5 runs."""
+        async with self.pool.acquire() as conn:
+            job, settings = await overrides.settings_of(conn, job_id)
+            parent = None
+            if job.parent_job_id is not None:
+                parent = await catalog.get_job(conn, job.parent_job_id)
+            runs = await status.runs(conn, job_id=job_id, limit=5)
+        when = now or datetime.now(UTC)
+        schedule = JobSchedule.of(job, self.settings.default_schedule, when)
+        return JobDetail(job, settings, parent, schedule, runs)
+
+    async def set_job(
+        self,
+        job_id: int,
+        *,
+        values: Mapping[str, object] | None = None,
+        resets: Sequence[str] = (),
+        reason: str | None = None,
+    ) -> tuple[JobSpec, list[SettingState]]:
+        """Override settings of a job (``jobs set``; names and values as in the inventory) or
+        reset them to the inventory's. ``InvalidSettingError`` (nothing changed) when refused."""
+        async with self.pool.acquire() as conn:
+            return await overrides.change_settings(
+                conn, job_id, values=values, resets=resets, reason=reason
+            )
+
+    async def enable_job(self, job_id: int) -> tuple[JobSpec, list[SettingState]]:
+        return await self.set_job(job_id, values={"is_active": True})
+
+    async def disable_job(self, job_id: int, reason: str) -> tuple[JobSpec, list[SettingState]]:
+        """Disable a job: runs of it are refused with ``reason``, the service skips it."""
+        return await self.set_job(job_id, values={"is_active": False}, reason=reason)
+
     async def list_instances(self) -> list[InstanceRow]:
         async with self.pool.acquire() as conn:
             return await catalog.list_instances(conn)
@@ -105,6 +181,44 @@ class TrialSync:
     async def set_instance(self, instance_id: int, **changes: Unpack[InstanceChanges]) -> int:
         async with self.pool.acquire() as conn:
             return await catalog.set_instance(conn, instance_id, **changes)
+
+    async def test_instance(self, instance_id: int) -> InstanceProbe:
+        """One request to the instance with its key (``instances test``); MissingApiKeyError
+        when it has none."""
+        async with self.pool.acquire() as conn:
+            instance = await catalog.get_instance(conn, instance_id)
+        return await probe_instance(self.settings, instance)
+
+    async def run_history(
+        self,
+        *,
+        job_id: int | None = None,
+        status: str | None = None,
+        since: timedelta | None = None,
+        limit: int = 20,
+    ) -> list[RunRow]:
+        """Runs, newest first: of one job, in one status, started within ``since``."""
+        async with self.pool.acquire() as conn:
+            return await history.list_runs(
+                conn, job_id=job_id, status_is=status, since=since, limit=limit
+            )
+
+    async def run_detail(self, run_id: int) -> RunDetail:
+        """One run in full; ``UnknownRunError`` when there is none."""
+        async with self.pool.acquire() as conn:
+            return await history.run_detail(conn, run_id)
+
+    async def run_failures(
+        self, *, run_id: int | None = None, job_id: int | None = None, limit: int = 50
+    ) -> FailureReport:
+        """Failed runs with their failed units, and the units still failed."""
+        async with self.pool.acquire() as conn:
+            return await history.failures(conn, run_id=run_id, job_id=job_id, limit=limit)
+
+    async def run_stats(self, *, days: int = 7) -> RunStats:
+        """Per job over the last ``days`` days: runs, success rate, counts, mean duration."""
+        async with self.pool.acquire() as conn:
+            return await history.stats(conn, days=days)
 
     async def plan(
         self,
@@ -119,6 +233,14 @@ class TrialSync:
             jobs = await select_jobs(conn, job_ids)
         return await plan_jobs(self.pool, jobs, full=full, now=now)
 
+    async def failed_units_of(self, run_id: int) -> tuple[int, list[dict[str, str]]]:
+        """The job of run ``run_id`` and its failed units' parameters (UnknownRunError)."""
+        async with self.pool.acquire() as conn:
+            found = await runs.failed_units(conn, run_id)
+        if found is None:
+            raise UnknownRunError(run_id=run_id)
+        return found
+
     async def run_jobs(
         self,
         job_ids: Sequence[int] | None = None,
@@ -128,19 +250,24 @@ class TrialSync:
         clock: Callable[[], datetime] | None = None,
         on_start: ProgressCallback | None = None,
         on_progress: ProgressCallback | None = None,
+        on_finish: Callable[[JobResult], None] | None = None,
         on_runner: Callable[[Runner], None] | None = None,
         clients: ClientRegistry | None = None,
+        with_upstream: bool = False,
+        retry_of: int | None = None,
         **overrides: Any,
     ) -> list[JobResult]:
-        """Run the given jobs (``None``: every active job) once, in dependency order.
+        """Run the given jobs (``None``: every active job) once, in dependency order;
+        ``with_upstream`` runs the active jobs they depend on first (transitively).
 
         ``overrides`` change run settings for this call only (``page_size=100``); ``fresh``
         starts new passes instead of continuing unfinished ones; ``full`` makes fan-outs fetch
         every parent, not only new, changed, failed and due ones; ``clock`` (tests) is what
         revisits are counted on. ``on_runner`` receives the runner before it starts (a caller's
-        handle to ``stop()``). ``clients``: a registry shared between calls (the service's:
-        every run of the process then shares one limiter per instance); by default each call
-        opens and closes its own.
+        handle to ``stop()``); ``on_finish`` each job's result as it ends (skipped ones too).
+        ``retry_of`` (with the one job of that run): fetch only that run's failed units.
+        ``clients``: a registry shared between calls (the service's: every run of the process
+        then shares one limiter per instance); by default each call opens and closes its own.
         """
         refused = set(overrides) - RUN_OPTION_FIELDS
         if refused:
@@ -154,15 +281,24 @@ class TrialSync:
             settings=settings,
             fresh=fresh,
             full=full,
+            retry_of=retry_of,
             clock=clock,
             clients=clients,
             on_start=on_start,
             on_progress=on_progress,
+            on_finish=on_finish,
         )
         if on_runner is not None:
             on_runner(runner)
         try:
-            return await runner.run(job_ids)
+            return await runner.run(job_ids, with_upstream=with_upstream)
         finally:
             if own_clients:
                 await clients.aclose()
+
+
+def _pending_note(pending: Sequence[str], migrations_dir: Path | None) -> str:
+    """Nothing when no migration was ever applied; else which ones are missing."""
+    if len(pending) == len(migration_files(migrations_dir)):
+        return ""
+    return f" (not applied: {', '.join(pending)})"

@@ -10,16 +10,26 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from trialsync_async import facts
+import asyncpg
+
+from trialsync_async import __version__, cli_history, cli_jobs, cli_tools, facts
 from trialsync_async.app import TrialSync
-from trialsync_async.db.catalog import InstanceRow, JobRow
+from trialsync_async.cli_history import parse_since
+from trialsync_async.db.catalog import InstanceRow
+from trialsync_async.db.history import RUN_STATUSES
 from trialsync_async.engine.job_run import JobResult
 from trialsync_async.engine.plan import JobPlan
-from trialsync_async.errors import ConfigError, TrialSyncError
+from trialsync_async.errors import (
+    ConfigError,
+    InvalidSettingError,
+    NotMigratedError,
+    TrialSyncError,
+)
 from trialsync_async.log import configure_logging
 from trialsync_async.output import format_table
 from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import Settings
+from trialsync_async.validate import validate_inventory
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,15 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trialsync-async",
         description="Copy the Clinical Conductor API into PostgreSQL staging tables.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     run = parser.add_argument_group("running jobs (no COMMAND)")
     run.add_argument(
         "--job", type=int, action="append", metavar="ID", help="run this job (repeatable)"
     )
     run.add_argument("--all", action="store_true", help="run every active job once")
+    run.add_argument(
+        "--with-upstream", action="store_true",
+        help="first run the jobs the given jobs depend on (transitively, in dependency order)",
+    )  # fmt: skip
     _add_run_options(run)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("migrate", help="apply migrations, sync the job inventory, create tables")
+    cli_tools.add_validate_command(sub)
+
+    retry = sub.add_parser(
+        "retry-failed", help="re-fetch only the failed units of a run, as a new run of its job"
+    )
+    retry.add_argument("run_id", type=int, metavar="RUN")
 
     plan = sub.add_parser("plan", help="what the next run would fetch and cost (no API request)")
     plan.add_argument(
@@ -74,17 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP address (default TRIALSYNC_LISTEN or 127.0.0.1:8080; port 0 = any free)",
     )  # fmt: skip
 
-    jobs = sub.add_parser("jobs", help="the job inventory (dw_etl_jobs)")
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
-    jobs_list = jobs_sub.add_parser("list", help="list jobs")
-    jobs_list.add_argument("--active", action="store_true", help="only active jobs")
-    jobs_sub.add_parser(
-        "sync", help="load the job inventory (TRIALSYNC_JOBS_FILE, else the packaged one)"
-    )
+    cli_jobs.add_jobs_commands(sub)  # list, show, sync, enable, disable, set
 
     inst = sub.add_parser("instances", help="API instances (dw_api_credentials)")
     inst_sub = inst.add_subparsers(dest="instances_command", metavar="ACTION", required=True)
     inst_sub.add_parser("list", help="list instances (keys are never shown)")
+    cli_tools.add_instance_test(inst_sub)
     inst_set = inst_sub.add_parser("set", help="create or update an instance")
     inst_set.add_argument("instance_id", type=int)
     inst_set.add_argument("--name")
@@ -120,12 +136,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the Clinical Conductor API simulator (see `simulate --help`)",
     )  # fmt: skip
 
+    _add_history_commands(sub)
+
     demo = sub.add_parser(
         "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
     )
     demo.add_argument("--scale", type=float, default=None, help="simulator data scale")
     _add_run_options(demo)
     return parser
+
+
+def _add_history_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``runs [show RUN]``, ``failures``, ``stats``: the run log (see cli_history.py)."""
+    runs = sub.add_parser("runs", help="recent runs, newest first (`runs show RUN`: one run)")
+    runs.add_argument("--job", type=int, metavar="ID", help="only this job's runs")
+    runs.add_argument("--status", choices=RUN_STATUSES, help="only runs in this status")
+    runs.add_argument(
+        "--since", type=parse_since, metavar="SPAN",
+        help="only runs started within SPAN: 30m, 24h, 7d",
+    )  # fmt: skip
+    runs.add_argument("--limit", type=_int_at_least(1), default=20, metavar="N", help="default 20")
+    _add_json(runs)
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    show = runs_sub.add_parser("show", help="one run in full")
+    show.add_argument("run_id", type=int, metavar="RUN")
+    _add_json(show, default=argparse.SUPPRESS)  # `runs --json show 5` keeps its --json
+
+    failures = sub.add_parser("failures", help="failed runs and their failed units")
+    which = failures.add_mutually_exclusive_group()
+    which.add_argument("--run", type=int, metavar="RUN", help="this run's failures")
+    which.add_argument("--job", type=int, metavar="ID", help="this job's failed runs")
+    failures.add_argument(
+        "--limit", type=_int_at_least(1), default=50, metavar="N",
+        help="failed runs (and units still failed) shown, default 50",
+    )  # fmt: skip
+    _add_json(failures)
+
+    stats = sub.add_parser("stats", help="per job: runs, success rate, records, requests")
+    stats.add_argument(
+        "--days", type=_int_at_least(1), default=7, metavar="N",
+        help="runs started in the last N days (default 7)",
+    )  # fmt: skip
+    _add_json(stats)
+
+
+def _add_json(parser: argparse.ArgumentParser, default: object = False) -> None:
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="one JSON document, not a table"
+    )
 
 
 def _add_run_options(group: argparse._ActionsContainer) -> None:
@@ -226,33 +284,6 @@ def _run(coro: Coroutine[Any, Any, int], stop: GracefulStop) -> int:
     return uvloop.run(_main_task(coro, stop))
 
 
-def _print_jobs(rows: Sequence[JobRow], *, only_active: bool) -> None:
-    shown = [r for r in rows if r.spec.is_active or not only_active]
-    print(
-        format_table(
-            ["id", "name", "endpoint", "target", "active", "params", "last run"],
-            [
-                (
-                    r.spec.id,
-                    r.spec.name,
-                    r.spec.source_endpoint,
-                    r.spec.target_table,
-                    _yes(r.spec.is_active),
-                    r.spec.legacy_parameter_name or "",
-                    r.last_run_status or "",
-                )
-                for r in shown
-            ],
-        )
-    )
-    active = sum(1 for r in rows if r.spec.is_active)
-    print(f"\n{len(rows)} jobs: {active} active, {len(rows) - active} disabled")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
 def _print_instances(rows: Sequence[InstanceRow]) -> None:
     def key(r: InstanceRow) -> str:
         return f"env {r.api_key_env}" if r.api_key_env else ("stored" if r.has_key else "none")
@@ -306,13 +337,32 @@ def _print_plan(plans: Sequence[JobPlan]) -> None:
     print(f"\ntotal: {total:,} requests, {_hours(seconds)} at the instances' rate limits{note}")
 
 
+async def _history(ts: TrialSync, args: argparse.Namespace) -> int:
+    if args.command == "runs" and args.runs_command == "show":
+        cli_history.print_run(await ts.run_detail(args.run_id), as_json=args.json)
+    elif args.command == "runs":
+        rows = await ts.run_history(
+            job_id=args.job, status=args.status, since=args.since, limit=args.limit
+        )
+        cli_history.print_runs(rows, as_json=args.json)
+    elif args.command == "failures":
+        report = await ts.run_failures(run_id=args.run, job_id=args.job, limit=args.limit)
+        cli_history.print_failures(report, as_json=args.json)
+    else:
+        cli_history.print_stats(await ts.run_stats(days=args.days), as_json=args.json)
+    return EXIT_OK
+
+
 async def _migrate(ts: TrialSync) -> int:
     report = await ts.migrate()
     print(
         f"migrations applied: {len(report.applied)} "
         f"(already applied: {len(report.already_applied)}); "
-        f"jobs synced: {report.jobs_synced}; staging tables: {len(report.staging_tables)}"
+        f"jobs synced: {report.jobs_synced}; staging tables: {len(report.staging_tables)}; "
+        f"job overrides applied: {report.overrides}"
     )
+    for note in report.notes:  # settings edited in dw_etl_jobs, kept as overrides
+        print(note)
     return EXIT_OK
 
 
@@ -330,8 +380,10 @@ async def run_with_progress(
             job_ids,
             fresh=args.fresh,
             full=args.full,
+            with_upstream=getattr(args, "with_upstream", False),  # `demo` runs --all
             on_start=display.started,
             on_progress=display.progressed,
+            on_finish=display.finished,
             on_runner=_STOP.attach,
         )
     finally:
@@ -339,6 +391,25 @@ async def run_with_progress(
         await asyncio.gather(refresher, return_exceptions=True)
     print(summary_table(results))
     return results
+
+
+async def _retry_failed(ts: TrialSync, run_id: int) -> int:
+    job_id, failed = await ts.failed_units_of(run_id)
+    if not failed:
+        print(f"run {run_id} has no failed units to retry")
+        return EXIT_OK
+    display = ProgressDisplay()
+    refresher = asyncio.create_task(display.refresh())
+    try:
+        results = await ts.run_jobs(
+            [job_id], retry_of=run_id, on_start=display.started,
+            on_progress=display.progressed, on_finish=display.finished, on_runner=_STOP.attach,
+        )  # fmt: skip
+    finally:
+        refresher.cancel()
+        await asyncio.gather(refresher, return_exceptions=True)
+    print(summary_table(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
 async def _serve(settings: Settings) -> int:
@@ -355,32 +426,38 @@ async def _serve(settings: Settings) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return await _serve(settings)
+    if args.command == "validate":  # no database
+        report = validate_inventory(args.jobs or settings.jobs_file)
+        return cli_tools.print_validation(report, as_json=args.json)
     if args.command == "demo":
         from trialsync_async.demo import run_demo
 
         return await run_demo(settings, args, run_with_progress)
-    async with TrialSync(settings) as ts:
+    async with TrialSync(settings, require_schema=args.command != "migrate") as ts:
         if args.command is None:
             results = await run_with_progress(ts, args, None if args.all else args.job)
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
         if args.command == "migrate":
             return await _migrate(ts)
+        if args.command == "retry-failed":
+            return await _retry_failed(ts, args.run_id)
+        if args.command in ("runs", "failures", "stats"):
+            return await _history(ts, args)
         if args.command == "plan":
             _print_plan(
                 await ts.plan(None if args.all or not args.job else args.job, full=args.full)
             )
             return EXIT_OK
         if args.command == "jobs":
-            if args.jobs_command == "sync":
-                report = await ts.sync_jobs()
-                print(f"jobs synced: {report.jobs_synced}")
-            else:
-                _print_jobs(await ts.list_jobs(), only_active=args.active)
+            await cli_jobs.dispatch(ts, args)
             return EXIT_OK
         if args.command == "instances":
             if args.instances_command == "list":
                 _print_instances(await ts.list_instances())
                 return EXIT_OK
+            if args.instances_command == "test":
+                probe = await ts.test_instance(args.instance_id)
+                return cli_tools.print_probe(probe, as_json=args.json)
             api_key = _read_key() if args.api_key_stdin else None
             instance_id = await ts.set_instance(
                 args.instance_id,
@@ -429,6 +506,10 @@ def main(
         return EXIT_USAGE
     if args.command is None and args.job and args.all:
         parser.error("give --job or --all, not both")
+    if args.command is None and args.with_upstream and not args.job:
+        parser.error("--with-upstream goes with --job (--all runs every active job already)")
+    if problem := cli_jobs.usage_problem(args):
+        parser.error(problem)
     try:
         settings = settings_factory()
         if args.command == "serve":
@@ -447,8 +528,14 @@ def main(
         configure_logging(settings.log_level, settings.log_format)
         _STOP.grace = settings.stop_grace_seconds
         return _run(_dispatch(args, settings), _STOP)
+    except InvalidSettingError as exc:  # a refused option value: nothing was changed
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except TrialSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except asyncpg.UndefinedTableError:  # a table dropped after the opening check
+        print(f"error: {NotMigratedError(pending='')}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,15 +1,30 @@
 """``make demo``: the simulator and (when DATABASE_URL is unset) an embedded PostgreSQL, instance
-1 pointed at the simulator, every active job run once, and the summary printed."""
+1 pointed at the simulator, every active job run once, and the summary printed.
+
+Without DATABASE_URL it loads the database every other command uses (``embedded.DATABASE``
+in the working copy's embedded cluster), made afresh each time, unless an instance of it
+points at a real API. Afterwards instance 1 points at ``TRIALSYNC_DEFAULT_INSTANCE_URL``,
+where ``trialsync-async simulate`` listens, so jobs can be run again on the same data.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import asyncpg
 
 from trialsync_async.app import TrialSync
-from trialsync_async.db.connect import recreate_database
-from trialsync_async.embedded import EmbeddedPostgres
+from trialsync_async.db.connect import (
+    database_exists,
+    drop_database,
+    recreate_database,
+    with_database,
+)
+from trialsync_async.embedded import DATABASE, EmbeddedPostgres
 from trialsync_async.engine.job_run import JobResult
+from trialsync_async.errors import DemoWouldReplaceData
 from trialsync_async.settings import Settings
 
 DEMO_SCALE = 1.0
@@ -17,7 +32,8 @@ DEMO_SCALE = 1.0
 # none either (0 = no limit); against the real API keep the default 10 requests/second.
 DEMO_RATE_LIMIT = 0.0
 DEMO_INSTANCE = 1
-DEMO_DATABASE = "trialsync_demo"
+OLD_DEMO_DATABASE = "trialsync_demo"  # where earlier versions loaded the demo: dropped
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 RunJobs = Callable[
     [TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]
@@ -28,12 +44,33 @@ async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJo
     if settings.database_url:
         print("demo: loading into DATABASE_URL; instance 1 is pointed at the simulator")
         return await _demo(settings, args, run_jobs)
-    # A fresh database on the embedded server each time, so that staging tables hold exactly
-    # this simulator's data (a smaller --scale than last time would leave orphans behind).
-    with EmbeddedPostgres(settings.embedded_dir) as pg:
-        dsn = await recreate_database(pg.dsn(), DEMO_DATABASE)
-        print(f"demo: embedded PostgreSQL in {settings.embedded_dir}, database {DEMO_DATABASE}")
+    # A fresh database each time, so that staging tables hold exactly this simulator's data
+    # (a smaller --scale than last time would leave orphans behind).
+    data_dir = settings.embedded_path()
+    with EmbeddedPostgres(data_dir) as pg:
+        server = pg.dsn()
+        if await database_exists(server, DATABASE):
+            await refuse_real_data(
+                settings.with_overrides(database_url=with_database(server, DATABASE))
+            )
+        dsn = await recreate_database(server, DATABASE)
+        await drop_database(server, OLD_DEMO_DATABASE)
+        print(f"demo: embedded PostgreSQL in {data_dir}, database {DATABASE} (made afresh)")
         return await _demo(settings.with_overrides(database_url=dsn), args, run_jobs)
+
+
+async def refuse_real_data(settings: Settings) -> None:
+    """``DemoWouldReplaceData`` when an instance of the database points at a host that is
+    not this machine (a real API: its data is not the demo's to drop)."""
+    async with TrialSync(settings, require_schema=False) as ts:
+        try:
+            instances = await ts.list_instances()
+        except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
+            return  # not (fully) migrated: nothing loaded here yet
+    for row in instances:
+        host = urlsplit(row.base_url).hostname or ""
+        if host not in LOOPBACK:
+            raise DemoWouldReplaceData(database=DATABASE, instance_id=row.id, host=host)
 
 
 async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
@@ -42,7 +79,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs)
     scale = args.scale if args.scale is not None else DEMO_SCALE
     async with (
         SimulatorServer(SimulatorOptions(scale=scale)) as sim,
-        TrialSync(settings) as ts,
+        TrialSync(settings, require_schema=False) as ts,
     ):
         report = await ts.migrate()
         print(
@@ -56,5 +93,14 @@ async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs)
             auth_header=sim.options.api_key_header,
             rate_limit=DEMO_RATE_LIMIT,
         )
-        results = await run_jobs(ts, args, None)
+        try:
+            results = await run_jobs(ts, args, None)
+        finally:  # this simulator stops now: point at where `simulate` listens
+            await ts.set_instance(DEMO_INSTANCE, base_url=settings.default_instance_url)
+    simulate = "trialsync-async simulate" + (f" --scale {scale:g}" if scale != DEMO_SCALE else "")
+    print(
+        f"\ninstance {DEMO_INSTANCE} now points at {settings.default_instance_url}: start "
+        f"`{simulate}` in another terminal to run jobs on the same data, e.g. "
+        "`trialsync-async --job 3`; see the README's First hour"
+    )
     return 0 if all(r.ok for r in results) else 1

@@ -1,7 +1,9 @@
 """A PostgreSQL the project starts itself when ``DATABASE_URL`` is unset.
 
 It uses the ``pgserver`` wheel (PostgreSQL 16 binaries on PyPI; starts in about a second).
-The demo keeps its data directory between runs; the tests use a throwaway one.
+The CLI, ``serve`` and the demo share one data directory per working copy (see
+``settings.find_embedded_dir``) and one database in it, ``DATABASE``; the tests use a
+throwaway directory.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import structlog
+
 from trialsync_async.errors import EmbeddedPostgresUnavailable
 
 CleanupMode = Literal["stop", "delete"]
+DATABASE = "trialsync"  # the database the CLI, `serve` and the demo use on the embedded server
+
+log = structlog.get_logger(__name__)
 
 
 class EmbeddedPostgres:
@@ -38,10 +45,13 @@ class EmbeddedPostgres:
                 "or set DATABASE_URL"
             ) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        new = not (self.data_dir / "PG_VERSION").exists()
         try:
             self._server = get_server(self.data_dir, cleanup_mode=self.cleanup)
         except Exception as exc:  # pgserver raises plain exceptions with initdb/pg_ctl output
             raise EmbeddedPostgresUnavailable(detail=str(exc).splitlines()[0]) from exc
+        if new and self.cleanup == "stop":  # say where a lasting cluster was made
+            log.info("embedded PostgreSQL created", data_dir=str(self.data_dir))
         return self
 
     def dsn(self, database: str = "postgres") -> str:

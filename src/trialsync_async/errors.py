@@ -43,12 +43,20 @@ class InactiveJobError(ConfigError):
     """Job {job_id} ({name}) is disabled: {reason}"""
 
 
+class InvalidSettingError(ConfigError):
+    """Job {job_id} ({name}): {detail}"""
+
+
 class UnknownInstanceError(ConfigError):
     """Unknown API instance {instance}: see `trialsync-async instances list`"""
 
 
 class MissingApiKeyError(ConfigError):
     """API instance {instance_id} has no key: set it with `instances set --api-key-env VAR`"""
+
+
+class MissingApiKeyEnvError(MissingApiKeyError):
+    """API instance {instance_id} reads its key from {variable}, which is not set"""
 
 
 class DependencyCycleError(ConfigError):
@@ -68,6 +76,14 @@ class EmbeddedPostgresUnavailable(DatabaseError):
 
 class MigrationError(DatabaseError):
     """Migration {name} failed: {detail}"""
+
+
+class NotMigratedError(DatabaseError):
+    """database not migrated{pending}: run trialsync-async migrate"""
+
+
+class DemoWouldReplaceData(DatabaseError):
+    """The database {database} holds data of API instance {instance_id} ({host}), and the demo replaces the whole database: point DATABASE_URL at a scratch database to run the demo"""  # noqa: E501
 
 
 # --- API -----------------------------------------------------------------------------
@@ -97,6 +113,10 @@ class MalformedResponse(ApiError):
     """Malformed response from {endpoint}: {detail}"""
 
 
+class IncrementalFilterRejected(ApiError):
+    """Job {job_id} ({name}): the API refused the job's incremental_field {field}: {detail}"""
+
+
 class ClientRequestError(ApiError):
     """HTTP {status} for {endpoint}: {detail}"""
 
@@ -106,6 +126,10 @@ class ClientRequestError(ApiError):
 
 class JobAlreadyRunning(TrialSyncError):
     """Job {job_id} is already running{where}; not started twice"""
+
+
+class UnknownRunError(TrialSyncError):
+    """Unknown run id {run_id}: see `trialsync-async runs`"""
 
 
 class DatabaseUnavailable(DatabaseError):

@@ -188,9 +188,10 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         raise _fail(raw, "a parameterized job needs parameter_source_table")
     if not params and source_table is not None:
         raise _fail(raw, "parameter_source_table given but the endpoint has no placeholders")
-    page_size = raw.get("page_size", MAX_PAGE_SIZE)
-    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise _fail(raw, f"page_size must be 1..{MAX_PAGE_SIZE}")
+    try:
+        page_size = parse_page_size(raw.get("page_size", MAX_PAGE_SIZE))
+    except ConfigError as exc:
+        raise _fail(raw, exc.context["detail"]) from exc
     is_active = bool(raw.get("is_active", True))
     reason = raw.get("disabled_reason")
     if not is_active and not reason:
@@ -206,6 +207,8 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
     incremental = raw.get("incremental_field")
     if incremental is not None:
         parse_json_path(incremental, what="incremental field")
+        if params or not endpoint.endswith("/odata"):
+            raise _fail(raw, "incremental_field needs a plain OData list (an /odata endpoint)")
     min_refresh = _duration(raw, "min_refresh", DEFAULT_MIN_REFRESH)
     max_refresh = _duration(raw, "max_refresh", DEFAULT_MAX_REFRESH)
     if min_refresh > max_refresh:
@@ -237,26 +240,57 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(raw: Mapping[str, Any], key: str, default: int) -> int:
+# The value grammar of the settings an operator may also override (db/overrides.py): each
+# parser takes a value as the file (or a JSON column) holds it and raises ConfigError(detail=).
+
+
+def parse_page_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ConfigError(detail=f"page_size must be 1..{MAX_PAGE_SIZE}")
+    return value
+
+
+def parse_duration(value: object, key: str) -> int:
     """Seconds from ``90``, ``"12h"``, ``"1d"``, ``"28d"``."""
-    value = raw.get(key, default)
     if isinstance(value, str) and value[:-1].isdigit() and value[-1:] in _UNITS:
         value = int(value[:-1]) * _UNITS[value[-1]]
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _fail(raw, f"{key} must be a positive duration such as 3600, '12h' or '1d'")
+        raise ConfigError(detail=f"{key} must be a positive duration such as 3600, '12h' or '1d'")
     return value
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest spelling ``parse_duration`` reads back: ``1d``, ``12h``, ``90m``, ``45s``."""
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def parse_schedule(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(detail="schedule must be a cron string such as '0 2 * * *'")
+    try:
+        return schedule.check(value.strip())
+    except ConfigError as exc:
+        raise ConfigError(detail=str(exc.context.get("detail", exc))) from exc
+
+
+def _duration(raw: Mapping[str, Any], key: str, default: int) -> int:
+    try:
+        return parse_duration(raw.get(key, default), key)
+    except ConfigError as exc:
+        raise _fail(raw, exc.context["detail"]) from exc
 
 
 def _schedule(raw: Mapping[str, Any]) -> str | None:
     value = raw.get("schedule")
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise _fail(raw, "schedule must be a cron string such as '0 2 * * *'")
     try:
-        return schedule.check(value.strip())
+        return parse_schedule(value)
     except ConfigError as exc:
-        raise _fail(raw, str(exc.context.get("detail", exc))) from exc
+        raise _fail(raw, exc.context["detail"]) from exc
 
 
 def parse_inventory(raw_jobs: Iterable[Mapping[str, Any]]) -> list[JobSpec]:
@@ -279,6 +313,12 @@ PACKAGED_INVENTORY: Traversable = files("trialsync_async") / "data" / "jobs.toml
 
 def load_inventory(path: Path | None = None) -> list[JobSpec]:
     """Read and validate the job inventory file (``None``: the packaged inventory)."""
+    return parse_inventory(read_job_tables(path))
+
+
+def read_job_tables(path: Path | None = None) -> list[Mapping[str, Any]]:
+    """The inventory's ``[[jobs]]`` tables as written, not yet validated (``validate`` checks
+    each one on its own, to report every problem rather than the first)."""
     source: Path | Traversable = PACKAGED_INVENTORY if path is None else path
     try:
         with source.open("rb") as fh:
@@ -290,4 +330,4 @@ def load_inventory(path: Path | None = None) -> list[JobSpec]:
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not jobs:
         raise ConfigError(detail=f"{source}: no [[jobs]] tables")
-    return parse_inventory(jobs)
+    return jobs

@@ -2,13 +2,18 @@
 
 A processor masks any event field whose name says it holds a secret, so an API key passed
 into a log call by mistake never reaches the output.
+
+Every rendered line (structlog's and stdlib logging's) goes through one sink: standard error,
+or, while the live display runs, the display's console (``route_logs``), which prints it
+above the live region so log lines and the display never overwrite each other.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import threading
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -34,13 +39,66 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
 
+LineTarget = Callable[[str], None]
+_target: LineTarget | None = None
+_lock = threading.RLock()  # a target that logs must not deadlock
+
+
+def route_logs(target: LineTarget | None) -> None:
+    """Send every log line to ``target`` (one rendered line per call); ``None``: stderr."""
+    global _target
+    with _lock:
+        _target = target
+
+
+def emit_line(line: str) -> None:
+    """Write one rendered log line to the current target."""
+    with _lock:
+        if _target is not None:
+            _target(line)
+            return
+        # Looked up per line, not bound at set-up: a redirected stderr (pytest) is honoured.
+        stream = sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
+
+
+class SinkLogger:
+    """A structlog logger writing each rendered event through ``emit_line``."""
+
+    def msg(self, message: str) -> None:
+        emit_line(message)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+    failure = msg
+
+
+_SINK_LOGGER = SinkLogger()
+
+
+def _sink_logger(*_args: Any) -> SinkLogger:
+    return _SINK_LOGGER
+
+
+class _SinkHandler(logging.Handler):
+    """stdlib logging records (asyncpg, aiohttp) through the same sink as structlog's."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            emit_line(self.format(record))
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Configure structlog (and stdlib logging) once for the process."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    handler = _SinkHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=numeric, handlers=[handler])
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if use_json
@@ -56,6 +114,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_sink_logger,
         cache_logger_on_first_use=False,
     )

@@ -1,12 +1,22 @@
-"""Plain-text tables for the terminal."""
+"""Terminal output of the listing commands: rich tables for people, one JSON document for
+scripts (``--json``: stable keys, ISO timestamps, the same document the status page's API
+serves where there is one)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TextIO
+
+import orjson
+from rich.console import Console
+from rich.table import Table
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table (no colour, no box): for summaries written into logs and tests."""
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
@@ -16,3 +26,64 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([line, rule, *body])
+
+
+def _console(stream: TextIO | None) -> Console:
+    # Off a terminal rich would wrap at 80 columns; a table piped to a file keeps its width.
+    stream = stream or sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 200, highlight=False)
+
+
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """A table via rich; numbers right-aligned, ``None`` as an empty cell."""
+    table = Table(title=title, title_justify="left", header_style="bold", box=None)
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        for i in range(len(headers))
+    ]
+    for header, right in zip(headers, numeric, strict=True):
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*("" if v is None else _cell(v) for v in row))
+    _console(stream).print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(document: Any) -> bytes:
+    """One JSON document: sorted keys, ISO 8601 times (``datetime``/``date`` as orjson writes
+    them), Decimals as numbers."""
+    return orjson.dumps(
+        document, default=_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+    )
+
+
+def print_json(document: Any, *, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    stream.write(to_json(document).decode() + "\n")
+    stream.flush()
+

@@ -1,50 +1,127 @@
-"""Showing runs as they go: a live display on a terminal, log events otherwise, a summary."""
+"""Showing runs as they go: a live display on a terminal, log events otherwise, a summary.
+
+On a terminal a rich ``Live`` region holds one line per running job. Log lines are printed
+through the same console above it (``log.route_logs``), so neither overwrites the other; a job
+that ends leaves the region and is printed once as a finished line. Off a terminal there is
+no display, only a ``progress`` log event per heartbeat.
+
+The words are the run row's (``db/runs.py`` ``RunProgress``) and the "run finished" event's:
+*fetched* = records received from the API, *written* = inserted + updated (the run row's
+``records_loaded``), *unchanged*, *deleted*, *requests* = HTTP attempts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 import structlog
+from rich.console import Console, ConsoleOptions
+from rich.live import Live
+from rich.text import Text
 
+from trialsync_async.db.runs import RunProgress
 from trialsync_async.engine.job_run import JobResult, JobRun
+from trialsync_async.log import route_logs
 from trialsync_async.output import format_table
 
 log = structlog.get_logger(__name__)
 
 REFRESH_SECONDS = 0.5
+NAME_WIDTH = 28  # job names are padded to this when the terminal is wide enough
+MIN_NAME = 6  # ... and shortened down to this before the line itself is cut
+ELLIPSIS = "…"
+STATUS_STYLE = {"success": "green", "failed": "bold red", "interrupted": "yellow"}
 
 
-def _eta(run: JobRun) -> str:
-    p = run.progress
+def _shorten(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + ELLIPSIS if width > 0 else ""
+
+
+def fit_line(head: str, name: str, tail: str, width: int) -> str:
+    """``head name tail`` in at most ``width`` columns, never more than one line.
+
+    The name gives way first (padded to ``NAME_WIDTH`` when there is room, shortened with
+    an ellipsis when not); on a very narrow terminal the line itself is cut."""
+    room = min(width - len(head) - len(tail) - 2, NAME_WIDTH)
+    shown = _shorten(name, max(room, MIN_NAME)).ljust(max(room, 0))
+    return _shorten(f"{head} {shown} {tail}", width)
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def eta(p: RunProgress, elapsed: float) -> str:
+    """Time left at the pace so far, from units done of units total; ``-`` when unknown."""
     if not p.units_total or not p.units_done or p.units_done >= p.units_total:
         return "-"
-    elapsed = time.monotonic() - run.started
-    seconds = int(elapsed / p.units_done * (p.units_total - p.units_done))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return _clock(elapsed / p.units_done * (p.units_total - p.units_done))
 
 
-def describe(run: JobRun) -> str:
-    p = run.progress
-    elapsed = max(time.monotonic() - run.started, 1e-6)
-    return (
-        f"job {run.job.id:>3} {run.job.name[:28]:<28} "
-        f"units {p.units_done}/{p.units_total if p.units_total is not None else '?'} "
-        f"rows {p.fetched:,} req {p.requests:,} {p.requests / elapsed:.1f} req/s ETA {_eta(run)}"
+def running_line(job_id: int, name: str, p: RunProgress, elapsed: float, width: int) -> str:
+    """A running job's live line: fetched and written are different counts, both shown."""
+    rate = p.requests / max(elapsed, 1e-6)
+    total = "?" if p.units_total is None else f"{p.units_total:,}"
+    tail = (
+        f"fetched {p.fetched:,}  written {p.written:,}  requests {p.requests:,} ({rate:.1f}/s)"
+        f"  units {p.units_done:,}/{total}  ETA {eta(p, elapsed)}"
     )
+    return fit_line(f"job {job_id:>3}", name, tail, width)
+
+
+def finished_line(result: JobResult, width: int) -> str:
+    """The line a job leaves when it ends (the error, if any, last: cut first)."""
+    p = result.progress
+    tail = (
+        f"{result.status}  fetched {p.fetched:,}  written {p.written:,}  "
+        f"unchanged {p.unchanged:,}  requests {p.requests:,}  {result.seconds:.1f} s"
+    )
+    if result.error and not result.ok:
+        tail += f"  {result.error}"
+    return fit_line(f"job {result.job_id:>3}", result.name, tail, width)
+
+
+class _RunningJobs:
+    """The live region: rendered at the console's width at each refresh, so it always fits."""
+
+    def __init__(self, display: ProgressDisplay) -> None:
+        self.display = display
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        now = time.monotonic()
+        for run in self.display.running():
+            line = running_line(
+                run.job.id, run.job.name, run.progress, now - run.started, options.max_width
+            )
+            yield Text(line, no_wrap=True, overflow="ellipsis")
 
 
 class ProgressDisplay:
-    """Redraws one line per running job on a terminal; logs progress events elsewhere."""
+    """A live line per running job on a terminal; progress log events elsewhere."""
 
-    def __init__(self, stream: TextIO = sys.stderr, *, live: bool | None = None) -> None:
-        self.stream = stream
-        self.live = stream.isatty() if live is None else live
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        live: bool | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.console = console or Console(
+            file=self.stream, highlight=False, markup=False, emoji=False
+        )
         self.active: dict[int, JobRun] = {}
-        self._drawn = 0
+
+    def running(self) -> list[JobRun]:
+        return [r for r in self.active.values() if r.run_id is not None and not r.finished]
 
     def started(self, run: JobRun) -> None:
         self.active[run.job.id] = run
@@ -54,36 +131,42 @@ class ProgressDisplay:
             p = run.progress
             log.info(
                 "progress", job_id=run.job.id, run_id=run.run_id, units_done=p.units_done,
-                units_total=p.units_total, rows=p.fetched, requests=p.requests,
+                units_total=p.units_total, fetched=p.fetched, written=p.written,
+                requests=p.requests,
             )  # fmt: skip
 
-    def draw(self) -> None:
-        if not self.live:
-            return
-        lines = [
-            describe(run)
-            for run in self.active.values()
-            if run.run_id is not None and not run.finished
-        ]
-        out = "\x1b[1A\x1b[2K" * self._drawn + "".join(line + "\n" for line in lines)
-        self.stream.write(out)
-        self.stream.flush()
-        self._drawn = len(lines)
+    def finished(self, result: JobResult) -> None:
+        """A job ended: off the live region, printed once above it."""
+        self.active.pop(result.job_id, None)
+        if self.live:
+            line = finished_line(result, self.console.width)
+            style = STATUS_STYLE.get(result.status, "yellow")
+            self.console.print(Text(line, style=style), no_wrap=True, crop=True)
 
-    def clear(self) -> None:
-        if self.live and self._drawn:
-            self.stream.write("\x1b[1A\x1b[2K" * self._drawn)
-            self.stream.flush()
-            self._drawn = 0
+    def _print_log(self, line: str) -> None:
+        # soft_wrap: the line is written whole (the terminal wraps it), never cut or split.
+        self.console.print(Text.from_ansi(line), soft_wrap=True)
 
     async def refresh(self) -> None:
         """Run as a task while jobs run; cancel it when they are done."""
-        try:
-            while True:
-                self.draw()
-                await asyncio.sleep(REFRESH_SECONDS)
-        finally:
-            self.clear()
+        if not self.live:
+            return
+        region = Live(
+            _RunningJobs(self),
+            console=self.console,
+            auto_refresh=False,  # redrawn from this task: no thread racing the event loop
+            transient=True,  # nothing of the region stays: finished jobs are printed lines
+            redirect_stderr=True,  # stray prints (the signal notice) go above the region
+            redirect_stdout=sys.stdout.isatty(),  # a piped stdout is not ours to take over
+        )
+        with region:
+            route_logs(self._print_log)
+            try:
+                while True:
+                    region.refresh()
+                    await asyncio.sleep(REFRESH_SECONDS)
+            finally:
+                route_logs(None)
 
 
 def summary_table(results: Sequence[JobResult]) -> str:
@@ -92,6 +175,7 @@ def summary_table(results: Sequence[JobResult]) -> str:
             r.job_id,
             r.name[:30],
             r.status,
+            r.progress.fetched,
             r.progress.written,
             r.progress.inserted,
             r.progress.updated,
@@ -105,7 +189,9 @@ def summary_table(results: Sequence[JobResult]) -> str:
         )
         for r in results
     ]
-    headers = ["job", "name", "status", "rows", "inserted", "updated", "unchanged", "deleted",
-               "requests", "retries", "sanitized", "seconds", "error"]  # fmt: skip
+    headers = ["job", "name", "status", "fetched", "written", "inserted", "updated", "unchanged",
+               "deleted", "requests", "retries", "sanitized", "seconds", "error"]  # fmt: skip
     ok = sum(r.ok for r in results)
-    return format_table(headers, rows) + f"\n\n{ok} of {len(results)} jobs succeeded"
+    warnings = [f"warning: {w}" for r in results for w in r.progress.notes.get("warnings", [])]
+    notes = "\n\n" + "\n".join(warnings) if warnings else ""  # the runs' notes["warnings"]
+    return format_table(headers, rows) + notes + f"\n\n{ok} of {len(results)} jobs succeeded"

@@ -9,6 +9,7 @@ objects the engine needs are handed out from here (``run_options``, ``retry_poli
 from __future__ import annotations
 
 import os
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -41,11 +42,13 @@ class RunOptions:
     commit_seconds: float
     progress_seconds: float
     db_retry_seconds: float
+    incremental_overlap_seconds: float
     fresh: bool = False  # a new pass instead of continuing an unfinished one
     full: bool = False  # fan-outs fetch every parent, not only new, changed, failed and due
+    retry_of: int | None = None  # re-fetch only the failed units of this run
 
 
-RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh", "full"}
+RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh", "full", "retry_of"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +69,8 @@ class Settings:
     commit_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)  # batch age cap
     progress_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)
     db_retry_seconds: float = field(default=60.0, metadata=_NOT_NEGATIVE)
+    # timestamp incrementals re-read this much before the staged watermark
+    incremental_overlap_seconds: float = field(default=3600.0, metadata=_NOT_NEGATIVE)
     stop_grace_seconds: float = field(default=8.0, metadata=_NOT_NEGATIVE)
     # --- HTTP ------------------------------------------------------------------------
     http_timeout: float = 60.0  # per request, total and between reads
@@ -85,7 +90,7 @@ class Settings:
     # --- where things are (None: shipped inside the package) -------------------------
     jobs_file: Path | None = None
     migrations_dir: Path | None = None
-    embedded_dir: Path = Path(".trialsync/pgdata")
+    embedded_dir: Path | None = None  # None: the working copy's, see find_embedded_dir
     default_instance_url: str = "http://127.0.0.1:8800/CCSWEB"  # `simulate`'s address
 
     ENV: typing.ClassVar[Mapping[str, str]]
@@ -142,9 +147,11 @@ class Settings:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def run_options(self, *, fresh: bool = False, full: bool = False) -> RunOptions:
+    def run_options(
+        self, *, fresh: bool = False, full: bool = False, retry_of: int | None = None
+    ) -> RunOptions:
         values = {name: getattr(self, name) for name in RUN_OPTION_FIELDS}
-        return RunOptions(**values, fresh=fresh, full=full)
+        return RunOptions(**values, fresh=fresh, full=full, retry_of=retry_of)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -153,6 +160,13 @@ class Settings:
             max_delay=self.http_backoff_max,
             max_retry_after=self.http_max_retry_after,
         )
+
+    def embedded_path(self, cwd: Path | None = None) -> Path:
+        """The embedded PostgreSQL's data directory: ``TRIALSYNC_EMBEDDED_DIR``, else the one
+        :func:`find_embedded_dir` finds from ``cwd`` (default: the working directory)."""
+        if self.embedded_dir is not None:
+            return self.embedded_dir
+        return find_embedded_dir(cwd or Path.cwd(), os.environ)
 
     @property
     def pool_size(self) -> int:
@@ -170,6 +184,38 @@ _HINTS: dict[str, Any] = typing.get_type_hints(Settings)
 Settings.ENV = {
     f.name: f.metadata.get("env", f"TRIALSYNC_{f.name.upper()}") for f in fields(Settings)
 }
+
+
+PROJECT_NAME = "trialsync-async"
+STATE_DIR = ".trialsync"  # a working copy's embedded cluster: <root>/.trialsync/pgdata
+EMBEDDED_SUBDIR = "pgdata"
+
+
+def find_embedded_dir(cwd: Path, environ: Mapping[str, str]) -> Path:
+    """One embedded cluster per working copy, found from any of its subdirectories.
+
+    Walking up from ``cwd``, the first directory holding a ``.trialsync`` directory or this
+    project's ``pyproject.toml`` is the root: its ``.trialsync/pgdata``. Outside any working
+    copy: ``$XDG_DATA_HOME/trialsync-async/pgdata`` (``~/.local/share`` when unset).
+    """
+    cwd = cwd.absolute()
+    for directory in (cwd, *cwd.parents):
+        if (directory / STATE_DIR).is_dir() or _is_working_copy(directory):
+            return directory / STATE_DIR / EMBEDDED_SUBDIR
+    data_home = Path(environ.get("XDG_DATA_HOME") or "")
+    if not data_home.is_absolute():  # unset or relative: the XDG spec says ignore it
+        data_home = Path(environ.get("HOME") or Path.home()) / ".local" / "share"
+    return data_home / PROJECT_NAME / EMBEDDED_SUBDIR
+
+
+def _is_working_copy(directory: Path) -> bool:
+    """Whether ``directory`` holds this project's ``pyproject.toml``."""
+    try:
+        with (directory / "pyproject.toml").open("rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(project, dict) and project.get("name") == PROJECT_NAME
 
 
 def _coerce(env: str, hint: Any, raw: str) -> Any:

@@ -14,6 +14,7 @@ from trialsync_async import facts
 from trialsync_async.db.queries import query
 from trialsync_async.errors import (
     ConfigError,
+    MissingApiKeyEnvError,
     MissingApiKeyError,
     UnknownInstanceError,
     UnknownJobError,
@@ -32,6 +33,7 @@ class Instance:
     rate_limit: float | None  # requests/second; None = no limit
     is_active: bool
     api_key: str | None
+    api_key_env: str | None = None  # the variable the key is read from, when one is named
 
     def __repr__(self) -> str:
         return (
@@ -42,6 +44,8 @@ class Instance:
 
     def require_key(self) -> str:
         if not self.api_key:
+            if self.api_key_env:
+                raise MissingApiKeyEnvError(instance_id=self.id, variable=self.api_key_env)
             raise MissingApiKeyError(instance_id=self.id)
         return self.api_key
 
@@ -120,6 +124,7 @@ async def get_instance(
         rate_limit=_rate(row["rate_limit_per_second"]),
         is_active=row["is_active"],
         api_key=key,
+        api_key_env=row["api_key_env"],
     )
 
 
@@ -220,13 +225,24 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
     )
 
 
-async def sync_jobs(conn: asyncpg.Connection, jobs: list[JobSpec]) -> int:
-    """Upsert the inventory into ``dw_etl_jobs`` (run columns untouched); return its size."""
+async def sync_jobs(
+    conn: asyncpg.Connection, jobs: list[JobSpec], *, parents_from: list[JobSpec] | None = None
+) -> int:
+    """Upsert the jobs into ``dw_etl_jobs`` (run columns untouched); return how many.
+
+    ``parents_from``: the specs parents are derived from (the inventory itself, when ``jobs``
+    carry operator overrides: disabling a job does not move its dependents)."""
+    parents = parent_jobs(jobs if parents_from is None else parents_from)
     async with conn.transaction():
         await conn.executemany(query("job_upsert"), [_job_args(job) for job in jobs])
-        await conn.executemany(query("job_set_parent"), list(parent_jobs(jobs).items()))
+        await conn.executemany(query("job_set_parent"), list(parents.items()))
         await conn.execute(query("job_sequence_sync"))
     return len(jobs)
+
+
+async def write_job(conn: asyncpg.Connection, job: JobSpec) -> None:
+    """Write one job's configuration columns (its parent and run columns untouched)."""
+    await conn.execute(query("job_upsert"), *_job_args(job))
 
 
 def job_from_row(row: Mapping[str, Any]) -> JobSpec:

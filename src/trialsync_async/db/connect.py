@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from trialsync_async.db.queries import query
+from trialsync_async.embedded import DATABASE as EMBEDDED_DATABASE
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
 
@@ -84,12 +85,33 @@ async def drop_database(server_dsn: str, name: str) -> None:
         await conn.close()
 
 
+async def database_exists(server_dsn: str, name: str) -> bool:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        return bool(await conn.fetchval(query("database_exists"), name))
+    finally:
+        await conn.close()
+
+
+async def ensure_database(server_dsn: str, name: str) -> str:
+    """Create ``name`` unless it exists (two processes may race: both win); return its DSN."""
+    if not await database_exists(server_dsn, name):
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(query("database_create").format(database=quote_ident(name)))
+        except asyncpg.DuplicateDatabaseError:
+            pass  # another process created it first
+        finally:
+            await conn.close()
+    return with_database(server_dsn, name)
+
+
 @asynccontextmanager
 async def database_url(configured: str | None, embedded_dir: Path) -> AsyncIterator[str]:
-    """``configured`` (``DATABASE_URL``) when set; else an embedded PostgreSQL kept in
-    ``embedded_dir``."""
+    """``configured`` (``DATABASE_URL``) when set; else the database ``embedded.DATABASE``
+    (created when missing) of an embedded PostgreSQL kept in ``embedded_dir``."""
     if configured:
         yield configured
         return
     with EmbeddedPostgres(embedded_dir, cleanup="stop") as pg:
-        yield pg.dsn()
+        yield await ensure_database(pg.dsn(), EMBEDDED_DATABASE)

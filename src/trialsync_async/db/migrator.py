@@ -19,7 +19,8 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from trialsync_async.db.catalog import ensure_default_instance, sync_jobs
+from trialsync_async.db import overrides
+from trialsync_async.db.catalog import ensure_default_instance
 from trialsync_async.db.queries import query
 from trialsync_async.db.staging_schema import ensure_staging_tables
 from trialsync_async.errors import ConfigError, MigrationError
@@ -37,6 +38,8 @@ class MigrationReport:
     already_applied: list[str] = field(default_factory=list)
     jobs_synced: int = 0
     staging_tables: list[str] = field(default_factory=list)
+    overrides: int = 0  # operator overrides applied on top of the inventory
+    notes: list[str] = field(default_factory=list)  # hand edits kept as overrides, rows replaced
 
 
 PACKAGED_MIGRATIONS: Traversable = files("trialsync_async.db") / "migrations"
@@ -109,6 +112,17 @@ async def migrate(
     return report
 
 
+async def pending_migrations(
+    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+) -> list[str]:
+    """The migration files not applied to this database (all of them when none ever was)."""
+    names = [f.name for f in migration_files(directory)]
+    if not await conn.fetchval(query("schema_versions_table_exists")):
+        return names
+    applied = {r["version"] for r in await conn.fetch(query("schema_versions"))}
+    return [name for name in names if name not in applied]
+
+
 async def check_instances(conn: asyncpg.Connection, jobs: list[JobSpec]) -> None:
     """Every instance the inventory names must exist before the inventory changes anything."""
     wanted = sorted({job.source_instance_id for job in jobs})
@@ -135,6 +149,9 @@ async def _sync_inventory_locked(
     conn: asyncpg.Connection, jobs: list[JobSpec], report: MigrationReport
 ) -> None:
     await check_instances(conn, jobs)
-    report.jobs_synced = await sync_jobs(conn, jobs)
+    outcome = await overrides.sync_jobs(conn, jobs)
+    report.jobs_synced, report.overrides, report.notes = (
+        outcome.jobs, outcome.overrides, outcome.notes
+    )
     tables = [t for job in jobs for t in (job.target_table, job.parameter_source_table) if t]
     report.staging_tables = await ensure_staging_tables(conn, tables)

@@ -344,6 +344,17 @@ WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = ANY($3::text[]
 -- Units whose parent left the parent table: nothing to revisit any more.
 DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
 
+-- name: incremental_watermark
+-- The newest value of a job's timestamp field among its staged rows ($2: its JSON path).
+SELECT max(data #>> $2::text[]) FROM {table}
+WHERE source_instance_id = $1 AND deleted_at IS NULL
+
+-- name: incremental_last_full
+-- When job $1 last completed a full pass (on the clock its runs count on).
+SELECT max((notes->'incremental'->>'at')::timestamptz) FROM dw_etl_runs
+WHERE job_id = $1 AND credential_id = $2 AND run_status = 'success'
+  AND notes->'incremental'->>'mode' = 'full'
+
 -- name: units_of_pass
 -- A plain job's planned ranges in pass $3, in plan order.
 SELECT unit_key, status, parameters, bounds, position FROM dw_etl_unit_state
@@ -487,6 +498,13 @@ WHERE run_id = $1
 
 -- name: run_failure_insert
 INSERT INTO dw_etl_run_failures (run_id, parameters, error_message) VALUES ($1, $2, $3)
+
+-- name: run_failed_units
+-- The job of run $1 and the parameters of its failed units (not those that answered 404).
+SELECT r.job_id, f.parameters FROM dw_etl_runs AS r
+LEFT JOIN dw_etl_run_failures AS f
+    ON f.run_id = r.run_id AND f.error_message NOT LIKE 'missing:%'
+WHERE r.run_id = $1
 
 -- name: run_finish
 UPDATE dw_etl_runs SET

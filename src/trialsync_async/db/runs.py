@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 
 from trialsync_async.db.queries import query
 from trialsync_async.db.staging import RecordCounts
@@ -161,3 +162,19 @@ async def request_cancel(conn: asyncpg.Connection, run_id: int) -> bool:
 
 async def cancel_requested(conn: asyncpg.Connection, run_ids: list[int]) -> set[int]:
     return {r["run_id"] for r in await conn.fetch(query("runs_cancel_requested"), run_ids)}
+
+
+async def failed_units(
+    conn: asyncpg.Connection, run_id: int
+) -> tuple[int, list[dict[str, str]]] | None:
+    """The job of run ``run_id`` and the parameters of its failed units (distinct), or None
+    when there is no such run. Units that answered 404 are not failures to retry."""
+    rows = await conn.fetch(query("run_failed_units"), run_id)
+    if not rows:
+        return None
+    seen: dict[str, dict[str, str]] = {}
+    for row in rows:
+        params = row["parameters"]
+        if params is not None:
+            seen.setdefault(orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode(), params)
+    return int(rows[0]["job_id"]), list(seen.values())

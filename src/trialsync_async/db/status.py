@@ -8,7 +8,7 @@ durations are computed by the database, so a replica's clock does not skew them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -150,11 +150,35 @@ async def runs(
     *,
     job_id: int | None = None,
     status: str | None = None,
+    since: timedelta | None = None,
     limit: int = 50,
 ) -> list[RunStatus]:
-    """Runs, newest first, of one job and/or in one status when given."""
-    rows = await conn.fetch(query("status_runs"), job_id, status, limit)
+    """Runs, newest first, of one job and/or in one status and/or started within ``since``
+    when given."""
+    rows = await conn.fetch(query("status_runs"), job_id, status, limit, since, None)
     return [RunStatus(**dict(r)) for r in rows]
+
+
+async def run(conn: asyncpg.Connection, run_id: int) -> RunStatus | None:
+    """One run row; None when there is no such run."""
+    rows = await conn.fetch(query("status_runs"), None, None, 1, None, run_id)
+    return RunStatus(**dict(rows[0])) if rows else None
+
+
+async def unit_failures(
+    conn: asyncpg.Connection, run_ids: list[int], *, units: int = 5
+) -> dict[int, tuple[list[UnitFailure], int]]:
+    """Each run's first ``units`` failed units (``dw_etl_run_failures``) and how many it has;
+    runs without any are left out."""
+    found: dict[int, tuple[list[UnitFailure], int]] = {}
+    for r in await conn.fetch(query("status_run_failures"), run_ids, units):
+        parameters = r["parameters"]
+        if isinstance(parameters, str):  # a connection without the pool's jsonb codec
+            parameters = orjson.loads(parameters)
+        listed, _ = found.get(r["run_id"], ([], 0))
+        listed.append(UnitFailure(r["run_id"], dict(parameters), r["error"], r["failed_at"]))
+        found[r["run_id"]] = (listed, int(r["total"]))
+    return found
 
 
 async def recent_failures(
@@ -162,18 +186,8 @@ async def recent_failures(
 ) -> list[FailedRun]:
     """The latest ``limit`` failed runs, each with its first ``units`` failed units."""
     failed = await runs(conn, status="failed", limit=limit)
-    rows = await conn.fetch(query("status_run_failures"), [r.run_id for r in failed], units)
-    by_run: dict[int, list[UnitFailure]] = {}
-    totals: dict[int, int] = {}
-    for r in rows:
-        parameters = r["parameters"]
-        if isinstance(parameters, str):  # a connection without the pool's jsonb codec
-            parameters = orjson.loads(parameters)
-        by_run.setdefault(r["run_id"], []).append(
-            UnitFailure(r["run_id"], dict(parameters), r["error"], r["failed_at"])
-        )
-        totals[r["run_id"]] = int(r["total"])
-    return [FailedRun(run, by_run.get(run.run_id, []), totals.get(run.run_id, 0)) for run in failed]
+    found = await unit_failures(conn, [r.run_id for r in failed], units=units)
+    return [FailedRun(r, *found.get(r.run_id, ([], 0))) for r in failed]
 
 
 async def queued_ticks(conn: asyncpg.Connection, *, limit: int = 100) -> list[QueuedTick]:

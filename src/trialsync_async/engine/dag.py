@@ -20,6 +20,26 @@ def dependencies(jobs: Iterable[JobSpec]) -> dict[int, set[int]]:
     }
 
 
+def upstream(jobs: Iterable[JobSpec], wanted: Iterable[int]) -> set[int]:
+    """The ids of the given jobs that ``wanted`` depend on, transitively (``wanted`` not
+    included)."""
+    deps = dependencies(jobs)
+    wanted = set(wanted)
+    found: set[int] = set()
+    todo = list(wanted)
+    while todo:
+        for dep in deps.get(todo.pop(), set()):
+            if dep not in found:
+                found.add(dep)
+                todo.append(dep)
+    return found - wanted
+
+
+def loaders(jobs: Iterable[JobSpec], table: str) -> list[JobSpec]:
+    """The given jobs that load ``table``, by id."""
+    return sorted((job for job in jobs if job.target_table == table), key=lambda j: j.id)
+
+
 def check_acyclic(deps: dict[int, set[int]]) -> list[int]:
     """A topological order; a cycle is refused with the jobs that form it."""
     try:

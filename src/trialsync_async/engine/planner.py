@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from trialsync_async.api.paging import PageFetcher, probe_ids
+from trialsync_async.db import runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.parameters import FETCHED_REASONS, Selection
 from trialsync_async.engine import incremental
@@ -23,6 +24,7 @@ from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.units import (
     Unit,
     fanout_counts,
+    fanout_unit,
     fanout_units,
     range_count,
     range_units,
@@ -42,7 +44,12 @@ class Planner:
     async def units(self, workers: int) -> AsyncIterator[Unit]:
         """Every unit of the run; sets ``units_total``/``units_done`` first."""
         ctx = self.ctx
-        if ctx.job.parameters:
+        if ctx.options.retry_of is not None:
+            ctx.progress.notes["retry_of"] = ctx.options.retry_of
+        if ctx.job.parameters and ctx.options.retry_of is not None:
+            for unit in await self._retried_units(ctx.options.retry_of):
+                yield unit
+        elif ctx.job.parameters:
             selection = Selection(ctx.pass_id, ctx.options.full, ctx.clock())
             counts = await fanout_counts(ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection)
             self._note_selection(selection, counts)
@@ -53,6 +60,26 @@ class Planner:
         else:
             for unit in await self._plain_units(workers):
                 yield unit
+
+    async def _retried_units(self, run_id: int) -> list[Unit]:
+        """``retry-failed RUN``: the failed parameter tuples of that run, nothing else."""
+        ctx = self.ctx
+
+        async def read(conn: asyncpg.Connection) -> list[dict[str, str]]:
+            found = await runs.failed_units(conn, run_id)
+            return found[1] if found else []
+
+        failed = await ctx.pooled(read, what="reading the failed units")
+        names = {p.name for p in ctx.job.parameters}
+        units = [fanout_unit(ctx.job, v, None) for v in failed if set(v) == names]
+        ctx.progress.units_total = len(units)
+        ctx.progress.notes["fanout"] = {
+            "mode": "retry",
+            "parents": len(units),
+            "failed": len(units),
+        }
+        log.info("retrying failed units", of_run=run_id, units=len(units))
+        return units
 
     def _note_selection(self, selection: Selection, counts: dict[str, int]) -> None:
         """Units to do, and on the run row the mode and how many parents for each reason."""

@@ -11,9 +11,10 @@ import structlog
 
 from trialsync_async.db import runs
 from trialsync_async.db.catalog import get_job, list_jobs
+from trialsync_async.db.parameters import has_parents
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
-from trialsync_async.engine.dag import check_acyclic, dependencies
+from trialsync_async.engine.dag import check_acyclic, dependencies, loaders, upstream
 from trialsync_async.engine.job_run import JobResult, JobRun, ProgressCallback
 from trialsync_async.errors import InactiveJobError, JobAlreadyRunning
 from trialsync_async.inventory import JobSpec
@@ -40,33 +41,44 @@ class Runner:
         clients: ClientRegistry,
         fresh: bool = False,
         full: bool = False,
+        retry_of: int | None = None,
         on_progress: ProgressCallback | None = None,
         on_start: ProgressCallback | None = None,
+        on_finish: Callable[[JobResult], None] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
         self.clock = clock
-        self.options = settings.run_options(fresh=fresh, full=full)
+        self.options = settings.run_options(fresh=fresh, full=full, retry_of=retry_of)
         self.clients = clients
         self.parallel_jobs = settings.parallel_jobs
         self.on_progress = on_progress
         self.on_start = on_start
+        self.on_finish = on_finish  # every job's result as it ends (the live display)
         self.retry = DbRetry(self.options.db_retry_seconds)
         self.running: dict[int, JobRun] = {}
         self.stopping = False
+        self._active: list[JobSpec] = []  # every active job: who loads a parent table
 
     def stop(self) -> None:
         self.stopping = True
         for run in list(self.running.values()):
             run.stop()
 
-    async def select(self, job_ids: Sequence[int] | None) -> list[JobSpec]:
+    async def select(
+        self, job_ids: Sequence[int] | None, *, with_upstream: bool = False
+    ) -> list[JobSpec]:
         async with self.pool.acquire() as conn:
-            return await select_jobs(conn, job_ids)
+            return await select_jobs(conn, job_ids, with_upstream=with_upstream)
 
-    async def run(self, job_ids: Sequence[int] | None = None) -> list[JobResult]:
-        jobs = await self.select(job_ids)
+    async def run(
+        self, job_ids: Sequence[int] | None = None, *, with_upstream: bool = False
+    ) -> list[JobResult]:
+        """Run the jobs (``None``: every active job); ``with_upstream``: and, first, the
+        active jobs they depend on, transitively."""
+        jobs = await self.select(job_ids, with_upstream=with_upstream)
+        self._active = await self._active_jobs() if any(j.parameters for j in jobs) else []
         closed = await pooled(self.pool, self.retry, runs.close_all_abandoned, what="startup")
         if closed:
             log.warning("closed runs whose process had died", runs=closed)
@@ -89,6 +101,8 @@ class Runner:
                 else:
                     async with slots:
                         results[job.id] = await self._run_job(job)
+                if self.on_finish is not None:
+                    self.on_finish(results[job.id])
             finally:
                 done[job.id].set()
 
@@ -100,6 +114,7 @@ class Runner:
     async def _run_job(self, job: JobSpec) -> JobResult:
         if self.stopping:
             return JobResult(job.id, job.name, "not started")
+        warning = await self._empty_parents(job) if job.parameters else None
         run = JobRun(
             job,
             dsn=self.dsn,
@@ -109,6 +124,8 @@ class Runner:
             on_progress=self.on_progress,
             clock=self.clock,
         )
+        if warning is not None:  # saved with the run row's notes, shown in the summary
+            run.progress.notes.setdefault("warnings", []).append(warning)
         self.running[job.id] = run
         if self.on_start is not None:
             self.on_start(run)
@@ -119,6 +136,40 @@ class Runner:
             return JobResult(job.id, job.name, "failed", error=str(exc))
         finally:
             self.running.pop(job.id, None)
+
+    async def _active_jobs(self) -> list[JobSpec]:
+        async def active(conn: asyncpg.Connection) -> list[JobSpec]:
+            return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
+
+        return await pooled(self.pool, self.retry, active, what="reading the job inventory")
+
+    async def _empty_parents(self, job: JobSpec) -> str | None:
+        """A fan-out about to run with no parent to fan out over: the warning naming the
+        job that fills its parent table (checked when its upstreams of this run are done)."""
+        assert job.parameter_source_table is not None
+        table = job.parameter_source_table
+
+        async def check(conn: asyncpg.Connection) -> bool:
+            return await has_parents(conn, job, job.source_instance_id)
+
+        if await pooled(self.pool, self.retry, check, what="looking for parent rows"):
+            return None
+        fillers = [j for j in loaders(self._active, table) if j.id != job.id]
+        advice = (
+            "run " + " or ".join(f"job {j.id} ({j.name})" for j in fillers)
+            + " first, or add --with-upstream"
+            if fillers
+            else "no active job loads it"
+        )  # fmt: skip
+        warning = (
+            f"job {job.id} ({job.name}): its parent table {table} holds no rows of instance "
+            f"{job.source_instance_id}, so nothing was fetched: {advice}"
+        )
+        log.warning(
+            "fan-out has no parents", job_id=job.id, parent_table=table,
+            loaded_by=[j.id for j in fillers], detail=warning,
+        )  # fmt: skip
+        return warning
 
     async def _skip(self, job: JobSpec, upstream: JobResult) -> JobResult:
         reason = f"skipped: upstream job {upstream.job_id} ({upstream.name}) {upstream.status}" + (
@@ -135,12 +186,19 @@ class Runner:
         )
 
 
-async def select_jobs(conn: asyncpg.Connection, job_ids: Sequence[int] | None) -> list[JobSpec]:
-    """The given jobs (each must exist and be active) or every active job."""
+async def select_jobs(
+    conn: asyncpg.Connection, job_ids: Sequence[int] | None, *, with_upstream: bool = False
+) -> list[JobSpec]:
+    """The given jobs (each must exist and be active) or every active job; ``with_upstream``
+    adds the active jobs the given ones depend on, transitively (see engine/dag.py)."""
     if job_ids is None:
         return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
     jobs = [await get_job(conn, job_id) for job_id in dict.fromkeys(job_ids)]
     for job in jobs:
         if not job.is_active:
             raise InactiveJobError(job_id=job.id, name=job.name, reason=job.disabled_reason)
+    if with_upstream:
+        active = [row.spec for row in await list_jobs(conn) if row.spec.is_active]
+        needed = upstream(active, [job.id for job in jobs])
+        jobs += [job for job in active if job.id in needed]
     return jobs

@@ -1,0 +1,201 @@
+"""Printing of the run-history commands (``runs``, ``runs show``, ``failures``, ``stats``):
+a rich table for people; with ``--json`` one document, db/history.py's dataclasses as
+objects with sorted keys. The library (db/history.py via ``TrialSync``) does the work;
+cli.py parses the arguments and calls these."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from trialsync_async.db.history import (
+    ChainRun,
+    FailureReport,
+    RunDetail,
+    RunRow,
+    RunStats,
+    RunTotals,
+)
+from trialsync_async.db.status import UnitFailure
+from trialsync_async.output import print_json, print_table
+
+ERROR_WIDTH = 60
+_SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+FANOUT_REASONS = ("new", "changed", "failed", "due", "full", "resume", "finished", "fresh")
+
+
+def parse_since(text: str) -> timedelta:
+    """``30m``, ``24h``, ``7d`` (also ``s`` and ``w``) → a timedelta; argparse's error otherwise."""
+    match = _SPAN.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time span: give a whole number and s, m, h, d or w (30m, 24h, 7d)"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def duration(seconds: float | None) -> str:
+    """12.3 s, 4m 05s, 2h 07m."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole // 60 % 60:02d}m"
+
+
+def _short(text: str | None, width: int = ERROR_WIDTH) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _local(at: datetime | None) -> datetime | None:
+    return at.astimezone() if at is not None else None  # the table shows local time
+
+
+def _parameters(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in parameters.items())
+
+
+RUN_HEADERS = ["run", "job", "name", "status", "started", "duration", "fetched", "inserted",
+               "updated", "unchanged", "deleted", "requests", "planned", "error"]  # fmt: skip
+
+
+def _run_cells(r: RunRow) -> list[Any]:
+    return [r.run_id, r.job_id, (r.job_name or "")[:30], r.status, _local(r.started_at),
+            duration(r.seconds), r.fetched, r.inserted, r.updated, r.unchanged, r.deleted,
+            r.requests, r.planned_requests, _short(r.error)]  # fmt: skip
+
+
+def print_runs(rows: Sequence[RunRow], *, as_json: bool) -> None:
+    if as_json:
+        print_json({"runs": [asdict(r) for r in rows]})
+        return
+    print_table(RUN_HEADERS, [_run_cells(r) for r in rows], title=f"{len(rows)} runs, newest first")
+
+
+def _unit_failures(failures: Sequence[UnitFailure], total: int, *, title: str) -> None:
+    if not total:
+        return
+    shown = f"{total}" if total == len(failures) else f"{total}, first {len(failures)}"
+    print_table(
+        ["parameters", "failed at", "error"],
+        [(_parameters(f.parameters), _local(f.failed_at), _short(f.error, 100)) for f in failures],
+        title=f"{title} ({shown})",
+    )
+
+
+def _chain_rows(relation: str, runs: Sequence[ChainRun]) -> list[list[Any]]:
+    return [[c.run_id, relation, c.status, _local(c.started_at), duration(c.seconds), c.fetched,
+             c.requests, _short(c.error)] for c in runs]  # fmt: skip
+
+
+def print_run(run: RunDetail, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"run": asdict(run)})
+        return
+    started = _local(run.started_at)
+    completed = _local(run.completed_at)
+    print(f"run {run.run_id}: job {run.job_id} {run.job_name or ''}, {run.status}")
+    print(f"  started    {started:%Y-%m-%d %H:%M:%S}" if started else "  started    -")
+    print(f"  completed  {completed:%Y-%m-%d %H:%M:%S}" if completed else "  completed  -")
+    print(f"  duration   {duration(run.seconds)}")
+    print(f"  worker     {run.worker or '-'}")
+    print(f"  pass       {run.pass_id}" + (f" (continues run {run.continues_run_id})"
+                                           if run.continues_run_id else ""))  # fmt: skip
+    if run.paging:
+        print(f"  paging     {run.paging}")
+    if run.cancel_requested:
+        print("  cancel     requested")
+    if run.error:
+        print(f"  error      {run.error}")
+    print()
+    print_table(
+        ["fetched", "inserted", "updated", "unchanged", "deleted", "written", "requests",
+         "planned", "retries", "sanitized"],
+        [[run.fetched, run.inserted, run.updated, run.unchanged, run.deleted, run.written,
+          run.requests, run.planned_requests, run.retries, run.sanitized]],
+        title="records and requests (planned: what the plan said before the run)",
+    )  # fmt: skip
+    print_table(
+        ["total", "done", "failed", "missing", "planned parents"],
+        [[run.units_total, run.units_done, run.units_failed, run.units_missing,
+          run.planned_parents]],
+        title="units",
+    )  # fmt: skip
+    if run.fanout is not None:
+        reasons = [r for r in FANOUT_REASONS if r in run.fanout]
+        counts = [run.fanout[r] for r in reasons]
+        print_table(
+            ["mode", "parents", *reasons],
+            [[run.fanout.get("mode"), run.fanout.get("parents"), *counts]],
+            title="fan-out: parents by reason (finished and fresh ones were not fetched)",
+        )
+    if run.warnings:
+        print("warnings:")
+        for warning in run.warnings:
+            print(f"  - {warning}")
+    _unit_failures(run.unit_failures, run.unit_failures_total, title="failed units")
+    chain = _chain_rows("continued", run.continues) + _chain_rows("continues it", run.continued_by)
+    if chain:
+        print_table(
+            ["run", "relation", "status", "started", "duration", "fetched", "requests", "error"],
+            chain,
+            title="resume chain",
+        )
+
+
+def print_failures(report: FailureReport, *, as_json: bool) -> None:
+    if as_json:
+        print_json(asdict(report))
+        return
+    print_table(
+        ["run", "job", "name", "status", "started", "failed", "missing", "error"],
+        [[r.run_id, r.job_id, (r.job_name or "")[:30], r.status, _local(r.started_at),
+          r.units_failed, r.units_missing, _short(r.error, 100)] for r in report.failures],
+        title=f"{len(report.failures)} failed runs, newest first",
+    )  # fmt: skip
+    for r in report.failures:
+        _unit_failures(r.unit_failures, r.unit_failures_total, title=f"run {r.run_id}: units")
+    if report.failed_units_total:
+        shown = len(report.failed_units)
+        more = "" if shown == report.failed_units_total else f", first {shown}"
+        print_table(
+            ["job", "name", "run", "parameters", "since", "error"],
+            [[u.job_id, (u.job_name or "")[:30], u.run_id, _parameters(u.parameters),
+              _local(u.updated_at), _short(u.error, 80)] for u in report.failed_units],
+            title=f"units still failed: the next run retries them "
+            f"({report.failed_units_total}{more})",
+        )  # fmt: skip
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}%"
+
+
+def _stats_cells(t: RunTotals) -> list[Any]:
+    return [t.runs, t.successes, t.failures, _rate(t.success_rate), t.fetched, t.written,
+            t.requests, duration(t.mean_seconds)]  # fmt: skip
+
+
+def print_stats(stats: RunStats, *, as_json: bool) -> None:
+    if as_json:
+        print_json(asdict(stats))
+        return
+    rows = [[j.job_id, (j.job_name or "")[:30], *_stats_cells(j)] for j in stats.jobs]
+    rows.append(["total", "", *_stats_cells(stats.total)])
+    print_table(
+        ["job", "name", "runs", "successes", "failures", "success rate", "fetched", "written",
+         "requests", "mean duration"],
+        rows,
+        title=f"runs started in the last {stats.days} days",
+    )  # fmt: skip

@@ -1,0 +1,208 @@
+"""The ``jobs`` commands: ``list``, ``show``, ``sync``, ``enable``, ``disable``, ``set``.
+
+Argument parsing and printing only; the work is done by ``TrialSync`` (db/overrides.py). The
+``jobs set`` options come from ``overrides.SETTINGS``, so a new settable setting is one row
+there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from trialsync_async.app import TrialSync
+from trialsync_async.db.overrides import SETTINGS, SettingState
+from trialsync_async.errors import ConfigError
+from trialsync_async.inventory import JobSpec
+from trialsync_async.job_views import JobDetail, list_document
+from trialsync_async.output import print_json, print_table
+
+ERROR_WIDTH = 60
+
+
+def _parsed(parse: Callable[[object], Any]) -> Callable[[str], Any]:
+    """A setting's parser as an argparse type: a refused value is a usage error (exit 2)."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc.context.get("detail", exc))) from None
+
+    return check
+
+
+def add_jobs_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    jobs = sub.add_parser("jobs", help="the jobs (dw_etl_jobs) and operator overrides")
+    actions = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list jobs")
+    listing.add_argument("--active", action="store_true", help="only active jobs")
+    _json(listing)
+    actions.add_parser(
+        "sync",
+        help="load the job inventory (TRIALSYNC_JOBS_FILE, else the packaged one); "
+        "operator overrides stay on top",
+    )
+    show = actions.add_parser("show", help="one job: settings and their source, schedule, runs")
+    show.add_argument("job_id", type=int, metavar="ID")
+    _json(show)
+    enable = actions.add_parser("enable", help="enable a job (an override of the inventory)")
+    enable.add_argument("job_id", type=int, metavar="ID")
+    disable = actions.add_parser("disable", help="disable a job: its runs are refused")
+    disable.add_argument("job_id", type=int, metavar="ID")
+    disable.add_argument("--reason", required=True, help="why (shown when a run is refused)")
+    change = actions.add_parser(
+        "set", help="override settings of a job (kept across `jobs sync`), or --reset them"
+    )
+    change.add_argument("job_id", type=int, metavar="ID")
+    for setting in SETTINGS.values():
+        if setting.flag is not None:
+            change.add_argument(
+                setting.flag, dest=f"set_{setting.name}", type=_parsed(setting.parse),
+                metavar=setting.metavar, help=setting.help,
+            )  # fmt: skip
+    change.add_argument(
+        "--reset", action="append", default=[], choices=sorted(SETTINGS), metavar="SETTING",
+        help=f"back to the inventory's value (repeatable): {', '.join(SETTINGS)}",
+    )  # fmt: skip
+    change.add_argument("--reason", help="a note kept with the override")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        name: getattr(args, f"set_{name}")
+        for name in SETTINGS
+        if getattr(args, f"set_{name}", None) is not None
+    }
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """A usage error argparse cannot see (main() reports it, exit 2)."""
+    if args.command == "jobs" and args.jobs_command == "set" and not (_values(args) or args.reset):
+        flags = [s.flag for s in SETTINGS.values() if s.flag]
+        return f"jobs set: give at least one of {', '.join(flags)} or --reset SETTING"
+    return None
+
+
+async def dispatch(ts: TrialSync, args: argparse.Namespace) -> None:
+    command = args.jobs_command
+    if command == "list":
+        rows = [r for r in await ts.list_jobs() if r.spec.is_active or not args.active]
+        overrides = await ts.job_overrides()
+        if args.json:
+            print_json(list_document(rows, overrides))
+        else:
+            _print_list(rows, overrides)
+    elif command == "sync":
+        report = await ts.sync_jobs()
+        print(f"jobs synced: {report.jobs_synced}; overrides applied: {report.overrides}")
+        for note in report.notes:
+            print(note)
+    elif command == "show":
+        detail = await ts.show_job(args.job_id)
+        if args.json:
+            print_json(detail.to_json())
+        else:
+            print_detail(detail)
+    elif command == "enable":
+        _print_changed(*await ts.enable_job(args.job_id), ["is_active"])
+    elif command == "disable":
+        _print_changed(*await ts.disable_job(args.job_id, args.reason), ["is_active"])
+    else:
+        values = _values(args)
+        job, states = await ts.set_job(
+            args.job_id, values=values, resets=args.reset, reason=args.reason
+        )
+        _print_changed(job, states, [*values, *args.reset])
+
+
+def _print_list(rows: Sequence[Any], overrides: dict[int, Any]) -> None:
+    print_table(
+        ["id", "name", "endpoint", "target", "active", "schedule", "overrides", "last run"],
+        [
+            (r.spec.id, r.spec.name, r.spec.source_endpoint, r.spec.target_table,
+             r.spec.is_active, r.spec.schedule, ", ".join(sorted(overrides.get(r.spec.id, {}))),
+             r.last_run_status)
+            for r in rows
+        ],
+    )  # fmt: skip
+    active = sum(1 for r in rows if r.spec.is_active)
+    print(f"\n{len(rows)} jobs: {active} active, {len(rows) - active} disabled")
+
+
+def _when(at: datetime | None) -> str:
+    return "" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _source(state: SettingState) -> str:
+    o = state.override
+    return "inventory" if o is None else f"override, set {_when(o.set_at)}"
+
+
+def _short(text: str | None) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= ERROR_WIDTH else line[: ERROR_WIDTH - 1] + "…"
+
+
+def print_detail(d: JobDetail) -> None:
+    j, s = d.job, d.schedule
+    if s.cron is None:
+        cron = "none (disabled)"
+    else:
+        cron = s.cron + (" (TRIALSYNC_DEFAULT_SCHEDULE)" if s.is_default else "")
+    if s.next_run_at is not None:
+        next_run = _when(s.next_run_at)
+    else:
+        next_run = s.error or "not scheduled: the job is disabled"
+    params = ", ".join(p.name for p in j.parameters)
+    print_table(
+        ["field", "value"],
+        [
+            ("active", "yes" if j.is_active else f"no: {j.disabled_reason}"),
+            ("endpoint", j.source_endpoint),
+            ("target", j.target_table),
+            ("parameters", f"{params} from {j.parameter_source_table}" if params else "none"),
+            ("parent", "none" if d.parent is None else f"{d.parent.id} ({d.parent.name})"),
+            ("schedule", cron),
+            ("next run", next_run),
+        ],
+        title=f"job {j.id}: {j.name}",
+    )
+    print()
+    print_table(
+        ["setting", "value", "source", "inventory", "reason"],
+        [
+            (st.name, st.shown(st.value), _source(st), st.shown(st.inventory),
+             _short(st.override.reason if st.override else None))
+            for st in d.settings
+        ],
+        title="settings",
+    )  # fmt: skip
+    print()
+    if not d.runs:
+        print("no runs yet")
+        return
+    print_table(
+        ["run", "status", "started", "seconds", "fetched", "loaded", "requests", "error"],
+        [
+            (r.run_id, r.status, _when(r.started_at),
+             None if r.seconds is None else round(r.seconds, 1), r.records_fetched,
+             r.records_loaded, r.requests_made, _short(r.error))
+            for r in d.runs
+        ],
+        title=f"last {len(d.runs)} runs",
+    )  # fmt: skip
+
+
+def _print_changed(job: JobSpec, states: list[SettingState], names: Sequence[str]) -> None:
+    by_name = {st.name: st for st in states}
+    for name in dict.fromkeys(names):
+        st = by_name[name]
+        why = f": {job.disabled_reason}" if name == "is_active" and not job.is_active else ""
+        print(f"job {job.id} ({job.name}): {name} {st.shown(st.value)} ({st.source}){why}")

@@ -1,0 +1,295 @@
+"""The run history behind ``runs``, ``runs show``, ``failures`` and ``stats``: the run log read
+back with the words of the run summary (fetched, inserted, updated, unchanged, deleted,
+requests). Read-only; the run rows and their failed units come from db/status.py's queries.
+
+The dataclasses' field names are the keys of the commands' ``--json`` documents: keep them
+stable. Times are timezone-aware; durations are the database's own arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from trialsync_async.db import status
+from trialsync_async.db.queries import query
+from trialsync_async.db.status import RunStatus, UnitFailure
+from trialsync_async.errors import UnknownRunError
+
+RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
+UNITS_SHOWN = 5  # failed units listed per run
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run as ``runs`` lists it. ``requests`` counts HTTP attempts; ``planned_requests``
+    is what the plan said before the run (None: no estimate, or a run older than plans)."""
+
+    run_id: int
+    job_id: int | None
+    job_name: str | None
+    status: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    seconds: float | None  # so far, for a running run
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    requests: int
+    planned_requests: int | None
+    error: str | None
+    continues_run_id: int | None
+    pass_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRun:
+    """A run of the same resume chain (linked by ``continues_run_id``)."""
+
+    run_id: int
+    status: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    seconds: float | None
+    fetched: int
+    requests: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail(RunRow):
+    """One run in full (``runs show``)."""
+
+    worker: str | None
+    written: int  # inserted + updated (records_loaded)
+    retries: int
+    sanitized: int
+    units_total: int | None
+    units_done: int
+    units_failed: int
+    units_missing: int
+    planned_parents: int | None
+    fanout: dict[str, Any] | None  # notes["fanout"]: mode, parents and parents by reason
+    paging: str | None
+    warnings: list[str]
+    cancel_requested: bool
+    unit_failures: list[UnitFailure]  # the first few rows of dw_etl_run_failures
+    unit_failures_total: int
+    continues: list[ChainRun]  # the runs this one continues, oldest first
+    continued_by: list[ChainRun]  # the runs that continue it, in order
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRunRow(RunRow):
+    """A failed run with its first failed units (``dw_etl_run_failures``)."""
+
+    units_failed: int
+    units_missing: int
+    unit_failures: list[UnitFailure]
+    unit_failures_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailedUnit:
+    """A unit whose last attempt failed (``dw_etl_unit_state``): the job's next run retries it."""
+
+    job_id: int
+    job_name: str | None
+    run_id: int
+    pass_id: int
+    unit_key: str
+    parameters: dict[str, Any]
+    error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReport:
+    failures: list[FailedRunRow]
+    failed_units: list[FailedUnit]  # the first ``limit``
+    failed_units_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    runs: int
+    successes: int
+    failures: int
+    success_rate: float | None  # percent of runs that succeeded
+    fetched: int
+    written: int  # inserted + updated
+    requests: int
+    mean_seconds: float | None  # finished runs, skipped ones left out
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunStats(RunTotals):
+    job_id: int | None
+    job_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    days: int
+    jobs: list[JobRunStats]
+    total: RunTotals
+
+
+def _json(value: Any) -> Any:
+    # A connection without the pool's jsonb codec returns text.
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+async def _notes(conn: asyncpg.Connection, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows = await conn.fetch(query("history_run_notes"), run_ids)
+    return {r["run_id"]: dict(_json(r["notes"]) or {}) for r in rows}
+
+
+def _planned(notes: dict[str, Any], key: str) -> int | None:
+    value = (notes.get("planned") or {}).get(key)
+    return int(value) if value is not None else None
+
+
+def _row(s: RunStatus, notes: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``RunRow`` from a status row and its notes."""
+    return {
+        "run_id": s.run_id,
+        "job_id": s.job_id,
+        "job_name": s.job_name,
+        "status": s.status,
+        "started_at": s.started_at,
+        "completed_at": s.completed_at,
+        "seconds": s.seconds,
+        "fetched": s.records_fetched,
+        "inserted": s.records_inserted,
+        "updated": s.records_updated,
+        "unchanged": s.records_unchanged,
+        "deleted": s.records_deleted,
+        "requests": s.requests_made,
+        "planned_requests": _planned(notes, "requests"),
+        "error": s.error,
+        "continues_run_id": s.continues_run_id,
+        "pass_id": s.pass_id,
+    }
+
+
+async def list_runs(
+    conn: asyncpg.Connection,
+    *,
+    job_id: int | None = None,
+    status_is: str | None = None,
+    since: timedelta | None = None,
+    limit: int = 20,
+) -> list[RunRow]:
+    """Runs, newest first, filtered by job, status and start time when given."""
+    found = await status.runs(conn, job_id=job_id, status=status_is, since=since, limit=limit)
+    notes = await _notes(conn, [s.run_id for s in found])
+    return [RunRow(**_row(s, notes.get(s.run_id, {}))) for s in found]
+
+
+async def _chain(conn: asyncpg.Connection, run_id: int) -> tuple[list[ChainRun], list[ChainRun]]:
+    before: list[ChainRun] = []
+    after: list[ChainRun] = []
+    for r in await conn.fetch(query("history_resume_chain"), run_id):
+        fields = dict(r)
+        depth = fields.pop("depth")
+        (before if depth < 0 else after).append(ChainRun(**fields))
+    return before, after
+
+
+async def run_detail(conn: asyncpg.Connection, run_id: int) -> RunDetail:
+    """One run in full; ``UnknownRunError`` when there is no such run."""
+    s = await status.run(conn, run_id)
+    if s is None:
+        raise UnknownRunError(run_id=run_id)
+    notes = (await _notes(conn, [run_id])).get(run_id, {})
+    failures, failures_total = (await status.unit_failures(conn, [run_id], units=UNITS_SHOWN)).get(
+        run_id, ([], 0)
+    )
+    continues, continued_by = await _chain(conn, run_id)
+    fanout = notes.get("fanout")
+    return RunDetail(
+        **_row(s, notes),
+        worker=s.worker,
+        written=s.records_loaded or 0,
+        retries=s.requests_retried,
+        sanitized=s.records_sanitized,
+        units_total=s.units_total,
+        units_done=s.units_done,
+        units_failed=s.units_failed,
+        units_missing=s.units_missing,
+        planned_parents=_planned(notes, "parents"),
+        fanout=dict(fanout) if isinstance(fanout, dict) else None,
+        paging=notes.get("paging"),
+        warnings=[str(w) for w in notes.get("warnings") or []],
+        cancel_requested=s.cancel_requested,
+        unit_failures=failures,
+        unit_failures_total=failures_total,
+        continues=continues,
+        continued_by=continued_by,
+    )
+
+
+async def failures(
+    conn: asyncpg.Connection,
+    *,
+    run_id: int | None = None,
+    job_id: int | None = None,
+    limit: int = 50,
+) -> FailureReport:
+    """Failed runs (newest first, at most ``limit``) with their first failed units, and the
+    units still failed. ``run_id``: that run only (listed when it failed or has failed units;
+    ``UnknownRunError`` when there is no such run); ``job_id``: that job's."""
+    if run_id is not None:
+        one = await status.run(conn, run_id)
+        if one is None:
+            raise UnknownRunError(run_id=run_id)
+        found = [one]
+    else:
+        found = await status.runs(conn, job_id=job_id, status="failed", limit=limit)
+    ids = [s.run_id for s in found]
+    units = await status.unit_failures(conn, ids, units=UNITS_SHOWN)
+    notes = await _notes(conn, ids)
+    rows = [
+        FailedRunRow(
+            **_row(s, notes.get(s.run_id, {})),
+            units_failed=s.units_failed,
+            units_missing=s.units_missing,
+            unit_failures=units.get(s.run_id, ([], 0))[0],
+            unit_failures_total=units.get(s.run_id, ([], 0))[1],
+        )
+        for s in found
+        if s.status == "failed" or s.run_id in units
+    ]
+    open_units = await conn.fetch(query("history_failed_units"), run_id, job_id, limit)
+    total = int(open_units[0]["total"]) if open_units else 0
+    listed = [_failed_unit(dict(r)) for r in open_units]
+    return FailureReport(rows, listed, total)
+
+
+def _failed_unit(fields: dict[str, Any]) -> FailedUnit:
+    del fields["total"]
+    fields["parameters"] = dict(_json(fields["parameters"]))
+    return FailedUnit(**fields)
+
+
+async def stats(conn: asyncpg.Connection, *, days: int = 7) -> RunStats:
+    """Per job over the runs started in the last ``days`` days, and the total."""
+    jobs: list[JobRunStats] = []
+    total: RunTotals | None = None
+    for r in await conn.fetch(query("history_stats"), days):
+        fields = dict(r)
+        is_total = fields.pop("is_total")
+        if is_total:
+            del fields["job_id"], fields["job_name"]
+            total = RunTotals(**fields)
+        else:
+            jobs.append(JobRunStats(**fields))
+    assert total is not None  # ROLLUP's grand total is there even without runs
+    return RunStats(days, jobs, total)
