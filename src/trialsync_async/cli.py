@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import signal
 import sys
@@ -26,7 +27,7 @@ from trialsync_async.errors import (
     TrialSyncError,
 )
 from trialsync_async.log import configure_logging
-from trialsync_async.output import format_table
+from trialsync_async.output import print_json, print_table
 from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import Settings
 from trialsync_async.validate import validate_inventory
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--all", action="store_true", help="every active job (the default)")
     plan.add_argument("--full", action="store_true", help="as a --full run would fetch")
+    plan.add_argument("--json", action="store_true", help="one JSON document")
 
     serve = sub.add_parser(
         "serve",
@@ -99,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     inst = sub.add_parser("instances", help="API instances (dw_api_credentials)")
     inst_sub = inst.add_subparsers(dest="instances_command", metavar="ACTION", required=True)
-    inst_sub.add_parser("list", help="list instances (keys are never shown)")
+    inst_list = inst_sub.add_parser("list", help="list instances (keys are never shown)")
+    inst_list.add_argument("--json", action="store_true", help="one JSON document")
     cli_tools.add_instance_test(inst_sub)
     inst_set = inst_sub.add_parser("set", help="create or update an instance")
     inst_set.add_argument("instance_id", type=int)
@@ -288,22 +291,12 @@ def _print_instances(rows: Sequence[InstanceRow]) -> None:
     def key(r: InstanceRow) -> str:
         return f"env {r.api_key_env}" if r.api_key_env else ("stored" if r.has_key else "none")
 
-    print(
-        format_table(
-            ["id", "name", "base_url", "header", "rate/s", "key", "active"],
-            [
-                (
-                    r.id,
-                    r.name,
-                    r.base_url,
-                    r.auth_header,
-                    r.rate_limit or "none",
-                    key(r),
-                    "yes" if r.is_active else "no",
-                )
-                for r in rows
-            ],
-        )
+    print_table(
+        ["id", "name", "base_url", "header", "rate/s", "key", "active"],
+        [
+            (r.id, r.name, r.base_url, r.auth_header, r.rate_limit or "none", key(r), r.is_active)
+            for r in rows
+        ],
     )
 
 
@@ -326,9 +319,13 @@ def _plan_row(p: JobPlan) -> tuple[object, ...]:
 PLAN_REASONS = ("new", "changed", "failed", "due", "full", "resume", "fresh")
 
 
+def _plan_doc(p: JobPlan) -> dict[str, object]:
+    return {**dataclasses.asdict(p), "fetched": p.fetched}
+
+
 def _print_plan(plans: Sequence[JobPlan]) -> None:
     headers = ["job", "name", "parents", *PLAN_REASONS[:-1], "skipped", "requests", "time"]
-    print(format_table(headers, [_plan_row(p) for p in plans]))
+    print_table(headers, [_plan_row(p) for p in plans])
     known = [p for p in plans if p.requests is not None]
     total = sum(p.requests or 0 for p in known)
     seconds = sum(p.seconds or 0.0 for p in known)
@@ -444,16 +441,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command in ("runs", "failures", "stats"):
             return await _history(ts, args)
         if args.command == "plan":
-            _print_plan(
-                await ts.plan(None if args.all or not args.job else args.job, full=args.full)
-            )
+            plans = await ts.plan(None if args.all or not args.job else args.job, full=args.full)
+            if args.json:
+                print_json({"full": args.full, "jobs": [_plan_doc(p) for p in plans]})
+            else:
+                _print_plan(plans)
             return EXIT_OK
         if args.command == "jobs":
             await cli_jobs.dispatch(ts, args)
             return EXIT_OK
         if args.command == "instances":
             if args.instances_command == "list":
-                _print_instances(await ts.list_instances())
+                instances = await ts.list_instances()
+                if args.json:
+                    print_json({"instances": [dataclasses.asdict(r) for r in instances]})
+                else:
+                    _print_instances(instances)
                 return EXIT_OK
             if args.instances_command == "test":
                 probe = await ts.test_instance(args.instance_id)
