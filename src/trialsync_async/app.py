@@ -29,12 +29,14 @@ from trialsync_async.db.migrator import (
     sync_inventory,
 )
 from trialsync_async.db.overrides import Override, SettingState
-from trialsync_async.engine.clients import ClientRegistry
+from trialsync_async.engine import global_probe
+from trialsync_async.engine.clients import ClientRegistry, make_client
+from trialsync_async.engine.global_probe import ProbeReport
+from trialsync_async.engine.instance_check import InstanceProbe, probe_instance
 from trialsync_async.engine.job_run import JobResult, ProgressCallback
 from trialsync_async.engine.plan import JobPlan, plan_jobs
-from trialsync_async.engine.probe import InstanceProbe, probe_instance
 from trialsync_async.engine.runner import Runner, select_jobs
-from trialsync_async.errors import DatabaseError, NotMigratedError, UnknownRunError
+from trialsync_async.errors import ConfigError, DatabaseError, NotMigratedError, UnknownRunError
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.job_views import JobDetail, JobSchedule
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
@@ -188,6 +190,24 @@ class TrialSync:
         async with self.pool.acquire() as conn:
             instance = await catalog.get_instance(conn, instance_id)
         return await probe_instance(self.settings, instance)
+
+    async def probe_global_list(self, job_id: int, *, sample: int = 20) -> ProbeReport:
+        """``jobs probe``: a sample of the job's parents fetched per parent and from its
+        global list, compared; the result is recorded (a passed one allows fanout global)."""
+        async with self.pool.acquire() as conn:
+            job = await catalog.get_job(conn, job_id)
+            if job.global_endpoint is None:
+                raise ConfigError(
+                    detail=f"job {job_id} ({job.name}) names no global_endpoint in the inventory"
+                )
+            instance = await catalog.get_instance(conn, job.source_instance_id)
+            client = make_client(
+                self.settings, instance_id=instance.id, base_url=instance.base_url,
+                api_key=instance.require_key(), auth_header=instance.auth_header,
+                rate_limit=instance.rate_limit,
+            )  # fmt: skip
+            async with client:
+                return await global_probe.probe(conn, client, job, instance.id, sample)
 
     async def run_history(
         self,

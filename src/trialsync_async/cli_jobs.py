@@ -68,6 +68,12 @@ def add_jobs_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"back to the inventory's value (repeatable): {', '.join(SETTINGS)}",
     )  # fmt: skip
     change.add_argument("--reason", help="a note kept with the override")
+    probe = actions.add_parser(
+        "probe", help="compare a fan-out's global list with its per-parent calls for a sample"
+    )
+    probe.add_argument("job_id", type=int, metavar="ID")
+    probe.add_argument("--sample", type=int, default=20, metavar="N", help="parents (default 20)")
+    _json(probe)
 
 
 def _json(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +116,14 @@ async def dispatch(ts: TrialSync, args: argparse.Namespace) -> None:
             print_json(detail.to_json())
         else:
             print_detail(detail)
+    elif command == "probe":
+        probe = await ts.probe_global_list(args.job_id, sample=max(1, args.sample))
+        if args.json:
+            print_json(probe.to_json())
+        else:
+            _print_probe(probe)
+        if not probe.passed:
+            raise SystemExit(1)
     elif command == "enable":
         _print_changed(*await ts.enable_job(args.job_id), ["is_active"])
     elif command == "disable":
@@ -206,3 +220,22 @@ def _print_changed(job: JobSpec, states: list[SettingState], names: Sequence[str
         st = by_name[name]
         why = f": {job.disabled_reason}" if name == "is_active" and not job.is_active else ""
         print(f"job {job.id} ({job.name}): {name} {st.shown(st.value)} ({st.source}){why}")
+
+
+def _print_probe(report: Any) -> None:
+    verdict = "passed" if report.passed else "FAILED"
+    print(
+        f"job {report.job_id} ({report.name}): {report.global_endpoint} probe {verdict}: "
+        f"{report.parents_matching}/{report.parents_sampled} sampled parents match "
+        f"({report.per_parent_records:,} per-parent records, {report.global_records:,} "
+        f"from the global list); global total {report.global_total}, last per-parent pass "
+        f"{report.last_per_parent_total:,}"
+    )
+    if report.mismatches:
+        print_table(
+            ["parent", "per_parent", "global", "missing", "extra", "different"],
+            [tuple(m[k] for k in ("parent", "per_parent", "global", "missing", "extra",
+                                  "different")) for m in report.mismatches[:20]],
+        )  # fmt: skip
+    if report.passed:
+        print(f"switch with: trialsync-async jobs set {report.job_id} --fanout global")

@@ -1,12 +1,12 @@
 """The operator's toolkit commands: ``validate`` and ``instances test``. Argument parsing and
-printing only; validate.py and engine/probe.py (via ``TrialSync``) do the work."""
+printing only; validate.py and engine/instance_check.py (via ``TrialSync``) do the work."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from trialsync_async.engine.probe import InstanceProbe
+from trialsync_async.engine.instance_check import InstanceProbe
 from trialsync_async.output import print_json, print_table
 from trialsync_async.validate import Report
 

@@ -117,6 +117,10 @@ class IncrementalFilterRejected(ApiError):
     """Job {job_id} ({name}): the API refused the job's incremental_field {field}: {detail}"""
 
 
+class GlobalListShort(ApiError):
+    """Job {job_id} ({name}): global list short ({got} vs {expected} per parent); nothing deleted"""
+
+
 class ClientRequestError(ApiError):
     """HTTP {status} for {endpoint}: {detail}"""
 

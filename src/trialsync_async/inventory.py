@@ -36,6 +36,8 @@ DEFAULT_MAX_REFRESH = 28 * 86_400  # 28 days: the staleness bound of a child-onl
 KeyKind = Literal["id", "paths", "value", "none"]
 PagingKind = Literal["auto", "keyset", "offset", "link"]
 DeletesPolicy = Literal["keep", "mark", "delete"]
+FanoutKind = Literal["parent", "global"]
+FANOUT_KINDS: tuple[FanoutKind, ...] = ("parent", "global")
 PAGING_KINDS: tuple[PagingKind, ...] = ("auto", "keyset", "offset", "link")
 DELETES_POLICIES: tuple[DeletesPolicy, ...] = ("keep", "mark", "delete")
 
@@ -104,6 +106,10 @@ class JobSpec:
     incremental_field: str | None = None
     paging: PagingKind = "auto"
     deletes: DeletesPolicy = "mark"
+    # A fan-out's global alternative: one paged list with the parent as a query parameter.
+    global_endpoint: str | None = None
+    global_parameter: str | None = None  # the query parameter naming the parent (studyId)
+    fanout: FanoutKind = "parent"  # "global": runs walk global_endpoint (after a passed probe)
 
     @property
     def requires_parameters(self) -> bool:
@@ -149,7 +155,8 @@ _KNOWN_KEYS = {
     "id", "name", "source_endpoint", "target_table", "is_active", "disabled_reason",
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
-    "paging", "deletes", "schedule", "min_refresh", "max_refresh",
+    "paging", "deletes", "schedule", "min_refresh", "max_refresh", "global_endpoint",
+    "global_parameter", "fanout",
 }  # fmt: skip
 
 
@@ -209,6 +216,7 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         parse_json_path(incremental, what="incremental field")
         if params or not endpoint.endswith("/odata"):
             raise _fail(raw, "incremental_field needs a plain OData list (an /odata endpoint)")
+    global_endpoint, global_parameter, fanout = _global_list(raw, params)
     min_refresh = _duration(raw, "min_refresh", DEFAULT_MIN_REFRESH)
     max_refresh = _duration(raw, "max_refresh", DEFAULT_MAX_REFRESH)
     if min_refresh > max_refresh:
@@ -234,7 +242,32 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         incremental_field=incremental,
         paging=paging,
         deletes=deletes,
+        global_endpoint=global_endpoint,
+        global_parameter=global_parameter,
+        fanout=fanout,
     )
+
+
+def _global_list(
+    raw: Mapping[str, Any], params: tuple[Parameter, ...]
+) -> tuple[str | None, str | None, FanoutKind]:
+    endpoint, parameter = raw.get("global_endpoint"), raw.get("global_parameter")
+    fanout = raw.get("fanout", "parent")
+    if fanout not in FANOUT_KINDS:
+        raise _fail(raw, f"fanout must be one of {', '.join(FANOUT_KINDS)}")
+    if endpoint is None and parameter is None:
+        if fanout == "global":
+            raise _fail(raw, "fanout = global needs global_endpoint and global_parameter")
+        return None, None, fanout
+    if len(params) != 1:
+        raise _fail(raw, "a global list replaces a fan-out over exactly one parameter")
+    if not isinstance(endpoint, str) or not ENDPOINT_RE.fullmatch(endpoint) or "{" in endpoint:
+        raise _fail(raw, f"global_endpoint {endpoint!r} is not an /api/vN/... path")
+    if not endpoint.endswith("/odata"):
+        raise _fail(raw, "global_endpoint must be an OData list (/odata)")
+    if not isinstance(parameter, str):
+        raise _fail(raw, "global_endpoint needs global_parameter (the parent's query parameter)")
+    return endpoint, validate_placeholder(parameter), fanout
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -222,6 +222,9 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.schedule,
         job.min_refresh,
         job.max_refresh,
+        job.global_endpoint,
+        job.global_parameter,
+        job.fanout,
     )
 
 
@@ -261,11 +264,13 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
         "deletes": row["deletes"],
     }
     for optional in ("disabled_reason", "parameter_source_table", "parent_job_id",
-                     "schedule_minutes", "incremental_field"):  # fmt: skip
+                     "schedule_minutes", "incremental_field", "global_endpoint",
+                     "global_parameter"):  # fmt: skip
         if row[optional] is not None:
             raw[optional] = row[optional]
     if row["schedule_cron"] is not None:
         raw["schedule"] = row["schedule_cron"]
+    raw["fanout"] = row["fanout"]
     raw["min_refresh"] = row["min_refresh_seconds"]
     raw["max_refresh"] = row["max_refresh_seconds"]
     if not raw["is_active"] and "disabled_reason" not in raw:

@@ -25,6 +25,7 @@ from trialsync_async.db.catalog import job_from_row
 from trialsync_async.db.queries import query
 from trialsync_async.errors import ConfigError, InvalidSettingError, UnknownJobError
 from trialsync_async.inventory import (
+    FANOUT_KINDS,
     JobSpec,
     format_duration,
     parse_duration,
@@ -45,6 +46,12 @@ def _flag(value: object) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(detail="is_active must be true or false")
     return value
+
+
+def _fanout(value: object) -> str:
+    if value not in FANOUT_KINDS:
+        raise ConfigError(detail=f"fanout must be one of {', '.join(FANOUT_KINDS)}")
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,11 @@ SETTINGS: dict[str, Setting] = {
             "max_refresh", lambda v: parse_duration(_number(v), "max_refresh"), format_duration,
             flag="--max-refresh", metavar="DUR",
             help="longest revisit of a fan-out parent (28d)",
+        ),
+        Setting(
+            "fanout", _fanout, flag="--fanout", metavar="parent|global",
+            help="walk the job's global list instead of one call per parent "
+            "(needs a passed `jobs probe N`)",
         ),
         Setting("is_active", _flag, lambda v: "yes" if v else "no"),
     )
@@ -318,6 +330,12 @@ async def change_settings(
         problem = _problem(new)
         if problem:
             raise refused(problem)
+        if changed.get("fanout") == "global":
+            if new.global_endpoint is None:
+                raise refused("fanout global: the job names no global_endpoint in the inventory")
+            passed = await conn.fetchval(query("fanout_probe_passed"), job_id)
+            if not passed:
+                raise refused(f"fanout global needs a passed `jobs probe {job_id}` first")
         for name in targets:
             value = changed.get(name)
             follows_file = name in known and known[name] == value and (name != "is_active" or value)

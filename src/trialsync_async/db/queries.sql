@@ -78,9 +78,10 @@ INSERT INTO dw_etl_jobs AS j (
     id, name, source_endpoint, target_table, is_active, requires_parameters,
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-    disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds)
+    disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
+    global_endpoint, global_parameter, fanout)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22)
+        $20, $21, $22, $23, $24, $25)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -103,18 +104,23 @@ ON CONFLICT (id) DO UPDATE SET
     schedule_cron = EXCLUDED.schedule_cron,
     min_refresh_seconds = EXCLUDED.min_refresh_seconds,
     max_refresh_seconds = EXCLUDED.max_refresh_seconds,
+    global_endpoint = EXCLUDED.global_endpoint,
+    global_parameter = EXCLUDED.global_parameter,
+    fanout = EXCLUDED.fanout,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
        j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes,
-       j.schedule_cron, j.min_refresh_seconds, j.max_refresh_seconds)
+       j.schedule_cron, j.min_refresh_seconds, j.max_refresh_seconds, j.global_endpoint,
+       j.global_parameter, j.fanout)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
        EXCLUDED.record_key, EXCLUDED.page_size, EXCLUDED.paged, EXCLUDED.schedule_minutes,
        EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
        EXCLUDED.deletes, EXCLUDED.schedule_cron, EXCLUDED.min_refresh_seconds,
-       EXCLUDED.max_refresh_seconds)
+       EXCLUDED.max_refresh_seconds, EXCLUDED.global_endpoint, EXCLUDED.global_parameter,
+       EXCLUDED.fanout)
 
 -- name: job_set_parent
 UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
@@ -128,7 +134,8 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds
+       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
+       global_endpoint, global_parameter, fanout
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -136,7 +143,8 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        parameter_name, parameter_source_table, parameter_source_column, parent_job_id,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
-       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds
+       disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
+       global_endpoint, global_parameter, fanout
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -354,6 +362,27 @@ WHERE source_instance_id = $1 AND deleted_at IS NULL
 SELECT max((notes->'incremental'->>'at')::timestamptz) FROM dw_etl_runs
 WHERE job_id = $1 AND credential_id = $2 AND run_status = 'success'
   AND notes->'incremental'->>'mode' = 'full'
+
+-- name: fanout_probe_passed
+-- Whether the latest probe of job $1's global list passed.
+SELECT passed FROM dw_etl_fanout_probes WHERE job_id = $1 ORDER BY probed_at DESC, id DESC LIMIT 1
+
+-- name: fanout_probe_insert
+INSERT INTO dw_etl_fanout_probes (job_id, instance_id, passed, parents_sampled, details)
+VALUES ($1, $2, $3, $4, $5)
+
+-- name: fanout_probe_sample
+-- Up to $2 distinct parent values of a fan-out (parent table {table}), spread over the table.
+SELECT v FROM (
+    SELECT DISTINCT {column} AS v FROM {table}
+    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {column} IS NOT NULL
+) AS p
+ORDER BY md5(v) LIMIT $2
+
+-- name: fanout_last_records
+-- Records the job's per-parent units returned when last fetched (the short-list guard's bar).
+SELECT COALESCE(sum(records), 0) FROM dw_etl_unit_state
+WHERE job_id = $1 AND instance_id = $2 AND status = 'done' AND unit_key <> 'global'
 
 -- name: units_of_pass
 -- A plain job's planned ranges in pass $3, in plan order.

@@ -12,11 +12,13 @@ from dataclasses import replace
 import asyncpg
 import structlog
 
-from trialsync_async.db import parameters, runs
+from trialsync_async.db import fanout_probes, parameters, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.engine.context import RunContext
+from trialsync_async.engine.global_probe import SHORT_LIST_RATIO
 from trialsync_async.engine.pipeline import Batch
+from trialsync_async.errors import GlobalListShort
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +35,8 @@ class Committer:
             run_id=ctx.run_id,
         )
         # Plain keyed jobs with a deletes policy remember the keys each pass saw.
-        tracks_seen = not job.parameters and job.deletes != "keep" and not ctx.keyless
+        plain = not job.parameters or job.fanout == "global"  # a global list is walked whole
+        tracks_seen = plain and job.deletes != "keep" and not ctx.keyless
         self._seen_pass = ctx.pass_id if tracks_seen else None
         self._prepared_generation = -1
 
@@ -75,7 +78,9 @@ class Committer:
         """After a complete pass of a keyed plain job: rows it did not see, per policy. After
         a successful fan-out run: the children of parents that are gone."""
         ctx, job = self.ctx, self.ctx.job
-        if job.parameters:
+        if job.parameters and job.fanout == "global":
+            await self._refuse_short_global_list()
+        elif job.parameters:
             await self._settle_gone_parents()
             return
         if self.seen_pass is None:
@@ -104,3 +109,18 @@ class Committer:
             ctx.progress.notes["gone_parents"] = {"units": gone.units, "rows": gone.rows}
             log.info("children of gone parents", policy=job.deletes, parents=gone.units,
                      rows=gone.rows)  # fmt: skip
+
+    async def _refuse_short_global_list(self) -> None:
+        """A global list clearly shorter than the last per-parent pass is not trusted: the run
+        fails before anything is deleted (what it returned is merged all the same)."""
+        ctx, job = self.ctx, self.ctx.job
+
+        async def last(conn: asyncpg.Connection) -> int:
+            return await fanout_probes.last_records(conn, job.id, ctx.instance_id)
+
+        expected = await ctx.pooled(last, what="reading the last per-parent total")
+        if expected and ctx.progress.fetched < expected * SHORT_LIST_RATIO:
+            raise GlobalListShort(
+                job_id=job.id, name=job.name,
+                got=ctx.progress.fetched, expected=expected,
+            )  # fmt: skip

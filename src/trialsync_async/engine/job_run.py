@@ -113,9 +113,9 @@ class JobRun:
             if status == "success":
                 await stages.committer.settle_deletions()
         except TrialSyncError as exc:
-            error = str(exc)
+            status, error = "failed", str(exc)
         except asyncpg.PostgresError as exc:
-            error = f"database error {exc.sqlstate}: {exc}"
+            status, error = "failed", f"database error {exc.sqlstate}: {exc}"
         except asyncio.CancelledError:
             status, error = "interrupted", "interrupted"
             raise

@@ -22,6 +22,7 @@ from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.incremental import IncrementalPass
 from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.units import (
+    GLOBAL_UNIT,
     Unit,
     fanout_counts,
     fanout_unit,
@@ -46,7 +47,9 @@ class Planner:
         ctx = self.ctx
         if ctx.options.retry_of is not None:
             ctx.progress.notes["retry_of"] = ctx.options.retry_of
-        if ctx.job.parameters and ctx.options.retry_of is not None:
+        if ctx.job.parameters and ctx.job.fanout == "global" and ctx.options.retry_of is None:
+            yield self._global_unit()
+        elif ctx.job.parameters and ctx.options.retry_of is not None:
             for unit in await self._retried_units(ctx.options.retry_of):
                 yield unit
         elif ctx.job.parameters:
@@ -60,6 +63,15 @@ class Planner:
         else:
             for unit in await self._plain_units(workers):
                 yield unit
+
+    def _global_unit(self) -> Unit:
+        """``fanout = global``: one walk of the job's global list instead of a call per
+        parent (not resumable mid-walk; the per-parent unit state is left as it is)."""
+        ctx = self.ctx
+        assert ctx.job.global_endpoint is not None
+        ctx.progress.units_total = 1
+        ctx.progress.notes["fanout"] = {"mode": "global", "endpoint": ctx.job.global_endpoint}
+        return Unit(GLOBAL_UNIT, ctx.job.global_endpoint, {}, bounds={"after": None, "upto": None})
 
     async def _retried_units(self, run_id: int) -> list[Unit]:
         """``retry-failed RUN``: the failed parameter tuples of that run, nothing else."""

@@ -23,6 +23,8 @@ from trialsync_async.records import scope_of
 
 PLAIN_UNIT = "all"
 """Unit key of a plain job walked in one piece."""
+GLOBAL_UNIT = "global"
+"""Unit key of a fan-out job's walk of its global list."""
 MAX_RANGES = 64
 
 
