@@ -142,8 +142,9 @@ async def test_records_deleted_upstream_are_marked_after_a_complete_pass(
     async with loader(db_dsn, sim) as ts:
         [first] = await ts.run_jobs([2])
         gone = sim.mutate(STUDIES, delete=5)["deleted"]
-        [second] = await ts.run_jobs([2])
-        [third] = await ts.run_jobs([2])
+        # full: job 2 is timestamp-incremental, and only a full pass settles deletions
+        [second] = await ts.run_jobs([2], full=True)
+        [third] = await ts.run_jobs([2], full=True)
     assert first.ok and second.ok and third.ok
     assert second.progress.deleted == 5 and third.progress.deleted == 0
     marked = await fetch(
@@ -164,10 +165,10 @@ async def test_deletes_policy_delete_and_keep(db_dsn: str, sim: SimulatorServer)
         [first] = await ts.run_jobs([2])
         await fetch(db_dsn, "UPDATE dw_etl_jobs SET deletes = 'delete' WHERE id = 2")
         sim.mutate(STUDIES, delete=3)
-        [second] = await ts.run_jobs([2])
+        [second] = await ts.run_jobs([2], full=True)  # a full pass settles deletions
         await fetch(db_dsn, "UPDATE dw_etl_jobs SET deletes = 'keep' WHERE id = 2")
         sim.mutate(STUDIES, delete=2)
-        [third] = await ts.run_jobs([2])
+        [third] = await ts.run_jobs([2], full=True)
     assert second.progress.deleted == 3 and third.progress.deleted == 0
     rows, _, _ = await staged(db_dsn, "dim_studies_staging")
     assert rows == first.progress.inserted - 3

@@ -201,6 +201,7 @@ def test_parameter_sources_parents_and_cycles() -> None:
         jobs[2]["parameter_source_table"] = "dim_subjects_staging"
         jobs[2]["parameters"] = [{"name": "studyId", "path": "study.id"}]
         jobs[2]["paged"] = False
+        jobs[2].pop("incremental_field", None)
 
     errors = _errors(_mutated(change))
     unfed = "dim_patients_staging is filled by no active job (only disabled job 3)"
