@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test typecheck lint format bench clean
+.PHONY: install demo test typecheck lint format bench bench-refresh clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_loader.py
+
+bench-refresh: $(STAMP)
+	$(BIN)/python bench/bench_refresh.py
 
 clean:
 	rm -rf $(VENV) .trialsync .pytest_cache .ruff_cache

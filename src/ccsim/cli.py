@@ -346,8 +346,16 @@ def run_from_args(args: argparse.Namespace) -> int:
             factory = uvloop.new_event_loop
         except ImportError:  # pragma: no cover - uvloop is optional
             factory = None
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(opts, ready_json=args.ready_json, parent_pid=args.parent_pid))
+    try:
+        with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(opts, ready_json=args.ready_json, parent_pid=args.parent_pid))
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        print(
+            f"error: cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}"
+            " (another simulator running? --port N picks another port)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -261,6 +261,11 @@ class TrialSync:
             raise UnknownRunError(run_id=run_id)
         return found
 
+    async def retries_of(self, run_id: int) -> list[tuple[int, str]]:
+        """(run id, status) of the runs that retried ``run_id``'s failed units, newest first."""
+        async with self.pool.acquire() as conn:
+            return await runs.retries_of(conn, run_id)
+
     async def run_jobs(
         self,
         job_ids: Sequence[int] | None = None,

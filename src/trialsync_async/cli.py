@@ -341,7 +341,7 @@ async def _history(ts: TrialSync, args: argparse.Namespace) -> int:
         rows = await ts.run_history(
             job_id=args.job, status=args.status, since=args.since, limit=args.limit
         )
-        cli_history.print_runs(rows, as_json=args.json)
+        cli_history.print_runs(rows, as_json=args.json, limit=args.limit)
     elif args.command == "failures":
         report = await ts.run_failures(run_id=args.run, job_id=args.job, limit=args.limit)
         cli_history.print_failures(report, as_json=args.json)
@@ -395,6 +395,18 @@ async def _retry_failed(ts: TrialSync, run_id: int) -> int:
     if not failed:
         print(f"run {run_id} has no failed units to retry")
         return EXIT_OK
+    if retries := await ts.retries_of(run_id):
+        # Its failed units stay listed; a second retry would fetch those done since.
+        latest, status = retries[0]
+        if status == "success":
+            print(f"run {run_id}'s failed units were retried by run {latest} (success)")
+            return EXIT_OK
+        print(
+            f"error: run {run_id}'s failed units were retried by run {latest} ({status}):"
+            f" retry that run's instead (trialsync-async retry-failed {latest})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     display = ProgressDisplay()
     refresher = asyncio.create_task(display.refresh())
     try:
@@ -494,6 +506,37 @@ def _simulate(argv: list[str]) -> int:
     return simulator_main(argv, prog="trialsync-async simulate")
 
 
+def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The first ``--option`` no parser on the command's path knows, if any.
+
+    argparse alone takes the value after a mistyped option for the command (``--jobb 3`` says
+    ``invalid choice: '3'``) and never names the option.
+    """
+    values: dict[str, bool] = {}  # option -> takes a value
+    commands: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        for option in action.option_strings:
+            values[option] = action.nargs != 0
+        if isinstance(action, argparse._SubParsersAction):
+            commands.update(action.choices)
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            return None
+        if token.startswith("--"):
+            name = token.split("=", 1)[0]
+            if name not in values:  # argparse takes an unambiguous prefix
+                prefixed = [option for option in values if option.startswith(name)]
+                if len(prefixed) != 1:
+                    return name
+                name = prefixed[0]
+            if values[name] and "=" not in token:
+                next(tokens, None)
+        elif token in commands:
+            return unknown_option(commands[token], list(tokens))
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -503,14 +546,16 @@ def main(
     if argv[:1] == ["simulate"]:
         return _simulate(argv[1:])
     parser = build_parser()
+    if option := unknown_option(parser, argv):
+        parser.error(f"unrecognized option {option} (see --help)")
     args = parser.parse_args(argv)
+    if args.command is None and args.with_upstream and not args.job:
+        parser.error("--with-upstream goes with --job (--all runs every active job already)")
     if args.command is None and not (args.job or args.all):
         parser.print_help()
         return EXIT_USAGE
     if args.command is None and args.job and args.all:
         parser.error("give --job or --all, not both")
-    if args.command is None and args.with_upstream and not args.job:
-        parser.error("--with-upstream goes with --job (--all runs every active job already)")
     if problem := cli_jobs.usage_problem(args):
         parser.error(problem)
     try:
@@ -539,6 +584,10 @@ def main(
         return EXIT_FAILED
     except asyncpg.UndefinedTableError:  # a table dropped after the opening check
         print(f"error: {NotMigratedError(pending='')}", file=sys.stderr)
+        return EXIT_FAILED
+    except asyncpg.PostgresError as exc:  # one line, never a traceback (SQLSTATE for the search)
+        print(f"error: the database refused a statement: {exc} (SQLSTATE {exc.sqlstate})",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

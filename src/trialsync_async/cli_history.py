@@ -21,7 +21,7 @@ from trialsync_async.db.history import (
     RunTotals,
 )
 from trialsync_async.db.status import UnitFailure
-from trialsync_async.output import print_json, print_table
+from trialsync_async.output import cell_text, plural, print_json, print_table, shorten
 
 ERROR_WIDTH = 60
 _SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -52,14 +52,11 @@ def duration(seconds: float | None) -> str:
 
 
 def _short(text: str | None, width: int = ERROR_WIDTH) -> str:
-    if not text:
-        return ""
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return shorten(text, width)
 
 
 def _local(at: datetime | None) -> datetime | None:
-    return at.astimezone() if at is not None else None  # the table shows local time
+    return at  # output shows aware times in UTC, as jobs show and the status page do
 
 
 def _parameters(parameters: dict[str, Any]) -> str:
@@ -76,11 +73,14 @@ def _run_cells(r: RunRow) -> list[Any]:
             r.requests, r.planned_requests, _short(r.error)]  # fmt: skip
 
 
-def print_runs(rows: Sequence[RunRow], *, as_json: bool) -> None:
+def print_runs(rows: Sequence[RunRow], *, as_json: bool, limit: int | None = None) -> None:
     if as_json:
         print_json({"runs": [asdict(r) for r in rows]})
         return
-    print_table(RUN_HEADERS, [_run_cells(r) for r in rows], title=f"{len(rows)} runs, newest first")
+    title = f"the newest {plural(len(rows), 'run')}" if rows else "no runs"
+    if limit is not None and len(rows) == limit:
+        title += f" (--limit {limit}: there may be more)"
+    print_table(RUN_HEADERS, [_run_cells(r) for r in rows], title=title)
 
 
 def _unit_failures(failures: Sequence[UnitFailure], total: int, *, title: str) -> None:
@@ -106,12 +106,14 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
     started = _local(run.started_at)
     completed = _local(run.completed_at)
     print(f"run {run.run_id}: job {run.job_id} {run.job_name or ''}, {run.status}")
-    print(f"  started    {started:%Y-%m-%d %H:%M:%S}" if started else "  started    -")
-    print(f"  completed  {completed:%Y-%m-%d %H:%M:%S}" if completed else "  completed  -")
+    print(f"  started    {cell_text(started)}" if started else "  started    -")
+    print(f"  completed  {cell_text(completed)}" if completed else "  completed  -")
     print(f"  duration   {duration(run.seconds)}")
     print(f"  worker     {run.worker or '-'}")
     print(f"  pass       {run.pass_id}" + (f" (continues run {run.continues_run_id})"
                                            if run.continues_run_id else ""))  # fmt: skip
+    if run.retry_of is not None:
+        print(f"  retry of   run {run.retry_of} (its failed units)")
     if run.paging:
         print(f"  paging     {run.paging}")
     if run.cancel_requested:
@@ -127,7 +129,7 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
         title="records and requests (planned: what the plan said before the run)",
     )  # fmt: skip
     print_table(
-        ["total", "done", "failed", "missing", "planned parents"],
+        ["total", "ended", "failed", "missing", "planned parents"],
         [[run.units_total, run.units_done, run.units_failed, run.units_missing,
           run.planned_parents]],
         title="units",
@@ -138,7 +140,7 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
         print_table(
             ["mode", "parents", *reasons],
             [[run.fanout.get("mode"), run.fanout.get("parents"), *counts]],
-            title="fan-out: parents by reason (finished and fresh ones were not fetched)",
+            title="fan-out parents by reason",
         )
     if run.warnings:
         print("warnings:")
@@ -158,11 +160,14 @@ def print_failures(report: FailureReport, *, as_json: bool) -> None:
     if as_json:
         print_json(asdict(report))
         return
+    if not report.failures and not report.failed_units_total:
+        print("no failed runs")
+        return
     print_table(
         ["run", "job", "name", "status", "started", "failed", "missing", "error"],
         [[r.run_id, r.job_id, (r.job_name or "")[:30], r.status, _local(r.started_at),
           r.units_failed, r.units_missing, _short(r.error, 100)] for r in report.failures],
-        title=f"{len(report.failures)} failed runs, newest first",
+        title=f"{plural(len(report.failures), 'failed run')}, newest first",
     )  # fmt: skip
     for r in report.failures:
         _unit_failures(r.unit_failures, r.unit_failures_total, title=f"run {r.run_id}: units")

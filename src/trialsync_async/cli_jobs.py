@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trialsync_async.app import TrialSync
+from trialsync_async.cli_history import duration
 from trialsync_async.db.overrides import SETTINGS, SettingState
 from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import JobSpec
@@ -203,14 +204,13 @@ def print_detail(d: JobDetail) -> None:
         print("no runs yet")
         return
     print_table(
-        ["run", "status", "started", "seconds", "fetched", "loaded", "requests", "error"],
+        ["run", "status", "started", "duration", "fetched", "written", "requests", "error"],
         [
-            (r.run_id, r.status, _when(r.started_at),
-             None if r.seconds is None else round(r.seconds, 1), r.records_fetched,
+            (r.run_id, r.status, _when(r.started_at), duration(r.seconds), r.records_fetched,
              r.records_loaded, r.requests_made, _short(r.error))
             for r in d.runs
         ],
-        title=f"last {len(d.runs)} runs",
+        title="the last run" if len(d.runs) == 1 else f"the last {len(d.runs)} runs",
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from trialsync_async.app import TrialSync
+from trialsync_async.db.catalog import is_this_machine
 from trialsync_async.db.connect import (
     database_exists,
     drop_database,
@@ -33,7 +34,6 @@ DEMO_SCALE = 1.0
 DEMO_RATE_LIMIT = 0.0
 DEMO_INSTANCE = 1
 OLD_DEMO_DATABASE = "trialsync_demo"  # where earlier versions loaded the demo: dropped
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 RunJobs = Callable[
     [TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]
@@ -68,8 +68,8 @@ async def refuse_real_data(settings: Settings) -> None:
         except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
             return  # not (fully) migrated: nothing loaded here yet
     for row in instances:
-        host = urlsplit(row.base_url).hostname or ""
-        if host not in LOOPBACK:
+        if not is_this_machine(row.base_url):
+            host = urlsplit(row.base_url).hostname or ""
             raise DemoWouldReplaceData(database=DATABASE, instance_id=row.id, host=host)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -50,17 +50,20 @@ def print_table(
     for header, right in zip(headers, numeric, strict=True):
         table.add_column(header, justify="right" if right else "left", no_wrap=True)
     for row in rows:
-        table.add_row(*("" if v is None else _cell(v) for v in row))
+        table.add_row(*("" if v is None else cell_text(v) for v in row))
     _console(stream).print(table)
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """How a table shows a value (counts with separators, aware times in UTC)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime):  # every command shows the same clock: UTC, and says so
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(value)
 
 
@@ -87,3 +90,15 @@ def print_json(document: Any, *, stream: TextIO | None = None) -> None:
     stream.write(to_json(document).decode() + "\n")
     stream.flush()
 
+
+def shorten(text: str | None, width: int) -> str:
+    """One line of at most ``width`` characters, an ellipsis where it was cut."""
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``: a count and its noun."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

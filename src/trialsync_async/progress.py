@@ -26,7 +26,7 @@ from rich.text import Text
 from trialsync_async.db.runs import RunProgress
 from trialsync_async.engine.job_run import JobResult, JobRun
 from trialsync_async.log import route_logs
-from trialsync_async.output import format_table
+from trialsync_async.output import format_table, shorten
 
 log = structlog.get_logger(__name__)
 
@@ -185,7 +185,7 @@ def summary_table(results: Sequence[JobResult]) -> str:
             r.progress.retries,
             r.progress.sanitized,
             f"{r.seconds:.1f}",
-            (r.error or "")[:90],
+            shorten(r.error, 90),
         )
         for r in results
     ]

@@ -57,7 +57,7 @@ async def test_show_prints_settings_sources_schedule_parent_and_runs(db_dsn: str
     print(out)
     expected = (
         "job 11: Visits", "parent", "2 (Studies)", "studyId from dim_studies_staging",
-        "0 2 * * * (TRIALSYNC_DEFAULT_SCHEDULE)", "next run", "settings", "last 1 runs",
+        "0 2 * * * (TRIALSYNC_DEFAULT_SCHEDULE)", "next run", "settings", "the last run",
     )  # fmt: skip
     for text in expected:
         assert text in out, text
@@ -65,7 +65,7 @@ async def test_show_prints_settings_sources_schedule_parent_and_runs(db_dsn: str
     assert any(all(h in line for h in headers) for line in out.splitlines())
     assert any(line.split()[:3] == ["page_size", "1000", "inventory"] for line in out.splitlines())
     assert any(line.split()[:2] == ["max_refresh", "28d"] for line in out.splitlines())
-    run_headers = ("run", "status", "started", "seconds", "fetched", "loaded", "requests")
+    run_headers = ("run", "status", "started", "duration", "fetched", "written", "requests")
     assert any(all(h in line for h in run_headers) for line in out.splitlines())
 
     doc = await show(11, env)

@@ -32,7 +32,7 @@ RUN_KEYS = {
 DETAIL_KEYS = RUN_KEYS | {
     "worker", "written", "retries", "sanitized", "units_total", "units_done", "units_failed",
     "units_missing", "planned_parents", "fanout", "paging", "warnings", "cancel_requested",
-    "unit_failures", "unit_failures_total", "continues", "continued_by",
+    "unit_failures", "unit_failures_total", "continues", "continued_by", "retry_of",
 }  # fmt: skip
 TOTAL_KEYS = {"runs", "successes", "failures", "success_rate", "fetched", "written", "requests",
               "mean_seconds"}  # fmt: skip
@@ -143,7 +143,7 @@ async def test_runs_filters(history: History, args: list[str], expected: list[st
 async def test_runs_table_has_its_columns_and_truncates_errors(history: History) -> None:
     rc, out, err = await cli(history, "runs")
     assert rc == 0, err
-    assert out.splitlines()[0].startswith("4 runs")
+    assert out.splitlines()[0].startswith("the newest 4 runs")
     assert header_words(out) == [
         "run", "job", "name", "status", "started", "duration", "fetched", "inserted", "updated",
         "unchanged", "deleted", "requests", "planned", "error",

@@ -128,17 +128,31 @@ async def test_child_changes_are_caught_by_revisits_that_double_and_reset(
             [daily] = await ts.run_jobs([11], clock=clock)
             assert daily.progress.notes["fanout"]["due"] == 1 and daily.progress.updated == 1
             assert (await _intervals(db_dsn))[changed] == DAY
+        # Once its children stop changing it stays active for max_refresh: the interval
+        # doubles, but only up to 2 x min_refresh.
+        for wait in (DAY, 2 * DAY, 2 * DAY):
+            clock.advance(wait)
+            [quiet] = await ts.run_jobs([11], clock=clock)
+            assert quiet.progress.written == 0
+            _, refresh, due_at = (await _unit_state(db_dsn))[changed]
+            assert refresh == 2 * DAY and due_at == clock.now + timedelta(days=2)
         # Unchanged parents keep doubling, up to max_refresh (28 days), never beyond.
         for _ in range(6):
             clock.advance(28 * DAY)
             await ts.run_jobs([11], clock=clock)
         assert set((await _intervals(db_dsn)).values()) == {28 * DAY}
-        # A parent whose own row changes (children unchanged) comes back within 4 days.
-        sim.mutate(STUDIES, update=1, rename=False)  # its visits do not embed it
+        # A parent whose own row changes (children unchanged) is fetched at once; one with
+        # children comes back within 2 x min_refresh, one without keeps max_refresh.
+        state = await _unit_state(db_dsn)
+        with_children = next(k for k, (records, _, _) in state.items() if records > 0)
+        without = next(k for k, (records, _, _) in state.items() if records == 0)
+        ids = [int(k.split("=", 1)[1]) for k in (with_children, without)]
+        sim.mutate(STUDIES, update_ids=ids, rename=False)  # their visits do not embed them
         await ts.run_jobs([2], clock=clock)
         [moved] = await ts.run_jobs([11], clock=clock)
-        assert moved.progress.notes["fanout"]["changed"] == 1 and moved.progress.written == 0
-    assert sorted((await _intervals(db_dsn)).values())[0] == 4 * DAY
+        assert moved.progress.notes["fanout"]["changed"] == 2 and moved.progress.written == 0
+    intervals = await _intervals(db_dsn)
+    assert (intervals[with_children], intervals[without]) == (2 * DAY, 28 * DAY)
 
 
 async def test_full_fetches_every_parent_and_equals_a_fresh_load(

@@ -32,6 +32,11 @@ async def test_retry_failed_fetches_exactly_the_failed_units(
         [retry] = await ts.run_jobs([11], retry_of=first.run_id)
         with pytest.raises(UnknownRunError):
             await ts.failed_units_of(999_999)
+        assert (await ts.run_detail(retry.run_id or 0)).retry_of == first.run_id
+    # Once retried, a second retry-failed of the same run says so instead of re-fetching.
+    code, out, err = await cli("retry-failed", str(first.run_id), env={"DATABASE_URL": db_dsn})
+    assert code == 0, err
+    assert code == 0 and f"retried by run {retry.run_id} (success)" in out
     assert retry.ok and retry.run_id != first.run_id
     assert retry.progress.notes["retry_of"] == first.run_id
     assert set(sim.stats()["by_parameters"][VISITS]) == broken  # those three, nothing else

@@ -71,3 +71,17 @@ async def test_subprocess_async_context() -> None:
         assert sim.truth()["templates"]["/api/v1/sites"]["count"] == 40
         assert sim.configure(rate_limit_rps=5)["rate_limit_rps"] == 5
     assert sim.proc is None
+
+
+def test_a_taken_port_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from ccsim.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port), "--no-uvloop"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -141,6 +142,14 @@ class InstanceChanges(TypedDict, total=False):
     clear_key: bool
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_this_machine(base_url: str) -> bool:
+    """Whether a base URL points at this machine (the demo's and the tests' simulators)."""
+    return (urlsplit(base_url).hostname or "") in LOOPBACK_HOSTS
+
+
 async def set_instance(
     conn: asyncpg.Connection, instance_id: int, **changes: Unpack[InstanceChanges]
 ) -> int:
@@ -164,8 +173,16 @@ async def set_instance(
     )
     try:
         async with conn.transaction():
+            leaves_this_machine = False
+            if base_url is not None and not is_this_machine(base_url):
+                current = await conn.fetchval(query("instance_base_url"), instance_id)
+                leaves_this_machine = current is not None and is_this_machine(current)
             updated = await conn.fetchval(
-                query("instance_update"), *args, changes.get("clear_key", False)
+                query("instance_update"),
+                *args,
+                changes.get("clear_key", False),
+                leaves_this_machine,
+                facts.RECOMMENDED_RATE,
             )
             if updated is None:
                 updated = await conn.fetchval(

@@ -83,6 +83,7 @@ class RunDetail(RunRow):
     unit_failures_total: int
     continues: list[ChainRun]  # the runs this one continues, oldest first
     continued_by: list[ChainRun]  # the runs that continue it, in order
+    retry_of: int | None = None  # retry-failed: the run whose failed units this one re-fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ async def run_detail(conn: asyncpg.Connection, run_id: int) -> RunDetail:
         planned_parents=_planned(notes, "parents"),
         fanout=dict(fanout) if isinstance(fanout, dict) else None,
         paging=notes.get("paging"),
+        retry_of=notes["retry_of"] if isinstance(notes.get("retry_of"), int) else None,
         warnings=[str(w) for w in notes.get("warnings") or []],
         cancel_requested=s.cancel_requested,
         unit_failures=failures,

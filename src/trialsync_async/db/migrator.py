@@ -151,7 +151,9 @@ async def _sync_inventory_locked(
     await check_instances(conn, jobs)
     outcome = await overrides.sync_jobs(conn, jobs)
     report.jobs_synced, report.overrides, report.notes = (
-        outcome.jobs, outcome.overrides, outcome.notes
+        outcome.jobs,
+        outcome.overrides,
+        outcome.notes,
     )
     tables = [t for job in jobs for t in (job.target_table, job.parameter_source_table) if t]
     report.staging_tables = await ensure_staging_tables(conn, tables)

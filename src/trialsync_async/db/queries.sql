@@ -48,16 +48,26 @@ FROM dw_api_credentials ORDER BY id
 SELECT id, name, base_url, api_key, api_key_env, auth_header, rate_limit_per_second, is_active
 FROM dw_api_credentials WHERE id = $1
 
+-- name: instance_base_url
+SELECT base_url FROM dw_api_credentials WHERE id = $1::int
+
 -- name: instance_update
--- NULL arguments keep the stored value.
+-- NULL arguments keep the stored value. A stored key ($4) and a key variable ($5) are
+-- alternatives: setting one clears the other, $9 clears both. $10: the base URL moves from this
+-- machine to another host, so an instance without a rate limit (the demo's) gets the API's
+-- recommended one ($11) unless $7 says otherwise.
 UPDATE dw_api_credentials AS c SET
     name = COALESCE($2::text, c.name),
     base_url = COALESCE($3::text, c.base_url),
-    api_key = CASE WHEN $9::bool THEN NULL ELSE COALESCE($4::text, c.api_key) END,
-    api_key_env = CASE WHEN $9::bool THEN NULL ELSE COALESCE($5::text, c.api_key_env) END,
+    api_key = CASE WHEN $9::bool THEN NULL WHEN $4::text IS NOT NULL THEN $4::text
+                   WHEN $5::text IS NOT NULL THEN NULL ELSE c.api_key END,
+    api_key_env = CASE WHEN $9::bool THEN NULL WHEN $5::text IS NOT NULL THEN $5::text
+                       WHEN $4::text IS NOT NULL THEN NULL ELSE c.api_key_env END,
     auth_header = COALESCE($6::text, c.auth_header),
     rate_limit_per_second = CASE WHEN $7::numeric = 0 THEN NULL
-                                 ELSE COALESCE($7::numeric, c.rate_limit_per_second) END,
+                                 WHEN $7::numeric IS NOT NULL THEN $7::numeric
+                                 WHEN $10::bool AND c.rate_limit_per_second IS NULL THEN $11::numeric
+                                 ELSE c.rate_limit_per_second END,
     is_active = COALESCE($8::bool, c.is_active),
     updated_at = CURRENT_TIMESTAMP
 WHERE id = $1::int
@@ -429,33 +439,40 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
 -- Fan-out units just finished ($3): the next revisit, as a crawler revisits pages. $4/$5 the
 -- job's min/max_refresh, $6 now, $7 whether this run is the job's initial load.
 --   children changed                  -> min_refresh;
---   parent row changed, children not  -> twice the interval, at most 4 x min_refresh (a
---                                        parent that moves is active: its children follow);
+--   children unchanged, the parent has children and is active (its own row changed, or its
+--   children changed within max_refresh) -> twice the interval, at most 2 x min_refresh: the
+--                                        few parents where changes happen stay on a short
+--                                        leash, the many quiet ones cost almost nothing;
 --   unchanged                         -> twice the interval, at most max_refresh;
 --   parent gone upstream (missing)    -> max_refresh;
---   first fetch in the initial load   -> max_refresh / (1 + its records), at least min_refresh
---                                        (each child gets about the same revisit rate), due at
---                                        a stable hash-chosen point between min_refresh and
---                                        that interval, so the revisits of a first full cycle
---                                        spread evenly instead of making a second full cycle;
---   first fetch of a parent that appeared later -> min_refresh (new parents are active).
+--   first fetch                       -> max_refresh / (1 + its records), at least min_refresh
+--                                        (each child gets about the same revisit rate); in the
+--                                        initial load due at a stable hash-chosen point between
+--                                        min_refresh and that interval, so the revisits of a
+--                                        first full cycle spread evenly instead of making a
+--                                        second full cycle. A parent that appears later gets
+--                                        the same interval: a new study without subjects is
+--                                        fetched again when its row changes, or after 28 days.
 UPDATE dw_etl_unit_state AS u SET
     refresh_seconds = r.refresh,
     due_at = $6::timestamptz + make_interval(secs => CASE
         WHEN r.first AND $7::bool AND r.refresh > $4::int
         THEN $4::int + (r.refresh - $4::int) * ((hashtext(u.unit_key)::bigint & 2147483647) / 2147483647.0)
         ELSE r.refresh END),
-    last_changed_at = CASE WHEN u.changed_in_pass THEN $6::timestamptz ELSE u.last_changed_at END,
+    -- when a revisit last found its children changed (a first fetch finds them all new: no signal)
+    last_changed_at = CASE WHEN u.changed_in_pass AND NOT r.first THEN $6::timestamptz
+                           ELSE u.last_changed_at END,
     changed_in_pass = false,
     parent_changed_in_pass = false
 FROM (
     SELECT unit_key, refresh_seconds IS NULL AS first,
            CASE WHEN status = 'missing' THEN $5::int
-                WHEN refresh_seconds IS NULL AND $7::bool
+                WHEN refresh_seconds IS NULL
                     THEN LEAST($5::int, GREATEST($4::int, $5::int / (1 + records)))::int
-                WHEN changed_in_pass OR refresh_seconds IS NULL THEN $4::int
-                WHEN parent_changed_in_pass
-                    THEN LEAST($5::int, GREATEST($4::int, LEAST(refresh_seconds * 2, 4 * $4::int)))
+                WHEN changed_in_pass THEN $4::int
+                WHEN records > 0 AND (parent_changed_in_pass OR last_changed_at
+                                      > $6::timestamptz - make_interval(secs => $5::int))
+                    THEN LEAST($5::int, GREATEST($4::int, LEAST(refresh_seconds * 2, 2 * $4::int)))
                 ELSE LEAST($5::int, GREATEST($4::int, refresh_seconds * 2)) END AS refresh
     FROM dw_etl_unit_state
     WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
@@ -534,6 +551,12 @@ SELECT r.job_id, f.parameters FROM dw_etl_runs AS r
 LEFT JOIN dw_etl_run_failures AS f
     ON f.run_id = r.run_id AND f.error_message NOT LIKE 'missing:%'
 WHERE r.run_id = $1
+
+-- name: run_retries
+-- The runs that retried run $1's failed units (retry-failed), newest first.
+SELECT run_id, run_status AS status FROM dw_etl_runs
+WHERE notes->>'retry_of' = $1::int::text
+ORDER BY run_id DESC
 
 -- name: run_finish
 UPDATE dw_etl_runs SET

@@ -164,6 +164,13 @@ async def cancel_requested(conn: asyncpg.Connection, run_ids: list[int]) -> set[
     return {r["run_id"] for r in await conn.fetch(query("runs_cancel_requested"), run_ids)}
 
 
+async def retries_of(conn: asyncpg.Connection, run_id: int) -> list[tuple[int, str]]:
+    """(run id, status) of the runs that retried run ``run_id``'s failed units, newest first."""
+    return [
+        (int(r["run_id"]), str(r["status"])) for r in await conn.fetch(query("run_retries"), run_id)
+    ]
+
+
 async def failed_units(
     conn: asyncpg.Connection, run_id: int
 ) -> tuple[int, list[dict[str, str]]] | None:
