@@ -300,10 +300,6 @@ def _print_instances(rows: Sequence[InstanceRow]) -> None:
     )
 
 
-def _count(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
-
-
 def _hours(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -312,8 +308,7 @@ def _hours(seconds: float | None) -> str:
 
 def _plan_row(p: JobPlan) -> tuple[object, ...]:
     by = (p.reasons.get(r) if p.parents is not None else None for r in PLAN_REASONS)
-    return (p.job_id, p.name[:30], _count(p.parents), *map(_count, by), _count(p.requests),
-            _hours(p.seconds))  # fmt: skip
+    return (p.job_id, p.name[:30], p.parents, *by, p.requests, _hours(p.seconds))
 
 
 PLAN_REASONS = ("new", "changed", "failed", "due", "full", "resume", "fresh")
@@ -323,15 +318,32 @@ def _plan_doc(p: JobPlan) -> dict[str, object]:
     return {**dataclasses.asdict(p), "fetched": p.fetched}
 
 
-def _print_plan(plans: Sequence[JobPlan]) -> None:
-    headers = ["job", "name", "parents", *PLAN_REASONS[:-1], "skipped", "requests", "time"]
-    print_table(headers, [_plan_row(p) for p in plans])
+def _plan_total(plans: Sequence[JobPlan]) -> dict[str, object]:
+    """The total line of ``plan``: requests, time at the rate limits, what has no estimate."""
     known = [p for p in plans if p.requests is not None]
-    total = sum(p.requests or 0 for p in known)
-    seconds = sum(p.seconds or 0.0 for p in known)
-    unknown = len(plans) - len(known)
-    note = f"; {unknown} jobs never ran (no estimate)" if unknown else ""
-    print(f"\ntotal: {total:,} requests, {_hours(seconds)} at the instances' rate limits{note}")
+    return {
+        "requests": sum(p.requests or 0 for p in known),
+        "seconds": sum(p.seconds or 0.0 for p in known),
+        "never_ran": len(plans) - len(known),  # no estimate yet
+        "unlimited": sum(1 for p in known if p.seconds is None and p.requests),  # no time
+    }
+
+
+def _print_plan(plans: Sequence[JobPlan]) -> None:
+    headers = ["job", "name", "parents", *PLAN_REASONS, "requests", "time"]
+    print_table(headers, [_plan_row(p) for p in plans])
+    total = _plan_total(plans)
+    notes = []
+    if total["never_ran"]:
+        notes.append(f"{total['never_ran']} never ran (no estimate)")
+    if total["unlimited"]:
+        notes.append(f"{total['unlimited']} on an instance without a rate limit (no time)")
+    note = f"; jobs: {', '.join(notes)}" if notes else ""
+    seconds = float(total["seconds"])  # type: ignore[arg-type]
+    print(
+        f"\ntotal: {total['requests']:,} requests, {_hours(seconds)} at the instances'"
+        f" rate limits{note}"
+    )
 
 
 async def _history(ts: TrialSync, args: argparse.Namespace) -> int:
@@ -455,7 +467,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "plan":
             plans = await ts.plan(None if args.all or not args.job else args.job, full=args.full)
             if args.json:
-                print_json({"full": args.full, "jobs": [_plan_doc(p) for p in plans]})
+                print_json(
+                    {
+                        "full": args.full,
+                        "jobs": [_plan_doc(p) for p in plans],
+                        "total": _plan_total(plans),
+                    }
+                )
             else:
                 _print_plan(plans)
             return EXIT_OK

@@ -119,10 +119,16 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = Path(".env")
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: Path | Literal["find"] | None = "find",
     ) -> Settings:
-        """Settings from ``environ`` (default ``os.environ``), over values from ``env_file``."""
+        """Settings from ``environ`` (default ``os.environ``), over values from ``env_file``
+        (``"find"``: the nearest ``.env`` up to the working copy's root, see find_env_file)."""
         values: dict[str, str | None] = {}
+        if env_file == "find":
+            env_file = find_env_file(Path.cwd())
         if env_file is not None and env_file.is_file():
             values.update(dotenv_values(env_file))
         values.update(os.environ if environ is None else environ)
@@ -206,6 +212,22 @@ def find_embedded_dir(cwd: Path, environ: Mapping[str, str]) -> Path:
     if not data_home.is_absolute():  # unset or relative: the XDG spec says ignore it
         data_home = Path(environ.get("HOME") or Path.home()) / ".local" / "share"
     return data_home / PROJECT_NAME / EMBEDDED_SUBDIR
+
+
+def find_env_file(cwd: Path) -> Path | None:
+    """The ``.env`` that applies in ``cwd``: the nearest one walking up to the working copy's
+    root (the directory the embedded cluster is found from), so that every subdirectory sees
+    the same settings -- and the same database -- as the root; outside a working copy only
+    ``cwd/.env``."""
+    cwd = cwd.absolute()
+    below_root: list[Path] = []
+    for directory in (cwd, *cwd.parents):
+        below_root.append(directory)
+        if (directory / STATE_DIR).is_dir() or _is_working_copy(directory):
+            break
+    else:
+        below_root = [cwd]  # not in a working copy
+    return next((d / ".env" for d in below_root if (d / ".env").is_file()), None)
 
 
 def _is_working_copy(directory: Path) -> bool:

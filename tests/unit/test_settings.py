@@ -71,3 +71,19 @@ def test_flags_are_overrides_of_the_same_fields() -> None:
         Settings().with_overrides(no_such_setting=1)
     with pytest.raises(ConfigError):
         Settings().with_overrides(page_size=5000)
+
+
+def test_the_env_file_of_a_working_copy_applies_in_its_subdirectories(tmp_path: Path) -> None:
+    from trialsync_async.settings import find_env_file
+
+    root = tmp_path / "copy"
+    (root / ".trialsync").mkdir(parents=True)
+    (root / "src" / "pkg").mkdir(parents=True)
+    assert find_env_file(root / "src" / "pkg") is None
+    (root / ".env").write_text("DATABASE_URL=postgresql://u@h/db\n")
+    assert find_env_file(root / "src" / "pkg") == root / ".env"
+    (root / "src" / ".env").write_text("")
+    assert find_env_file(root / "src" / "pkg") == root / "src" / ".env"  # the nearest wins
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / ".env").write_text("")  # above any working copy: not ours
+    assert find_env_file(tmp_path / "elsewhere") is None
