@@ -301,13 +301,20 @@ def _print_instances(rows: Sequence[InstanceRow]) -> None:
 
 
 def _hours(seconds: float | None) -> str:
+    """0.4 s, 42 s, 43 min, 5.2 h, 9.4 d."""
     if seconds is None:
         return ""
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172_800 else f"{seconds / 86_400:.1f} d"
 
 
 def _plan_row(p: JobPlan) -> tuple[object, ...]:
-    by = (p.reasons.get(r) if p.parents is not None else None for r in PLAN_REASONS)
+    by = (p.reasons.get(r, 0) if p.parents is not None else None for r in PLAN_REASONS)
     return (p.job_id, p.name[:30], p.parents, *by, p.requests, _hours(p.seconds))
 
 
@@ -338,12 +345,11 @@ def _print_plan(plans: Sequence[JobPlan]) -> None:
         notes.append(f"{total['never_ran']} never ran (no estimate)")
     if total["unlimited"]:
         notes.append(f"{total['unlimited']} on an instance without a rate limit (no time)")
-    note = f"; jobs: {', '.join(notes)}" if notes else ""
     seconds = float(total["seconds"])  # type: ignore[arg-type]
-    print(
-        f"\ntotal: {total['requests']:,} requests, {_hours(seconds)} at the instances'"
-        f" rate limits{note}"
-    )
+    line = f"total: {total['requests']:,} requests"
+    if seconds or not total["unlimited"]:
+        line += f", {_hours(seconds)} at the instances' rate limits"
+    print("\n" + line + (f"; jobs: {', '.join(notes)}" if notes else ""))
 
 
 async def _history(ts: TrialSync, args: argparse.Namespace) -> int:
