@@ -222,7 +222,8 @@ class GracefulStop:
     grace period running out, cancels at once (runs still end 'interrupted')."""
 
     def __init__(self, grace: float) -> None:
-        self.grace = grace
+        self.grace = grace  # then the task is cancelled
+        self.margin = 0.0  # of that, time the service keeps beyond its own grace (not announced)
         self.signal: signal.Signals | None = None
         self.runners: list[Stoppable] = []
         self.clean_exit = False  # serve: a signal is how the service is meant to end
@@ -252,7 +253,7 @@ class GracefulStop:
         self.signal = sig
         print(
             f"\n{sig.name}: stopping; committing what was fetched "
-            f"(up to {self.grace:g} s; again to abort)",
+            f"(up to {self.grace - self.margin:g} s; again to abort)",
             file=sys.stderr,
         )
         for runner in self.runners:
@@ -445,6 +446,7 @@ async def _serve(settings: Settings) -> int:
     service = Service(settings)
     _STOP.clean_exit = True
     _STOP.grace = settings.stop_grace_seconds + 2  # the service keeps its own grace first
+    _STOP.margin = 2
     _STOP.attach(service)
     await service.run()
     return EXIT_OK
