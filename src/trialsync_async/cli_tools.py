@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from trialsync_async.db.catalog import is_this_machine
 from trialsync_async.engine.instance_check import InstanceProbe
 from trialsync_async.output import print_json, print_table
 from trialsync_async.validate import Report
@@ -105,4 +106,6 @@ def print_probe(probe: InstanceProbe, *, as_json: bool) -> int:
         )
         print_table(PROBE_HEADERS, [row])
         print(f"\nGET {probe.endpoint}?$top=1 ({probe.auth_header} header): {probe.detail}")
+        if not probe.reachable and is_this_machine(probe.base_url):
+            print("(this machine: is `trialsync-async simulate` running?)")
     return EXIT_OK if probe.ok else EXIT_FAILED
