@@ -35,22 +35,19 @@ import platform
 import resource
 import shlex
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from bench_support import bench_database, table
 from ccsim import SimulatorOptions, SimulatorProcess
 from trialsync_async.app import TrialSync
-from trialsync_async.db.connect import connect, drop_database, recreate_database, redact_dsn
+from trialsync_async.db.connect import connect
 from trialsync_async.db.staging import StagingWriter
-from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.engine.clients import make_client
 from trialsync_async.engine.job_run import JobResult
 from trialsync_async.identifiers import quote_ident
@@ -233,18 +230,6 @@ async def baseline(
         await conn.close()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [list(map(str, headers)), *([str(c) for c in r] for r in rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: Sequence[str]) -> str:
-        pairs = enumerate(zip(r, widths, strict=True))
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
-
-
 def job_label(job: JobSpec) -> str:
     return f"{job.id} {job.name}"
 
@@ -261,17 +246,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     ok = True
     async with AsyncExitStack() as stack:
-        server_dsn = os.environ.get("TRIALSYNC_BENCH_DSN")
-        if server_dsn:
-            where = f"TRIALSYNC_BENCH_DSN {redact_dsn(server_dsn)}"
-        else:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tsbench-"))
-            pg = stack.enter_context(EmbeddedPostgres(Path(tmp) / "pg", cleanup="delete"))
-            server_dsn = pg.dsn()
-            where = "embedded PostgreSQL (temporary directory)"
-        db_name = f"trialsync_bench_{uuid.uuid4().hex[:10]}"
-        dsn = await recreate_database(server_dsn, db_name)
-        stack.push_async_callback(drop_database, server_dsn, db_name)
+        dsn, where = await bench_database(stack)
 
         settings = Settings.from_dsn(
             dsn,
@@ -301,7 +276,7 @@ async def main(args: argparse.Namespace) -> int:
             rate_limit=NO_LIMIT,
         )
         bench = Bench(args, ts, sim)
-        print(f"database: {where}, fresh database {db_name}")
+        print(f"database: {where}, a fresh database")
         print(
             "simulator: child process, scale 1, latency 0, no faults; sizes "
             + ", ".join(f"{path}={n:,}" for path, n in sizes.items())

@@ -44,20 +44,16 @@ import random
 import shlex
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from bench_support import bench_database, table
 from ccsim import SimulatorOptions, SimulatorServer
 from ccsim.mutations import MutationError
 from trialsync_async.app import TrialSync
-from trialsync_async.db.connect import drop_database, recreate_database, redact_dsn
-from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import JobSpec
 from trialsync_async.log import configure_logging
@@ -123,20 +119,6 @@ def duration(requests: float) -> str:
     """Requests at the API's 10 req/s, as days or hours."""
     seconds = requests / API_RATE
     return f"{seconds / 86_400:.2f} d" if seconds >= 86_400 else f"{seconds / 3600:.2f} h"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in cells
-    ]
-    return "\n".join(lines)
 
 
 class Bench:
@@ -312,17 +294,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     ok = True
     async with AsyncExitStack() as stack:
-        server_dsn = os.environ.get("TRIALSYNC_BENCH_DSN")
-        if server_dsn:
-            where = f"TRIALSYNC_BENCH_DSN {redact_dsn(server_dsn)}"
-        else:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tsbench-"))
-            pg = stack.enter_context(EmbeddedPostgres(Path(tmp) / "pg", cleanup="delete"))
-            server_dsn = pg.dsn()
-            where = "embedded PostgreSQL (temporary directory)"
-        db_name = f"trialsync_bench_{uuid.uuid4().hex[:10]}"
-        dsn = await recreate_database(server_dsn, db_name)
-        stack.push_async_callback(drop_database, server_dsn, db_name)
+        dsn, where = await bench_database(stack)
         print(f"database: {where}")
         settings = Settings.from_dsn(
             dsn, concurrency=args.concurrency, log_format="json", log_level="ERROR"
