@@ -41,11 +41,17 @@ Behaviour worth knowing (details in the module docstrings):
   lists) in a stable seeded hash order instead of id order; ``page_overlap=p`` makes an OData
   page repeat the record preceding it at its head ($top + 1 records) with probability p;
   ``max_top`` silently caps ``$top`` below 1000 (see ``options``, ``ordering`` and ``paging``).
+* Bad answers. ``transforms=(AnswerTransform(kind="empty_page", template=..., after=2),)``
+  damages chosen 200 list answers precisely and reproducibly (empty/short pages, wrong counts,
+  null/missing lists, duplicate/null/missing/string ids, deep records, slow bodies; see
+  ``ccsim.transforms``); ``field_changes`` reshape an endpoint's records (a field retyped,
+  dropped or added; see ``ccsim.field_changes``). Both can be reconfigured at runtime.
 * Statistics count API requests by status, by template and by parent (``by_parameters``, see
   ``ccsim.stats``); injected faults that do not produce a clean status are counted as ``reset``,
-  ``hang``, ``truncated`` and ``html``.
+  ``hang``, ``truncated`` and ``html``; transformed answers per kind under ``transforms``.
 """
 
+from ccsim.field_changes import FieldChange
 from ccsim.options import (
     DEFAULT_API_KEY,
     DEFAULT_API_KEY_HEADER,
@@ -61,6 +67,7 @@ from ccsim.options import (
 )
 from ccsim.process import SimulatorProcess
 from ccsim.server import SimulatorServer
+from ccsim.transforms import AnswerTransform
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -72,7 +79,9 @@ __all__ = [
     "DEFAULT_SEED",
     "DEFAULT_TOP",
     "MAX_TOP",
+    "AnswerTransform",
     "FaultOptions",
+    "FieldChange",
     "SimulatorOptions",
     "SimulatorProcess",
     "SimulatorServer",

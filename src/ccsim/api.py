@@ -11,6 +11,7 @@ import orjson
 
 from ccsim.catalog import EndpointSpec, Kind, Parent, Route
 from ccsim.dataset import Dataset, View
+from ccsim.field_changes import FieldChange, cache_key, change_record, changed_renderer
 from ccsim.global_lists import GlobalViews, UnknownParent, split_query_parent
 from ccsim.odata import FilterFieldRejected, ODataError, Query, parse_query
 from ccsim.ordering import NaturalOrder
@@ -25,7 +26,7 @@ _CHUNK = 2_000
 _CACHE_MAX_BYTES = 4 << 20
 
 # Page-cache key: (template, path params, query items, link base, dataset epoch,
-# sorted shape overrides, paging rules).
+# sorted shape overrides, paging rules, field changes of the template).
 _CacheKey = tuple[
     str,
     tuple[str, ...],
@@ -34,6 +35,7 @@ _CacheKey = tuple[
     int,
     tuple[tuple[str, str], ...],
     PagingRules,
+    bytes,
 ]
 
 
@@ -77,8 +79,10 @@ class Api:
         origin: str,
         shape_overrides: Mapping[str, str],
         rules: PagingRules = DEFAULT_RULES,
+        field_changes: Sequence[FieldChange] = (),
     ) -> Answer:
-        """Answer a routed request; ``link_base`` is the absolute URL without its query."""
+        """Answer a routed request; ``link_base`` is the absolute URL without its query;
+        ``field_changes`` (those of this template) reshape every record rendered."""
         if route.status == 404:
             return error_answer(404, "NotFound", f"No HTTP resource matches {route.template}")
         if route.status == 501:
@@ -97,6 +101,7 @@ class Api:
             self.ds.epoch,
             tuple(sorted(shape_overrides.items())),
             rules,
+            cache_key(field_changes),
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -104,7 +109,9 @@ class Api:
             return Answer(
                 cached.status, cached.body, None, cached.records, cached.content_type, cached.space
             )
-        ans = self._answer(ep, route, query, link_base, origin, shape_overrides, rules)
+        ans = self._answer(
+            ep, route, query, link_base, origin, shape_overrides, rules, field_changes
+        )
         if (
             self.cache_size
             and ans.chunks is None
@@ -125,6 +132,7 @@ class Api:
         origin: str,
         shape_overrides: Mapping[str, str],
         rules: PagingRules,
+        field_changes: Sequence[FieldChange],
     ) -> Answer:
         ds = self.ds
         sp = ds[ep.space]
@@ -136,7 +144,7 @@ class Api:
                 body = self.renderer.render(sp.name, p)
             else:
                 body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
-            return Answer(200, body, records=1, space=sp.name)
+            return Answer(200, change_record(body, field_changes), records=1, space=sp.name)
         odata_items = query
         view: View
         if ep.query_parent is not None and ep.kind is Kind.ODATA:
@@ -151,7 +159,7 @@ class Api:
             view = view_for(ds, ep, p)
         shape = shape_for(ep, ep.kind, ep.template, shape_overrides)
         context = f"{origin}/CCSWEB/api/v1/$metadata#{_entity_set(ep.template)}"
-        render = self.renderer.factory(sp.name).render
+        render = changed_renderer(self.renderer.factory(sp.name).render, field_changes)
         if ep.kind is Kind.LIST:
             slots = self.order.all_slots(view, rules.natural_order)
             if len(slots) > STREAM_THRESHOLD:

@@ -12,11 +12,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
 from ccsim import options as o
+from ccsim.field_changes import parse_field_changes
 from ccsim.server import SimulatorServer
+from ccsim.transforms import TRANSFORM_KINDS, parse_transforms
 
 DEFAULT_CLI_PORT = 8800
 
@@ -28,6 +31,20 @@ def _pairs(values: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
             raise SystemExit(f"--{what} expects KEY=VALUE, got {v!r}")
         k, _, val = v.rpartition("=")
         out.append((k, val))
+    return out
+
+
+def _json_objects(values: Sequence[str] | None, flag: str) -> list[dict[str, Any]]:
+    """Each value of a repeatable ``--flag JSON`` as a JSON object (ValueError otherwise)."""
+    out = []
+    for v in values or ():
+        try:
+            obj = orjson.loads(v)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"--{flag} expects a JSON object, got {v!r}: {exc}") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"--{flag} expects a JSON object, got {v!r}")
+        out.append(obj)
     return out
 
 
@@ -151,6 +168,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer 400 (OData error) to a $filter on these fields, e.g. lastUpdatedOn "
         "(default: none)",
     )
+    g = parser.add_argument_group("bad answers")
+    g.add_argument(
+        "--transform",
+        action="append",
+        metavar="JSON",
+        help='an answer transform (repeatable), e.g. \'{"kind": "empty_page", '
+        '"template": "/api/v1/patients/odata", "after": 2, "times": 1}\'; kinds: '
+        + ", ".join(TRANSFORM_KINDS)
+        + "; fields: template, parent, after, times, same_page, amount, index, depth, seconds, "
+        "chunk (see ccsim.transforms)",
+    )
+    g.add_argument(
+        "--field-change",
+        action="append",
+        metavar="JSON",
+        help='reshape every record of one endpoint (repeatable), e.g. \'{"template": '
+        '"/api/v1/studies/odata", "field": "name", "change": "retype"}\'; '
+        'change: retype, drop or add (with "value", default "new")',
+    )
     g = parser.add_argument_group("latency and limits")
     g.add_argument(
         "--latency",
@@ -258,6 +294,8 @@ def options_from_args(args: argparse.Namespace) -> o.SimulatorOptions:
         max_top=args.max_top,
         global_list_drop=args.global_list_drop,
         reject_filter_fields=o.field_names(args.reject_filter_fields),
+        transforms=parse_transforms(_json_objects(args.transform, "transform")),
+        field_changes=parse_field_changes(_json_objects(args.field_change, "field-change")),
         access_log=args.access_log,
     ).validate()
 
@@ -293,6 +331,10 @@ def options_to_argv(opts: o.SimulatorOptions) -> list[str]:
         argv += ["--shape", f"{k}={shape}"]
     for k, size in opts.size_overrides.items():
         argv += ["--size", f"{k}={size!r}"]
+    for transform in opts.transforms:
+        argv += ["--transform", orjson.dumps(transform.to_dict()).decode()]
+    for change in opts.field_changes:
+        argv += ["--field-change", orjson.dumps(change.to_dict()).decode()]
     if opts.access_log:
         argv.append("--access-log")
     return argv

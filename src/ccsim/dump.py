@@ -3,7 +3,8 @@
 Records come in id order (slot order for models without a key, which is the same order the
 default ``natural_order="id"`` serves), ignoring faults, page overlap and the natural order.
 Object endpoints give a one-element list. Swagger list paths the simulator answers empty give
-``[]``.
+``[]``. Configured field changes (:mod:`ccsim.field_changes`) are applied, as the API applies
+them; answer transforms (:mod:`ccsim.transforms`) are not: the dump is the truth.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ccsim.catalog import (
     Parent,
 )
 from ccsim.dataset import Dataset
+from ccsim.field_changes import FieldChange, change_record, changed_renderer
 from ccsim.global_lists import GlobalViews
 from ccsim.query import all_slots
 from ccsim.records import Renderer, single_object
@@ -40,9 +42,14 @@ def _arity(template: str) -> int:
 
 
 def dump_records(
-    ds: Dataset, renderer: Renderer, template: str, params: Sequence[str] = ()
+    ds: Dataset,
+    renderer: Renderer,
+    template: str,
+    params: Sequence[str] = (),
+    field_changes: Sequence[FieldChange] = (),
 ) -> list[Any]:
-    """Parsed records of ``template`` for path parameter values ``params``.
+    """Parsed records of ``template`` for path parameter values ``params``, reshaped by
+    ``field_changes`` (those of this template) as the API renders them.
 
     Raises :class:`UnknownRecords` for an unknown template or parent and ``ValueError`` when the
     number of parameters does not match the template.
@@ -65,8 +72,8 @@ def dump_records(
             body = renderer.render(sp.name, p)
         else:
             body = single_object(ds, ep.companion, p if ep.parent is not Parent.NONE else None)
-        return [orjson.loads(body)]
-    render = renderer.factory(sp.name).render
+        return [orjson.loads(change_record(body, field_changes))]
+    render = changed_renderer(renderer.factory(sp.name).render, field_changes)
     if ep.query_parent is not None:  # a global list: all of it, without faults
         view = GlobalViews(ds, renderer).view(ep, None)
     else:

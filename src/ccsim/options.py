@@ -15,6 +15,19 @@ Request-economy knobs (see :mod:`ccsim.global_lists`):
 * ``reject_filter_fields``: fields whose use in ``$filter`` answers 400 with an OData error
   (given as a tuple or a comma-separated string, matched case-insensitively).
 
+Bad-answer knobs (see :mod:`ccsim.transforms` and :mod:`ccsim.field_changes`):
+
+* ``transforms``: :class:`~ccsim.transforms.AnswerTransform` values, each damaging chosen 200
+  answers of one list endpoint in a precise, reproducible way (empty or short pages, wrong
+  counts, null or missing lists, duplicate/null/missing/string ids, a deeply nested record, a
+  slowly dripped body), after a number of requests, a number of times, pinned to one page.
+* ``field_changes``: :class:`~ccsim.field_changes.FieldChange` values, reshaping every record
+  of one endpoint (a field retyped to an object, dropped, or added) for as long as configured.
+
+Both are given as tuples of the dataclasses or, in :meth:`SimulatorOptions.with_changes`,
+``POST /CCSWEB/__sim/config`` and on the command line, as lists of JSON objects of their fields;
+``public_dict`` shows them as lists of such objects and ``[]`` clears them.
+
 Options are immutable; :meth:`SimulatorOptions.with_changes` returns a validated copy, which is
 how ``POST /CCSWEB/__sim/config`` and :meth:`SimulatorServer.configure` change knobs at runtime.
 """
@@ -26,6 +39,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ccsim.field_changes import FieldChange, parse_field_changes
+from ccsim.transforms import AnswerTransform, parse_transforms
 
 DEFAULT_SEED = 1729
 DEFAULT_SCALE = 1.0
@@ -111,6 +127,14 @@ class SimulatorOptions:
       lists only (a stable hash of seed, space and record; the per-study lists stay complete).
     * ``reject_filter_fields`` (default none): ``$filter`` on one of these fields answers 400
       with an OData error body; ``"lastUpdatedOn,createdOn"`` or a tuple.
+
+    Bad answers:
+
+    * ``transforms`` (default none): answer transforms, applied in order to the data requests
+      they match (see :mod:`ccsim.transforms`); their counters restart whenever the
+      configuration changes.
+    * ``field_changes`` (default none): record schema changes per template (see
+      :mod:`ccsim.field_changes`).
     """
 
     seed: int = DEFAULT_SEED
@@ -139,6 +163,8 @@ class SimulatorOptions:
     max_top: int = DEFAULT_MAX_TOP  # silent cap on $top, 1..MAX_TOP
     global_list_drop: float = DEFAULT_GLOBAL_LIST_DROP  # fraction missing from global lists
     reject_filter_fields: tuple[str, ...] = ()  # $filter on these fields -> 400
+    transforms: tuple[AnswerTransform, ...] = ()  # bad answers to chosen data requests
+    field_changes: tuple[FieldChange, ...] = ()  # reshaped records per template
     access_log: bool = False
 
     def __post_init__(self) -> None:
@@ -148,6 +174,8 @@ class SimulatorOptions:
         object.__setattr__(self, "shape_overrides", dict(self.shape_overrides))
         object.__setattr__(self, "size_overrides", dict(self.size_overrides))
         object.__setattr__(self, "reject_filter_fields", field_names(self.reject_filter_fields))
+        object.__setattr__(self, "transforms", parse_transforms(self.transforms))
+        object.__setattr__(self, "field_changes", parse_field_changes(self.field_changes))
         if isinstance(self.faults, Mapping):
             object.__setattr__(self, "faults", FaultOptions(**self.faults))
 
@@ -195,7 +223,9 @@ class SimulatorOptions:
         return self
 
     def with_changes(self, **changes: Any) -> SimulatorOptions:
-        """A validated copy; ``faults`` may be a mapping of the fields to change."""
+        """A validated copy; ``faults`` may be a mapping of the fields to change;
+        ``transforms`` and ``field_changes`` replace the configured ones (lists of mappings or
+        of the dataclasses; ``[]`` or None clears them)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"unknown option(s): {sorted(unknown)}")
@@ -226,6 +256,8 @@ class SimulatorOptions:
                 v = dataclasses.asdict(v)
             elif f.name == "fail_parents":
                 v = {t: sorted(vals) for t, vals in v.items()}
+            elif f.name in ("transforms", "field_changes"):
+                v = [item.to_dict() for item in v]
             elif isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):

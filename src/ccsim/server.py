@@ -2,12 +2,16 @@
 
 Request pipeline for ``/CCSWEB/api/...``: auth (401) -> rate limit per key (429 +
 Retry-After) -> concurrency cap (503) -> latency -> routing (404/501) -> forced parent failure
-(500) -> seeded fault -> seeded page-overlap draw (OData lists) -> answer (400/404/200) ->
-per-record cost. A global list's parent (``?studyId=``) stands in for path parameters in
-``fail_parents`` (``""`` when absent) and in the statistics' ``by_parameters``. The reserved
-prefix ``/CCSWEB/__sim/`` is unauthenticated, never faulted and not counted in the statistics;
-``GET /CCSWEB/__sim/records?template=...&params=a/b`` dumps the live records of one endpoint
-and parent (see :meth:`SimulatorServer.records`).
+(500) -> seeded fault -> seeded page-overlap draw (OData lists) -> answer (400/404/200; records
+reshaped by the template's field changes, page cache) -> per-record cost -> churn -> answer
+transforms (200 list answers not streamed nor hit by a reset/truncated fault, ``$top`` absent
+or >= 2; see :mod:`ccsim.transforms`) -> sent (in slow pieces for ``slow_drip``). The
+transforms act on the answer the page cache returned, never on the cached page itself. A
+global list's parent (``?studyId=``) stands in for path parameters in ``fail_parents``
+(``""`` when absent), in a transform's ``parent`` and in the statistics' ``by_parameters``. The
+reserved prefix ``/CCSWEB/__sim/`` is unauthenticated, never faulted nor transformed and not
+counted in the statistics; ``GET /CCSWEB/__sim/records?template=...&params=a/b`` dumps the live
+records of one endpoint and parent (see :meth:`SimulatorServer.records`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ccsim.api import JSON, Answer, Api, error_answer
 from ccsim.catalog import ENDPOINTS, SPACE_BY_NAME, Kind, Route, Router
 from ccsim.dataset import Dataset
 from ccsim.dump import UnknownRecords, dump_records
+from ccsim.field_changes import changes_by_template
 from ccsim.global_lists import query_parent_value
 from ccsim.hashing import salt
 from ccsim.limits import FaultPicker, RateLimiter
@@ -35,6 +40,7 @@ from ccsim.options import SimulatorOptions
 from ccsim.paging import OverlapPicker, PagingRules
 from ccsim.records import Renderer
 from ccsim.stats import Stats
+from ccsim.transforms import Drip, TransformRuntime, is_data_query, transform_body
 from ccsim.truth import Truth
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,8 @@ class SimulatorState:
         self.latency_rng = random.Random(salt(options.seed, "latency"))
         self.churn_rng = random.Random(salt(options.seed, "churn"))
         self.overlap = OverlapPicker(options.page_overlap, salt(options.seed, "overlap"))
+        self.transforms = TransformRuntime(options.transforms)
+        self.field_changes = changes_by_template(options.field_changes)
 
     def reconfigure(self, options: SimulatorOptions) -> None:
         old = self.options
@@ -149,11 +157,13 @@ class SimulatorServer:
     def records(self, template: str, params: Sequence[str] = ()) -> list[Any]:
         """Every live record of ``template`` for path parameter values ``params`` (parsed JSON,
         exactly as the API renders them), in id order (slot order for keyless models),
-        ignoring faults, page overlap and the natural order; object endpoints give a
-        one-element list. Raises ``KeyError`` (:class:`~.dump.UnknownRecords`) for an unknown
-        template or parent, ``ValueError`` for a wrong number of parameters."""
+        ignoring faults, page overlap, answer transforms and the natural order (but with the
+        template's field changes); object endpoints give a one-element list. Raises
+        ``KeyError`` (:class:`~.dump.UnknownRecords`) for an unknown template or parent,
+        ``ValueError`` for a wrong number of parameters."""
         st = self.state
-        return dump_records(st.ds, st.renderer, template, params)
+        changes = st.field_changes.get(template, ())
+        return dump_records(st.ds, st.renderer, template, params, changes)
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats.snapshot()
@@ -193,8 +203,8 @@ class SimulatorServer:
         """Change knobs at runtime (faults may be a partial mapping); returns the new options.
 
         Changing seed, scale or size_overrides regenerates the data (and drops mutations);
-        the fault (and page-overlap) RNG restarts from its seed whenever the configuration
-        changes.
+        the fault (and page-overlap) RNG and the answer transforms' counters restart whenever
+        the configuration changes.
         """
         new = self.options.with_changes(**changes)
         if new.host != self.options.host or new.port != self.options.port:
@@ -423,8 +433,15 @@ class SimulatorServer:
             opts.global_list_drop,
             frozenset(f.lower() for f in opts.reject_filter_fields),
         )
+        query = list(request.query.items())
         ans = st.api.answer(
-            route, list(request.query.items()), link_base, origin, opts.shape_overrides, rules
+            route,
+            query,
+            link_base,
+            origin,
+            opts.shape_overrides,
+            rules,
+            st.field_changes.get(route.template, ()),
         )
         if ans.records and opts.per_record_cost_s > 0:
             await asyncio.sleep(ans.records * opts.per_record_cost_s)
@@ -434,7 +451,17 @@ class SimulatorServer:
         if fault in ("reset", "truncated") and ans.status == 200:
             stats.finished(template, fault, ans.records)
             return await self._broken_body(request, ans, fault)
+        drip: Drip | None = None
+        if (
+            ans.status == 200
+            and ans.chunks is None
+            and ep is not None
+            and ep.kind is not Kind.OBJECT
+        ):
+            ans, drip = self._transform(ans, route, parent, query)
         stats.finished(template, str(ans.status), ans.records if ans.status == 200 else 0)
+        if drip is not None:
+            return await self._drip(request, ans, drip)
         if ans.chunks is not None:
             resp = web.StreamResponse(status=200, headers={"Content-Type": ans.content_type})
             await resp.prepare(request)
@@ -443,6 +470,50 @@ class SimulatorServer:
             await resp.write_eof()
             return resp
         return self._send(ans)
+
+    def _transform(
+        self,
+        ans: Answer,
+        route: Route,
+        parent: tuple[str, ...] | None,
+        query: list[tuple[str, str]],
+    ) -> tuple[Answer, Drip | None]:
+        """``ans`` (a 200 list answer) changed by the transforms firing on this request."""
+        if not is_data_query(query):
+            return ans, None
+        value = None if parent is None else "/".join(parent)
+        picked = self.state.transforms.pick(route.template, value, query)
+        if not picked:
+            return ans, None
+        for t in picked:
+            self.state.stats.transformed(t.kind)
+        key = route.endpoint.key if route.endpoint is not None else None
+        out = transform_body(ans.body, picked, key or "id")
+        records = ans.records if out.records is None else out.records
+        changed = Answer(200, out.body, None, records, ans.content_type, ans.space)
+        return changed, out.drip
+
+    async def _drip(self, request: web.Request, ans: Answer, drip: Drip) -> web.StreamResponse:
+        """Send ``ans`` in ``drip.chunk``-byte writes evenly spread over ``drip.seconds``
+        (against a deadline, so that timer slack does not add up over many writes)."""
+        body = ans.body
+        resp = web.StreamResponse(status=ans.status, headers={"Content-Type": ans.content_type})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        starts = range(0, max(len(body), 1), drip.chunk)
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        for n, start in enumerate(starts, 1):
+            delay = begin + drip.seconds * n / len(starts) - loop.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+            if self._closing.is_set():
+                _abort(request)
+                return resp
+            await resp.write(body[start : start + drip.chunk])
+        await resp.write_eof()
+        return resp
 
     def _churn(self, space: str) -> None:
         rng = self.state.churn_rng

@@ -8,6 +8,9 @@ global lists their parent query parameter's value (``["/api/v1/subjects/odata"][
 ``?studyId=123``, ``[""]`` without one). Every request to the template counts, whatever its
 answer (401, 429, 404 ... included), as in ``by_template``. At most ``MAX_PARAMETER_KEYS``
 values are kept; requests for further new values are counted in ``by_parameters_overflow``.
+
+``snapshot()["transforms"]`` counts the answers changed by answer transforms, per kind
+(``{"empty_page": 2}``); an answer changed by two transforms counts once for each.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Stats:
         self.by_template: dict[str, Counter[str]] = {}
         self.records_by_template: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        self.transforms: Counter[str] = Counter()
         self.per_second: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -80,6 +84,10 @@ class Stats:
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
 
+    def transformed(self, kind: str) -> None:
+        """Count one answer changed by an answer transform of ``kind``."""
+        self.transforms[kind] += 1
+
     def snapshot(self) -> dict[str, Any]:
         per_second = {str(k): v for k, v in sorted(self.per_second.items())}
         return {
@@ -98,6 +106,7 @@ class Stats:
             "by_parameters": {t: dict(c) for t, c in self.by_parameters.items()},
             "by_parameters_overflow": self.parameters_overflow,
             "faults": dict(self.faults),
+            "transforms": dict(self.transforms),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "per_second": per_second,
