@@ -12,13 +12,14 @@ from typing import Any, Unpack
 
 import asyncpg
 
-from trialsync_async.db import catalog, history, overrides, runs, status
+from trialsync_async.db import catalog, history, overrides, runs, status, units
 from trialsync_async.db.catalog import InstanceChanges, InstanceRow, JobRow
 from trialsync_async.db.connect import (
     create_pool,
     database_url,
     redact_dsn,
     with_application_name,
+    with_timeouts,
 )
 from trialsync_async.db.history import FailureReport, RunDetail, RunRow, RunStats
 from trialsync_async.db.migrator import (
@@ -39,6 +40,7 @@ from trialsync_async.engine.runner import Runner, select_jobs
 from trialsync_async.errors import ConfigError, DatabaseError, NotMigratedError, UnknownRunError
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.job_views import JobDetail, JobSchedule
+from trialsync_async.records import scope_of
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
 
 
@@ -73,6 +75,11 @@ class TrialSync:
         shown = redact_dsn(self.dsn)
         if self.application_name:
             self.dsn = with_application_name(self.dsn, self.application_name)
+        self.dsn = with_timeouts(
+            self.dsn,
+            lock_seconds=self.settings.db_lock_timeout,
+            statement_seconds=self.settings.db_statement_timeout,
+        )
         try:
             # min_size 0: no background "pool floor" reconnects (and their tracebacks) while the
             # database is away; connections are made on demand and retried by db/resilience.py.
@@ -261,6 +268,15 @@ class TrialSync:
             raise UnknownRunError(run_id=run_id)
         return found
 
+    async def still_failed_of(self, run_id: int) -> list[dict[str, str]]:
+        """Run ``run_id``'s failed units that no later run has fetched since."""
+        job_id, failed = await self.failed_units_of(run_id)
+        async with self.pool.acquire() as conn:
+            job = await catalog.get_job(conn, job_id)
+            by_key = {scope_of(values): values for values in failed}
+            keys = await units.still_failed(conn, job_id, job.source_instance_id, list(by_key))
+        return [by_key[key] for key in keys]
+
     async def retries_of(self, run_id: int) -> list[tuple[int, str]]:
         """(run id, status) of the runs that retried ``run_id``'s failed units, newest first."""
         async with self.pool.acquire() as conn:
@@ -280,6 +296,7 @@ class TrialSync:
         clients: ClientRegistry | None = None,
         with_upstream: bool = False,
         retry_of: int | None = None,
+        allow_deletes: bool = False,
         **overrides: Any,
     ) -> list[JobResult]:
         """Run the given jobs (``None``: every active job) once, in dependency order;
@@ -291,6 +308,7 @@ class TrialSync:
         revisits are counted on. ``on_runner`` receives the runner before it starts (a caller's
         handle to ``stop()``); ``on_finish`` each job's result as it ends (skipped ones too).
         ``retry_of`` (with the one job of that run): fetch only that run's failed units.
+        ``allow_deletes``: apply deletions the mass-deletion guard would refuse.
         ``clients``: a registry shared between calls (the service's: every run of the process
         then shares one limiter per instance); by default each call opens and closes its own.
         """
@@ -307,6 +325,7 @@ class TrialSync:
             fresh=fresh,
             full=full,
             retry_of=retry_of,
+            allow_deletes=allow_deletes,
             clock=clock,
             clients=clients,
             on_start=on_start,

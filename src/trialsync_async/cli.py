@@ -27,7 +27,7 @@ from trialsync_async.errors import (
     TrialSyncError,
 )
 from trialsync_async.log import configure_logging
-from trialsync_async.output import print_json, print_table
+from trialsync_async.output import print_json, print_table, printable
 from trialsync_async.progress import ProgressDisplay, summary_table
 from trialsync_async.settings import Settings
 from trialsync_async.validate import validate_inventory
@@ -210,6 +210,10 @@ def _add_run_options(group: argparse._ActionsContainer) -> None:
         "--full", action="store_true",
         help="fan-outs fetch every parent, not only new, changed, failed and due ones",
     )  # fmt: skip
+    group.add_argument(
+        "--allow-deletes", action="store_true",
+        help="confirm a mass deletion: apply what the job's max_deletes share would refuse",
+    )  # fmt: skip
 
 
 class Stoppable(Protocol):
@@ -319,7 +323,7 @@ def _plan_row(p: JobPlan) -> tuple[object, ...]:
     return (p.job_id, p.name[:30], p.parents, *by, p.requests, _hours(p.seconds))
 
 
-PLAN_REASONS = ("new", "changed", "failed", "due", "full", "resume", "fresh")
+PLAN_REASONS = ("new", "changed", "lost", "failed", "due", "full", "resume", "fresh")
 
 
 def _plan_doc(p: JobPlan) -> dict[str, object]:
@@ -396,6 +400,7 @@ async def run_with_progress(
             job_ids,
             fresh=args.fresh,
             full=args.full,
+            allow_deletes=getattr(args, "allow_deletes", False),
             with_upstream=getattr(args, "with_upstream", False),  # `demo` runs --all
             on_start=display.started,
             on_progress=display.progressed,
@@ -426,6 +431,9 @@ async def _retry_failed(ts: TrialSync, run_id: int) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    if not await ts.still_failed_of(run_id):
+        print(f"run {run_id}'s failed units were all fetched since by later runs: nothing to retry")
+        return EXIT_OK
     display = ProgressDisplay()
     refresher = asyncio.create_task(display.refresh())
     try:
@@ -606,7 +614,7 @@ def main(
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except TrialSyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except asyncpg.UndefinedTableError:  # a table dropped after the opening check
         print(f"error: {NotMigratedError(pending='')}", file=sys.stderr)

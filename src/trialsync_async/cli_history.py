@@ -21,12 +21,14 @@ from trialsync_async.db.history import (
     RunTotals,
 )
 from trialsync_async.db.status import UnitFailure
-from trialsync_async.output import cell_text, plural, print_json, print_table, shorten
+from trialsync_async.output import cell_text, plural, print_json, print_table, printable, shorten
 
 ERROR_WIDTH = 60
 _SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-FANOUT_REASONS = ("new", "changed", "failed", "due", "full", "resume", "finished", "fresh")
+FANOUT_REASONS = (
+    "new", "changed", "lost", "failed", "due", "full", "resume", "finished", "fresh",
+)  # fmt: skip
 
 
 def parse_since(text: str) -> timedelta:
@@ -119,13 +121,13 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
     if run.cancel_requested:
         print("  cancel     requested")
     if run.error:
-        print(f"  error      {run.error}")
+        print(f"  error      {printable(run.error)}")
     print()
     print_table(
         ["fetched", "inserted", "updated", "unchanged", "deleted", "written", "requests",
-         "planned", "retries", "sanitized"],
+         "planned", "retries", "sanitized", "duplicates"],
         [[run.fetched, run.inserted, run.updated, run.unchanged, run.deleted, run.written,
-          run.requests, run.planned_requests, run.retries, run.sanitized]],
+          run.requests, run.planned_requests, run.retries, run.sanitized, run.duplicates]],
         title="records and requests (planned: what the plan said before the run)",
     )  # fmt: skip
     print_table(
@@ -145,7 +147,7 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
     if run.warnings:
         print("warnings:")
         for warning in run.warnings:
-            print(f"  - {warning}")
+            print(f"  - {printable(warning)}")
     _unit_failures(run.unit_failures, run.unit_failures_total, title="failed units")
     chain = _chain_rows("continued", run.continues) + _chain_rows("continues it", run.continued_by)
     if chain:

@@ -113,6 +113,14 @@ class MalformedResponse(ApiError):
     """Malformed response from {endpoint}: {detail}"""
 
 
+class IncompleteAnswer(ApiError):
+    """the API reported {reported} records but returned {returned} ({endpoint}: {detail})"""
+
+
+class RecordRejected(ApiError):
+    """Record {where} of {endpoint} cannot be stored: {detail}"""
+
+
 class IncrementalFilterRejected(ApiError):
     """Job {job_id} ({name}): the API refused the job's incremental_field {field}: {detail}"""
 
@@ -138,6 +146,18 @@ class UnknownRunError(TrialSyncError):
 
 class DatabaseUnavailable(DatabaseError):
     """database unavailable: {detail}"""
+
+
+class DeletionRefused(TrialSyncError):
+    """refused to {what} ({share} > {limit}): {advice}"""
+
+
+class LockTimeout(DatabaseError):
+    """waited {seconds:g} s for a lock on {table} while {what} (TRIALSYNC_DB_LOCK_TIMEOUT): another session holds it"""  # noqa: E501
+
+
+class StatementTimeout(DatabaseError):
+    """a statement ran past TRIALSYNC_DB_STATEMENT_TIMEOUT ({seconds:g} s) while {what}"""
 
 
 class JobLockLost(DatabaseError):

@@ -32,6 +32,7 @@ PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 DEFAULT_INSTANCE_ID = 1
 DEFAULT_MIN_REFRESH = 86_400  # 1 day
 DEFAULT_MAX_REFRESH = 28 * 86_400  # 28 days: the staleness bound of a child-only change
+DEFAULT_MAX_DELETES = 0.10  # a pass marking more than 10% of a job's rows deleted asks first
 
 KeyKind = Literal["id", "paths", "value", "none"]
 PagingKind = Literal["auto", "keyset", "offset", "link"]
@@ -106,6 +107,9 @@ class JobSpec:
     incremental_field: str | None = None
     paging: PagingKind = "auto"
     deletes: DeletesPolicy = "mark"
+    # The share of the job's live rows (per instance) one pass may mark or delete before it
+    # stops and asks for `--allow-deletes`: the mass-deletion guard.
+    max_deletes: float = DEFAULT_MAX_DELETES
     # A fan-out's global alternative: one paged list with the parent as a query parameter.
     global_endpoint: str | None = None
     global_parameter: str | None = None  # the query parameter naming the parent (studyId)
@@ -156,7 +160,7 @@ _KNOWN_KEYS = {
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
     "paging", "deletes", "schedule", "min_refresh", "max_refresh", "global_endpoint",
-    "global_parameter", "fanout",
+    "global_parameter", "fanout", "max_deletes",
 }  # fmt: skip
 
 
@@ -173,6 +177,8 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
     endpoint = raw["source_endpoint"]
     if not isinstance(endpoint, str) or not ENDPOINT_RE.fullmatch(endpoint):
         raise _fail(raw, f"source_endpoint {endpoint!r} is not an /api/vN/... path")
+    if any(segment in (".", "..") for segment in endpoint.split("/")):
+        raise _fail(raw, f"source_endpoint {endpoint!r} has a '.' or '..' segment")
     try:
         target = validate_staging_table(raw["target_table"])
         params = _parse_parameters(raw)
@@ -221,6 +227,10 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
     max_refresh = _duration(raw, "max_refresh", DEFAULT_MAX_REFRESH)
     if min_refresh > max_refresh:
         raise _fail(raw, "min_refresh must not exceed max_refresh")
+    try:
+        max_deletes = parse_share(raw.get("max_deletes", DEFAULT_MAX_DELETES), "max_deletes")
+    except ConfigError as exc:
+        raise _fail(raw, exc.context["detail"]) from exc
     return JobSpec(
         id=raw["id"],
         name=str(raw["name"]),
@@ -245,6 +255,7 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         global_endpoint=global_endpoint,
         global_parameter=global_parameter,
         fanout=fanout,
+        max_deletes=max_deletes,
     )
 
 
@@ -290,6 +301,28 @@ def parse_duration(value: object, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(detail=f"{key} must be a positive duration such as 3600, '12h' or '1d'")
     return value
+
+
+def parse_share(value: object, key: str) -> float:
+    """A share from ``0.1``, ``"10%"`` or ``"0.1"``: 0..1."""
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        if isinstance(text, str) and text.endswith("%"):
+            share = float(text[:-1]) / 100
+        elif isinstance(text, str | int | float) and not isinstance(text, bool):
+            share = float(text)
+        else:
+            raise ValueError(text)
+    except ValueError:
+        raise ConfigError(detail=f"{key} must be a share such as '10%' or 0.1") from None
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(detail=f"{key} must be between 0% and 100%")
+    return round(share, 6)
+
+
+def format_share(share: float) -> str:
+    """``0.1`` → ``10%``."""
+    return f"{share * 100:g}%"
 
 
 def format_duration(seconds: int) -> str:

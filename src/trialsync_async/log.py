@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
+from trialsync_async.output import printable
+
 SECRET_FIELD_MARKERS = ("key", "password", "secret", "token", "authorization")
 MASK = "***"
 
@@ -90,6 +92,16 @@ class _SinkHandler(logging.Handler):
             self.handleError(record)
 
 
+def terminal_safe(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Console logs: control characters in string values (API text) written as ``\\x1b``;
+    a traceback keeps its line breaks."""
+    return {
+        key: (value if key == "exception" else printable(value)) if isinstance(value, str)
+        else value
+        for key, value in event.items()
+    }  # fmt: skip
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Configure structlog (and stdlib logging) once for the process."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -102,8 +114,13 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            # never the locals: they hold records (patient data) and request headers
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+        )
     )
+    readable: list[Any] = [] if use_json else [terminal_safe]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -111,6 +128,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
             structlog.processors.format_exc_info,
+            *readable,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -14,10 +14,21 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+"""C0, DEL and C1 control characters, shown as ``\\x1b``: API text (an error body, a
+record field) reaches the terminal without the bytes that would move the cursor, colour it
+or ring it."""
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (newlines and tabs too: a table cell
+    is one line) written as ``\\x1b``. JSON output keeps text exact instead."""
+    return text.translate(_CONTROL)
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table (no colour, no box): for summaries written into logs and tests."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    cells = [[("" if v is None else printable(str(v))) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, value in enumerate(row):
@@ -64,7 +75,7 @@ def cell_text(value: Any) -> str:
         if value.tzinfo is None:
             return value.strftime("%Y-%m-%d %H:%M:%S")
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value)
+    return printable(str(value))
 
 
 def _default(value: Any) -> Any:
@@ -95,7 +106,7 @@ def shorten(text: str | None, width: int) -> str:
     """One line of at most ``width`` characters, an ellipsis where it was cut."""
     if not text:
         return ""
-    line = " ".join(text.split())
+    line = printable(" ".join(text.split()))
     return line if len(line) <= width else line[: width - 1] + "…"
 
 

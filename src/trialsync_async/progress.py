@@ -26,7 +26,7 @@ from rich.text import Text
 from trialsync_async.db.runs import RunProgress
 from trialsync_async.engine.job_run import JobResult, JobRun
 from trialsync_async.log import route_logs
-from trialsync_async.output import format_table, shorten
+from trialsync_async.output import format_table, printable, shorten
 
 log = structlog.get_logger(__name__)
 
@@ -65,13 +65,25 @@ def eta(p: RunProgress, elapsed: float) -> str:
     return _clock(elapsed / p.units_done * (p.units_total - p.units_done))
 
 
-def running_line(job_id: int, name: str, p: RunProgress, elapsed: float, width: int) -> str:
-    """A running job's live line: fetched and written are different counts, both shown."""
+def running_line(
+    job_id: int,
+    name: str,
+    p: RunProgress,
+    elapsed: float,
+    width: int,
+    *,
+    phase: str | None = None,
+    phase_seconds: float = 0.0,
+) -> str:
+    """A running job's live line: fetched and written are different counts, both shown; once
+    the fetching is done (or while a lock is awaited) the phase and its time stand in for
+    the ETA."""
     rate = p.requests / max(elapsed, 1e-6)
     total = "?" if p.units_total is None else f"{p.units_total:,}"
+    doing = f"{phase} {_clock(phase_seconds)}" if phase else f"ETA {eta(p, elapsed)}"
     tail = (
         f"fetched {p.fetched:,}  written {p.written:,}  requests {p.requests:,} ({rate:.1f}/s)"
-        f"  units {p.units_done:,}/{total}  ETA {eta(p, elapsed)}"
+        f"  units {p.units_done:,}/{total}  {doing}"
     )
     return fit_line(f"job {job_id:>3}", name, tail, width)
 
@@ -84,7 +96,7 @@ def finished_line(result: JobResult, width: int) -> str:
         f"unchanged {p.unchanged:,}  requests {p.requests:,}  {result.seconds:.1f} s"
     )
     if result.error and not result.ok:
-        tail += f"  {result.error}"
+        tail += f"  {printable(result.error)}"
     return fit_line(f"job {result.job_id:>3}", result.name, tail, width)
 
 
@@ -97,9 +109,11 @@ class _RunningJobs:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
         now = time.monotonic()
         for run in self.display.running():
+            ctx = run.ctx
             line = running_line(
-                run.job.id, run.job.name, run.progress, now - run.started, options.max_width
-            )
+                run.job.id, run.job.name, run.progress, now - run.started, options.max_width,
+                phase=ctx.phase, phase_seconds=now - ctx.phase_since,
+            )  # fmt: skip
             yield Text(line, no_wrap=True, overflow="ellipsis")
 
 
@@ -192,6 +206,8 @@ def summary_table(results: Sequence[JobResult]) -> str:
     headers = ["job", "name", "status", "fetched", "written", "inserted", "updated", "unchanged",
                "deleted", "requests", "retries", "sanitized", "seconds", "error"]  # fmt: skip
     ok = sum(r.ok for r in results)
-    warnings = [f"warning: {w}" for r in results for w in r.progress.notes.get("warnings", [])]
+    warnings = [
+        f"warning: {printable(w)}" for r in results for w in r.progress.notes.get("warnings", [])
+    ]
     notes = "\n\n" + "\n".join(warnings) if warnings else ""  # the runs' notes["warnings"]
     return format_table(headers, rows) + notes + f"\n\n{ok} of {len(results)} jobs succeeded"

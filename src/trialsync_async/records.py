@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from trialsync_async.errors import MalformedResponse
+from trialsync_async.errors import MalformedResponse, RecordRejected
 from trialsync_async.inventory import RecordKey
 
 KEY_SEPARATOR = "|"
@@ -41,11 +41,24 @@ NUL_REPLACEMENT = "\ufffd"
 
 
 def serialize(record: Any) -> tuple[str, bool]:
-    """The record's JSON text, and whether NUL characters had to be replaced (by U+FFFD)."""
+    """The record's JSON text, and whether NUL characters had to be replaced (by U+FFFD).
+
+    Raises TypeError for a record orjson cannot write (nested past 254 levels)."""
     text = orjson.dumps(record).decode()
     if "\\u0000" in text:
         return orjson.dumps(_strip_nul(record)).decode(), True
     return text, False
+
+
+def _id_problem(value: Any) -> str | None:
+    """Why a top-level id cannot key a staging row (``data->>'id'``), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return f"its id is a JSON {type(value).__name__}, not a number or string"
+    if value == "":
+        return "its id is an empty string"
+    return None
 
 
 def _first_segment(record: Mapping[str, Any], segment: str) -> str | None:
@@ -98,6 +111,7 @@ class RowBuilder:
         self.key = key
         self.endpoint = endpoint
         self.casings: Counter[str] = Counter()  # first key segments as the records spell them
+        self.id_kinds: Counter[str] = Counter()  # "number" / "string": how ids were written
 
     def casing_report(self) -> tuple[dict[str, int], str | None]:
         """Record keys match any casing: the casings the records used, and a warning when
@@ -107,17 +121,49 @@ class RowBuilder:
         warning = f"record key {configured!r} met as {', '.join(map(repr, other))}"
         return dict(self.casings), warning if other else None
 
-    def row(self, record: Any, *, scope: str = "", seen: dict[str, int] | None = None) -> Row:
+    def id_kind_report(self) -> str | None:
+        """A warning when one run met ids both as numbers and as strings (``17``, ``"17"``):
+        one key in staging, but the API changed how it writes them."""
+        if self.id_kinds["number"] and self.id_kinds["string"]:
+            return (
+                f"ids came as numbers ({self.id_kinds['number']:,} records) and as strings "
+                f"({self.id_kinds['string']:,}): staged under one key, data->>'id'"
+            )
+        return None
+
+    def row(
+        self,
+        record: Any,
+        *,
+        scope: str = "",
+        seen: dict[str, int] | None = None,
+        where: str = "?",
+    ) -> Row:
+        """The row of one record; ``where`` names its place for an error (``#3 of page 2``).
+
+        Raises RecordRejected for a record that cannot be stored whatever is retried: nested
+        past what orjson writes, or (``id`` jobs) an id of the wrong kind."""
         kind = self.key.kind
-        text, sanitized = serialize(record)
+        rid = record.get("id") if isinstance(record, Mapping) else None
+        try:
+            text, sanitized = serialize(record)
+        except TypeError as exc:  # orjson: recursion limit (254 levels) or a foreign type
+            shown = f"{where} (id {rid})" if isinstance(rid, int | str) else where
+            raise RecordRejected(
+                where=shown, endpoint=self.endpoint, detail=f"JSON that cannot be written: {exc}"
+            ) from None
         if kind == "id":
-            if not isinstance(record, Mapping) or record.get("id") is None:
+            problem = _id_problem(rid)
+            if problem is not None:
+                raise RecordRejected(where=where, endpoint=self.endpoint, detail=problem)
+            if rid is None:
                 other = _first_segment(record, "id") if isinstance(record, Mapping) else None
                 hint = f" (it has {other!r}: set record_key = {other!r})" if other else ""
                 raise MalformedResponse(
                     endpoint=self.endpoint,
                     detail=f"a record has no top-level 'id'{hint}; set record_key for this job",
                 )
+            self.id_kinds["string" if isinstance(rid, str) else "number"] += 1
             # A fan-out's rows carry their unit's scope, so a merge can say which units changed.
             return Row(text, None, scope or None, sanitized=sanitized)
         if kind == "paths":
@@ -127,10 +173,10 @@ class RowBuilder:
                     endpoint=self.endpoint, detail=f"a record lacks its key {self.key}"
                 )
             key = KEY_SEPARATOR.join(_key_text(p) for p in parts)
-            return Row(text, key, sanitized=sanitized)
+            return Row(text, key, scope or None, sanitized=sanitized)
         if kind == "value":
             key = record if isinstance(record, str) else content_hash(record)
-            return Row(text, key, sanitized=sanitized)
+            return Row(text, key, scope or None, sanitized=sanitized)
         digest = content_hash(record)
         if seen is None:
             seen = {}

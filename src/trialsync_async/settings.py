@@ -42,13 +42,18 @@ class RunOptions:
     commit_seconds: float
     progress_seconds: float
     db_retry_seconds: float
+    db_lock_timeout: float
+    db_statement_timeout: float
     incremental_overlap_seconds: float
     fresh: bool = False  # a new pass instead of continuing an unfinished one
     full: bool = False  # fan-outs fetch every parent, not only new, changed, failed and due
     retry_of: int | None = None  # re-fetch only the failed units of this run
+    allow_deletes: bool = False  # confirm a mass deletion the guard would refuse
 
 
-RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {"fresh", "full", "retry_of"}
+RUN_OPTION_FIELDS = frozenset(f.name for f in fields(RunOptions)) - {
+    "fresh", "full", "retry_of", "allow_deletes",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +74,9 @@ class Settings:
     commit_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)  # batch age cap
     progress_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)
     db_retry_seconds: float = field(default=60.0, metadata=_NOT_NEGATIVE)
+    # every loader session: how long a statement waits for a lock, and runs at most (0: none)
+    db_lock_timeout: float = field(default=60.0, metadata=_NOT_NEGATIVE)
+    db_statement_timeout: float = field(default=900.0, metadata=_NOT_NEGATIVE)
     # timestamp incrementals re-read this much before the staged watermark
     incremental_overlap_seconds: float = field(default=3600.0, metadata=_NOT_NEGATIVE)
     stop_grace_seconds: float = field(default=8.0, metadata=_NOT_NEGATIVE)
@@ -154,10 +162,17 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def run_options(
-        self, *, fresh: bool = False, full: bool = False, retry_of: int | None = None
+        self,
+        *,
+        fresh: bool = False,
+        full: bool = False,
+        retry_of: int | None = None,
+        allow_deletes: bool = False,
     ) -> RunOptions:
         values = {name: getattr(self, name) for name in RUN_OPTION_FIELDS}
-        return RunOptions(**values, fresh=fresh, full=full, retry_of=retry_of)
+        return RunOptions(
+            **values, fresh=fresh, full=full, retry_of=retry_of, allow_deletes=allow_deletes
+        )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

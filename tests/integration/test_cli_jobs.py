@@ -73,7 +73,7 @@ async def test_show_prints_settings_sources_schedule_parent_and_runs(db_dsn: str
     assert (doc["schedule"], doc["schedule_is_default"]) == ("0 2 * * *", True)
     assert doc["next_run_at"].endswith(("+00:00", "Z"))
     assert set(doc["settings"]) == {"schedule", "page_size", "min_refresh", "max_refresh",
-                                    "fanout", "is_active"}  # fmt: skip
+                                    "fanout", "max_deletes", "is_active"}  # fmt: skip
     assert doc["settings"]["page_size"] == {
         "value": 1000, "source": "inventory", "inventory": 1000, "set_at": None, "reason": None,
     }  # fmt: skip

@@ -30,7 +30,8 @@ RUN_KEYS = {
     "error", "continues_run_id", "pass_id",
 }  # fmt: skip
 DETAIL_KEYS = RUN_KEYS | {
-    "worker", "written", "retries", "sanitized", "units_total", "units_done", "units_failed",
+    "worker", "written", "retries", "sanitized", "duplicates", "units_total", "units_done",
+    "units_failed",
     "units_missing", "planned_parents", "fanout", "paging", "warnings", "cancel_requested",
     "unit_failures", "unit_failures_total", "continues", "continued_by", "retry_of",
 }  # fmt: skip

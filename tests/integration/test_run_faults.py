@@ -141,12 +141,12 @@ async def test_records_deleted_upstream_are_marked_after_a_complete_pass(
 ) -> None:
     async with loader(db_dsn, sim) as ts:
         [first] = await ts.run_jobs([2])
-        gone = sim.mutate(STUDIES, delete=5)["deleted"]
+        gone = sim.mutate(STUDIES, delete=3)["deleted"]  # under the 10% mass-deletion guard
         # full: job 2 is timestamp-incremental, and only a full pass settles deletions
         [second] = await ts.run_jobs([2], full=True)
         [third] = await ts.run_jobs([2], full=True)
     assert first.ok and second.ok and third.ok
-    assert second.progress.deleted == 5 and third.progress.deleted == 0
+    assert second.progress.deleted == 3 and third.progress.deleted == 0
     marked = await fetch(
         db_dsn, "SELECT (data->>'id')::int AS id FROM dim_studies_staging "
         "WHERE deleted_at IS NOT NULL ORDER BY 1",
@@ -155,7 +155,7 @@ async def test_records_deleted_upstream_are_marked_after_a_complete_pass(
     [run] = await fetch(
         db_dsn, "SELECT records_deleted FROM dw_etl_runs WHERE run_id = $1", second.run_id
     )
-    assert run["records_deleted"] == 5
+    assert run["records_deleted"] == 3
     [left] = await fetch(db_dsn, "SELECT count(*) AS n FROM dw_etl_seen_keys")
     assert left["n"] == 0  # the pass's keys are forgotten once it is settled
 

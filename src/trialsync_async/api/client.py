@@ -23,7 +23,7 @@ from yarl import URL
 from trialsync_async import __version__, facts
 from trialsync_async.api.breaker import CircuitBreaker
 from trialsync_async.api.limits import InstanceLimiter
-from trialsync_async.api.pages import Page, parse_page
+from trialsync_async.api.pages import Expect, Page, parse_page
 from trialsync_async.api.retry import RetryPolicy
 from trialsync_async.errors import (
     ApiError,
@@ -205,14 +205,21 @@ class ApiClient:
             )
 
     async def get_page(
-        self, path: str, params: Params | None = None, *, tally: Tally | None = None
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        tally: Tally | None = None,
+        expect: Expect = "any",
     ) -> Page:
         """GET ``path`` with ``params`` and parse the body, retrying transient failures.
 
         Every attempt is counted in ``stats`` and in ``tally`` (the calling job's counters).
-        Raises AuthError (401/403), EndpointNotFound (404/501), ClientRequestError (other
-        4xx, 3xx), RetriesExhausted (transient failures beyond ``retry.max_attempts``),
-        InstanceUnreachable (the circuit breaker is open), ApiError (other client errors).
+        ``expect="list"``: a single object is a malformed answer, not a record. Raises
+        AuthError (401/403), EndpointNotFound (404/501), ClientRequestError (other 4xx, 3xx),
+        RetriesExhausted (transient failures beyond ``retry.max_attempts``),
+        InstanceUnreachable (the circuit breaker is open), RecordRejected (a body no retry
+        can fix), ApiError (other client errors).
         """
         if self._session is None or self._slots is None:
             raise RuntimeError("ApiClient is not open: use `async with ApiClient(...)`")
@@ -229,7 +236,7 @@ class ApiClient:
                     tally.requests += 1
                     tally.retries += attempt > 1
                 try:
-                    page = await self._attempt(self._session, url, path)
+                    page = await self._attempt(self._session, url, path, expect)
                 except _Transient as failure:
                     transient = failure
                     if failure.connection:
@@ -262,7 +269,9 @@ class ApiClient:
             )
             await asyncio.sleep(delay)
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: URL, path: str) -> Page:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: URL, path: str, expect: Expect
+    ) -> Page:
         self.stats.requests += 1
         outcomes = self.stats.outcomes
         try:
@@ -294,7 +303,11 @@ class ApiClient:
             )
         if 200 <= status < 300:
             try:
-                page = Page(records=[]) if status == 204 else parse_page(body, endpoint=path)
+                page = (
+                    Page(records=[])
+                    if status == 204
+                    else parse_page(body, endpoint=path, expect=expect)
+                )
             except MalformedResponse as exc:
                 outcomes["malformed"] += 1
                 raise _Transient(f"malformed response ({exc.context.get('detail')})") from exc

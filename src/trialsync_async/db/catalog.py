@@ -242,6 +242,7 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.global_endpoint,
         job.global_parameter,
         job.fanout,
+        job.max_deletes,
     )
 
 
@@ -290,6 +291,7 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
     raw["fanout"] = row["fanout"]
     raw["min_refresh"] = row["min_refresh_seconds"]
     raw["max_refresh"] = row["max_refresh_seconds"]
+    raw["max_deletes"] = float(row["max_delete_share"])
     if not raw["is_active"] and "disabled_reason" not in raw:
         raw["disabled_reason"] = "disabled in dw_etl_jobs"
     if row["parameters"]:

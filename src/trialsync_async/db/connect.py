@@ -53,6 +53,17 @@ def with_application_name(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("application_name", name)])))
 
 
+def with_timeouts(dsn: str, *, lock_seconds: float, statement_seconds: float) -> str:
+    """The DSN with ``lock_timeout`` and ``statement_timeout`` (0: none) for every session
+    made from it: a forgotten lock or a runaway statement ends as a clear error, not a hang."""
+    parts = urlsplit(dsn)
+    names = ("lock_timeout", "statement_timeout")
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in names]
+    values = (round(lock_seconds * 1000), round(statement_seconds * 1000))
+    query += [(name, str(ms)) for name, ms in zip(names, values, strict=True)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def redact_dsn(dsn: str) -> str:
     """A DSN safe to print: the password masked."""
     parts = urlsplit(dsn)

@@ -70,6 +70,7 @@ class RunDetail(RunRow):
     written: int  # inserted + updated (records_loaded)
     retries: int
     sanitized: int
+    duplicates: int  # records that repeated an id inside one answer (the last kept)
     units_total: int | None
     units_done: int
     units_failed: int
@@ -221,6 +222,7 @@ async def run_detail(conn: asyncpg.Connection, run_id: int) -> RunDetail:
         written=s.records_loaded or 0,
         retries=s.requests_retried,
         sanitized=s.records_sanitized,
+        duplicates=s.duplicates_in_source,
         units_total=s.units_total,
         units_done=s.units_done,
         units_failed=s.units_failed,

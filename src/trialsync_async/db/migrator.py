@@ -104,7 +104,10 @@ async def migrate(
     migrations_dir: Path | None = None,
     default_instance_url: str,
 ) -> MigrationReport:
-    """Bring the database up to date: SQL files, instance 1, the inventory, staging tables."""
+    """Bring the database up to date: SQL files, instance 1, the inventory, staging tables.
+
+    Without the sessions' statement timeout: an index over a large table may take longer."""
+    await conn.execute(query("session_no_statement_timeout"))
     async with advisory_lock(conn, MIGRATION_LOCK_KEY):
         report = await apply_sql_migrations(conn, migrations_dir)
         await ensure_default_instance(conn, default_instance_url)

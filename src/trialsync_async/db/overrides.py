@@ -28,9 +28,11 @@ from trialsync_async.inventory import (
     FANOUT_KINDS,
     JobSpec,
     format_duration,
+    format_share,
     parse_duration,
     parse_page_size,
     parse_schedule,
+    parse_share,
 )
 
 EDITED_REASON = "edited in dw_etl_jobs"
@@ -89,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
             "fanout", _fanout, flag="--fanout", metavar="parent|global",
             help="walk the job's global list instead of one call per parent "
             "(needs a passed `jobs probe N`)",
+        ),
+        Setting(
+            "max_deletes", lambda v: parse_share(v, "max_deletes"), format_share,
+            flag="--max-deletes", metavar="SHARE",
+            help="the share of the job's rows one pass may mark or delete before it stops and "
+            "asks for --allow-deletes (10%%, 0.25)",
         ),
         Setting("is_active", _flag, lambda v: "yes" if v else "no"),
     )

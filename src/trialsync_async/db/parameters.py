@@ -23,8 +23,9 @@ from trialsync_async.inventory import JobSpec
 PARAMETER_PAGE = 1000
 
 
-FETCHED_REASONS = ("new", "changed", "failed", "due", "full", "resume")
-"""Why a run fetches a parent; 'finished' (done in this pass) and 'fresh' are not fetched."""
+FETCHED_REASONS = ("new", "changed", "lost", "failed", "due", "full", "resume")
+"""Why a run fetches a parent; 'finished' (done in this pass) and 'fresh' are not fetched.
+'lost': its rows vanished from staging since its last fetch (see ``mark_lost``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +137,27 @@ async def iter_tuples(
 
 @dataclass(frozen=True, slots=True)
 class GoneParents:
-    """What settling a fan-out's gone parents did: units forgotten, child rows settled."""
+    """What settling a fan-out's gone parents did (or, refused, would have done): units
+    forgotten, child rows settled, the job's live rows before."""
 
     units: int = 0
     rows: int = 0
+    live_before: int = 0
+    applied: bool = True
+
+
+class _Refused(Exception):
+    """Rolls the settle back: it would remove more than the job's share."""
 
 
 async def settle_gone_parents(
-    conn: asyncpg.Connection, job: JobSpec, instance_id: int
+    conn: asyncpg.Connection, job: JobSpec, instance_id: int, *, max_share: float | None = None
 ) -> GoneParents:
     """Children of parents that left the parent table (or answered 404), by the job's
     ``deletes`` policy; the units of parents that left are forgotten. Nothing happens while
-    the parent table holds no parent at all (an emptied table is not a mass deletion)."""
+    the parent table holds no parent at all (an emptied table is not a mass deletion), and
+    nothing when the children to remove are more than ``max_share`` of the job's live rows
+    (rolled back: ``applied=False``)."""
     assert job.parameter_source_table is not None
     source = quote_ident(job.parameter_source_table)
     if not await conn.fetchval(query("fanout_parents_exist").format(table=source), instance_id):
@@ -158,17 +168,35 @@ async def settle_gone_parents(
     scopes = [r["unit_key"] for r in rows]
     left = [r["unit_key"] for r in rows if r["status"] != "missing"]
     table = quote_ident(job.target_table)
-    settled = 0
-    async with conn.transaction():
-        if job.deletes in ("mark", "delete"):
-            status = await conn.execute(
-                query(f"fanout_children_{job.deletes}").format(table=table),
-                instance_id, job.id, scopes,
-            )  # fmt: skip
-            settled = int(status.split()[-1])
-        if left:
-            await conn.execute(query("fanout_units_forget"), job.id, instance_id, left)
-    return GoneParents(units=len(left), rows=settled)
+    settled = live_after = 0
+    statement = {"mark": "fanout_children_mark", "delete": "fanout_children_delete"}
+    try:
+        async with conn.transaction():
+            if job.deletes in statement:
+                status = await conn.execute(
+                    query(statement[job.deletes]).format(table=table), instance_id, job.id, scopes
+                )
+                settled = int(status.split()[-1])
+                live_after = int(
+                    await conn.fetchval(
+                        query("staging_live_count").format(table=table), instance_id, job.id
+                    )
+                )
+                if max_share is not None and settled > max_share * (settled + live_after):
+                    raise _Refused
+            if left:
+                await conn.execute(query("fanout_units_forget"), job.id, instance_id, left)
+    except _Refused:
+        return GoneParents(len(left), settled, settled + live_after, applied=False)
+    return GoneParents(units=len(left), rows=settled, live_before=settled + live_after)
+
+
+async def mark_lost(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> int:
+    """Mark the fan-out's units whose scope lost rows in staging since their last fetch (one
+    set-based statement); returns how many were marked. Their parents are fetched as 'lost'."""
+    sql = query("unit_state_mark_lost").format(table=quote_ident(job.target_table))
+    status = await conn.execute(sql, job.id, instance_id)
+    return int(status.split()[-1])
 
 
 async def has_parents(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> bool:

@@ -19,6 +19,10 @@ SELECT to_regclass('trialsync_schema_migrations') IS NOT NULL
 -- name: schema_version_insert
 INSERT INTO trialsync_schema_migrations (version, checksum) VALUES ($1, $2)
 
+-- name: session_no_statement_timeout
+-- migrate: creating an index over a large table may take longer than a loader statement may.
+SET statement_timeout = 0
+
 -- name: advisory_lock
 SELECT pg_advisory_lock($1)
 
@@ -89,9 +93,9 @@ INSERT INTO dw_etl_jobs AS j (
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
     disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-    global_endpoint, global_parameter, fanout)
+    global_endpoint, global_parameter, fanout, max_delete_share)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25)
+        $20, $21, $22, $23, $24, $25, $26)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -117,12 +121,13 @@ ON CONFLICT (id) DO UPDATE SET
     global_endpoint = EXCLUDED.global_endpoint,
     global_parameter = EXCLUDED.global_parameter,
     fanout = EXCLUDED.fanout,
+    max_delete_share = EXCLUDED.max_delete_share,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
        j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes,
        j.schedule_cron, j.min_refresh_seconds, j.max_refresh_seconds, j.global_endpoint,
-       j.global_parameter, j.fanout)
+       j.global_parameter, j.fanout, j.max_delete_share)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
@@ -130,7 +135,7 @@ WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_sourc
        EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
        EXCLUDED.deletes, EXCLUDED.schedule_cron, EXCLUDED.min_refresh_seconds,
        EXCLUDED.max_refresh_seconds, EXCLUDED.global_endpoint, EXCLUDED.global_parameter,
-       EXCLUDED.fanout)
+       EXCLUDED.fanout, EXCLUDED.max_delete_share)
 
 -- name: job_set_parent
 UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
@@ -145,7 +150,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
        disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-       global_endpoint, global_parameter, fanout
+       global_endpoint, global_parameter, fanout, max_delete_share
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -154,7 +159,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
        disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-       global_endpoint, global_parameter, fanout
+       global_endpoint, global_parameter, fanout, max_delete_share
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -280,7 +285,8 @@ WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
 -- name: parameter_reason
 -- Why a run fetches a parent tuple (a fragment of the two statements below; p is the tuple with
 -- its parent rows' latest updated_at as version, u its unit state; $4 the pass, $5 full,
--- $6 now). 'fresh': not fetched, its last fetch is recent enough and its parent unchanged.
+-- $6 now). 'fresh': not fetched, its last fetch is recent enough, its parent unchanged and its
+-- rows still staged ('lost': they vanished, see unit_state_mark_lost).
 CASE
     WHEN u.status IS NULL THEN 'new'
     WHEN u.pass_id = $4 AND u.status IN ('done', 'missing') THEN 'finished'
@@ -288,6 +294,7 @@ CASE
     WHEN u.status IN ('failed', 'partial', 'pending') THEN 'failed'
     WHEN $5::bool THEN 'full'
     WHEN u.parent_version IS DISTINCT FROM p.version THEN 'changed'
+    WHEN u.lost THEN 'lost'
     WHEN u.due_at IS NULL OR u.due_at <= $6::timestamptz THEN 'due'
     ELSE 'fresh'
 END
@@ -394,6 +401,13 @@ ORDER BY md5(v) LIMIT $2
 SELECT COALESCE(sum(records), 0) FROM dw_etl_unit_state
 WHERE job_id = $1 AND instance_id = $2 AND status = 'done' AND unit_key <> 'global'
 
+-- name: units_still_failed
+-- retry-failed: of the units $3, those not finished since (no state, or not done/missing).
+SELECT k AS unit_key FROM unnest($3::text[]) AS k
+WHERE NOT EXISTS (SELECT 1 FROM dw_etl_unit_state AS u
+                  WHERE u.job_id = $1 AND u.instance_id = $2 AND u.unit_key = k
+                    AND u.status IN ('done', 'missing'))
+
 -- name: units_of_pass
 -- A plain job's planned ranges in pass $3, in plan order.
 SELECT unit_key, status, parameters, bounds, position FROM dw_etl_unit_state
@@ -406,16 +420,25 @@ DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND pass_id
 
 -- name: unit_state_upsert
 -- One row per unit; arrays of equal length. records adds up within a pass; changed_in_pass
--- says whether any batch of the pass changed the unit's staged rows.
+-- says whether any batch of the pass changed the unit's staged rows. A done unit records the
+-- walk's evidence (reported, shortfall) and, for fan-outs, its scope's live rows (staged_rows);
+-- fetching a unit clears its lost mark.
 INSERT INTO dw_etl_unit_state AS u
     (job_id, instance_id, unit_key, pass_id, run_id, status, parameters, bounds, position,
-     records, fetched_at, updated_at, parent_version, changed_in_pass, parent_changed_in_pass)
+     records, fetched_at, updated_at, parent_version, changed_in_pass, parent_changed_in_pass,
+     reported, shortfall, staged_rows, lost)
 SELECT $1, $2, k, $3, $4, st, par, b, pos, n,
-       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP, pv, ch, false
+       CASE WHEN st = 'done' THEN CURRENT_TIMESTAMP END, CURRENT_TIMESTAMP, pv, ch, false,
+       rep, sf, sr, false
 FROM unnest($5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
-            $11::timestamp[], $12::bool[])
-     AS t(k, st, par, b, pos, n, pv, ch)
+            $11::timestamp[], $12::bool[], $13::bigint[], $14::bigint[], $15::bigint[])
+     AS t(k, st, par, b, pos, n, pv, ch, rep, sf, sr)
 ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
+    reported = EXCLUDED.reported,
+    shortfall = EXCLUDED.shortfall,
+    staged_rows = CASE WHEN EXCLUDED.status = 'done' THEN EXCLUDED.staged_rows
+                       ELSE u.staged_rows END,
+    lost = false,
     run_id = EXCLUDED.run_id,
     status = EXCLUDED.status,
     parameters = EXCLUDED.parameters,
@@ -480,6 +503,64 @@ FROM (
 ) AS r
 WHERE u.job_id = $1 AND u.instance_id = $2 AND u.unit_key = r.unit_key
 
+-- name: staging_live_count
+-- A job's live rows of one instance (the mass-deletion guard's denominator).
+SELECT count(*) FROM {table} WHERE source_instance_id = $1 AND etl_job_id = $2 AND deleted_at IS NULL
+
+-- name: staging_scope_counts
+-- Live rows of a job per scope ($3: the scopes; fan-out units and keyless scopes).
+SELECT scope_key, count(*) AS n FROM {table}
+WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = ANY($3::text[])
+  AND deleted_at IS NULL
+GROUP BY scope_key
+
+-- name: unit_state_mark_lost
+-- Fan-out units whose scope now holds fewer live rows than right after their last fetch: rows
+-- vanished from staging (TRUNCATE, a restore, a DELETE), so the parent is not fresh however
+-- recent its fetch. One hash join of the unit state with the job's rows counted per scope.
+UPDATE dw_etl_unit_state AS u SET lost = true
+FROM (
+    SELECT s.unit_key FROM dw_etl_unit_state AS s
+    LEFT JOIN (
+        SELECT scope_key, count(*) AS n FROM {table}
+        WHERE source_instance_id = $2 AND etl_job_id = $1 AND deleted_at IS NULL
+          AND scope_key IS NOT NULL
+        GROUP BY scope_key
+    ) AS c ON c.scope_key = s.unit_key
+    WHERE s.job_id = $1 AND s.instance_id = $2 AND s.staged_rows > 0 AND NOT s.lost
+      AND COALESCE(c.n, 0) < s.staged_rows
+) AS gone
+WHERE u.job_id = $1 AND u.instance_id = $2 AND u.unit_key = gone.unit_key
+
+-- name: pass_evidence
+-- The done units of a pass that could not prove their walk complete, and the totals.
+SELECT count(*) FILTER (WHERE shortfall > 0) AS short_units,
+       COALESCE(sum(shortfall), 0)::bigint AS shortfall,
+       COALESCE(sum(reported), 0)::bigint AS reported,
+       COALESCE(sum(records), 0)::bigint AS received,
+       (array_agg(unit_key ORDER BY unit_key) FILTER (WHERE shortfall > 0))[1:3] AS examples
+FROM dw_etl_unit_state
+WHERE job_id = $1 AND instance_id = $2 AND pass_id = $3 AND status = 'done'
+
+-- name: pass_units_forget
+-- A plain pass whose deletions were refused starts over: its plan and seen keys go.
+DELETE FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND pass_id = $3
+
+-- name: pass_removed_before
+-- Rows the earlier runs of a pass removed for good (their net removals, notes.removed).
+SELECT COALESCE(sum((notes->>'removed')::bigint), 0)::bigint FROM dw_etl_runs
+WHERE pass_id = $1 AND run_id <> $2
+
+-- name: run_pass_full
+-- Whether any run of pass $1 ran with --full: a continued pass keeps that mode.
+SELECT COALESCE(bool_or((notes->>'full')::bool), false) FROM dw_etl_runs WHERE pass_id = $1
+
+-- name: run_last_staged_rows
+-- The job's live rows when its last complete plain pass settled (notes.staged_rows).
+SELECT (notes->>'staged_rows')::bigint FROM dw_etl_runs
+WHERE job_id = $1 AND credential_id = $2 AND run_status = 'success' AND notes ? 'staged_rows'
+ORDER BY run_id DESC LIMIT 1
+
 -- name: seen_keys_analyze
 -- Fresh rows, no statistics: without this the planner may pick a nested-loop anti-join.
 ANALYZE dw_etl_seen_keys
@@ -524,11 +605,25 @@ SELECT run_id, worker FROM dw_etl_runs
 WHERE job_id = $1 AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
 
 -- name: run_start
--- $4 pass_id (NULL: this run starts a new pass), $5 the run it continues.
+-- $4 pass_id (NULL: this run starts a new pass), $5 the run it continues, $6 its notes (a
+-- --full run says so at once: a run continuing its pass stays full).
 INSERT INTO dw_etl_runs (job_id, run_status, started_at, credential_id, worker, heartbeat_at,
-                         pass_id, continues_run_id)
-VALUES ($1, 'running', CURRENT_TIMESTAMP, $2, $3, CURRENT_TIMESTAMP, $4, $5)
+                         pass_id, continues_run_id, notes)
+VALUES ($1, 'running', CURRENT_TIMESTAMP, $2, $3, CURRENT_TIMESTAMP, $4, $5, $6)
 RETURNING run_id
+
+-- name: run_close_bare
+-- The last resort of a run whose counts could not be written: status and error only.
+UPDATE dw_etl_runs SET run_status = $2, error_message = $3, completed_at = CURRENT_TIMESTAMP,
+    heartbeat_at = CURRENT_TIMESTAMP
+WHERE run_id = $1 AND run_status = 'running'
+
+-- name: session_lock_wait
+-- The table (or 'a row' / another kind of lock) session $1 is waiting to lock, if it waits.
+SELECT COALESCE(l.relation::regclass::text, 'a ' || l.locktype) AS waiting_on
+FROM pg_locks AS l
+WHERE l.pid = $1 AND NOT l.granted
+LIMIT 1
 
 -- name: run_set_pass
 UPDATE dw_etl_runs SET pass_id = COALESCE(pass_id, run_id) WHERE run_id = $1 RETURNING pass_id
@@ -538,7 +633,7 @@ UPDATE dw_etl_runs SET
     records_inserted = $2, records_updated = $3, records_unchanged = $4, records_deleted = $5,
     records_fetched = $6, requests_made = $7, units_total = $8, units_done = $9,
     units_failed = $10, units_missing = $11, records_loaded = $2::bigint + $3::bigint,
-    requests_retried = $12, records_sanitized = $13, notes = $14,
+    requests_retried = $12, records_sanitized = $13, notes = $14, duplicates_in_source = $15,
     heartbeat_at = CURRENT_TIMESTAMP
 WHERE run_id = $1
 
@@ -753,7 +848,8 @@ SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
            AS seconds,
        EXTRACT(EPOCH FROM LOCALTIMESTAMP - r.heartbeat_at)::float8 AS heartbeat_age_seconds,
        r.worker, r.records_loaded, r.records_inserted, r.records_updated, r.records_unchanged,
-       r.records_deleted, r.records_fetched, r.records_sanitized, r.requests_made,
+       r.records_deleted, r.records_fetched, r.records_sanitized, r.duplicates_in_source,
+       r.requests_made,
        r.requests_retried, r.units_total, r.units_done, r.units_failed, r.units_missing,
        r.error_message AS error, r.cancel_requested_at IS NOT NULL AS cancel_requested,
        r.continues_run_id, r.pass_id

@@ -36,6 +36,13 @@ class RunConnection:
         self._locked = False
 
     @property
+    def backend_pid(self) -> int | None:
+        """The server process of the current connection (to see what it waits for)."""
+        if self._conn is None or self._conn.is_closed():
+            return None
+        return int(self._conn.get_server_pid())
+
+    @property
     def conn(self) -> asyncpg.Connection:
         if self._conn is None:
             raise RuntimeError("RunConnection is not open")

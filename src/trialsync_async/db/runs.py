@@ -28,6 +28,8 @@ class RunProgress(RecordCounts):
     requests: int = 0
     retries: int = 0
     sanitized: int = 0
+    duplicates_in_source: int = 0  # records that repeated an id inside one answer
+    removed: int = 0  # rows marked or deleted for good, net (the mass-deletion guard's count)
     units_total: int | None = None
     units_done: int = 0
     units_failed: int = 0
@@ -44,31 +46,59 @@ class RunStart:
     run_id: int
     pass_id: int
     continues_run_id: int | None
+    full: bool = False  # fan-outs: this run fetches every parent not finished in the pass
 
 
 async def start_run(
-    conn: asyncpg.Connection, job_id: int, credential_id: int, *, fresh: bool = False
+    conn: asyncpg.Connection,
+    job_id: int,
+    credential_id: int,
+    *,
+    fresh: bool = False,
+    full: bool = False,
 ) -> RunStart:
     """Open a run row; it continues the job's previous run when that one did not finish.
 
     Call holding the job's lock (so no other run of the job is live). A previous run that
     failed or was interrupted (or abandoned) left its pass unfinished: this run belongs to
-    the same pass and names it in ``continues_run_id``. ``fresh`` starts a new pass.
+    the same pass and names it in ``continues_run_id``. ``fresh`` starts a new pass. A pass
+    keeps its mode: continuing a pass that a ``full`` run began (or joined) is full too.
     """
     async with conn.transaction():
         previous = await conn.fetchrow(query("run_previous"), job_id, credential_id, 0)
         pass_id: int | None = None
         continues: int | None = None
-        resumable = ("failed", "interrupted")
-        if not fresh and previous is not None and previous["run_status"] in resumable:
+        if not fresh and previous is not None and previous["run_status"] in RESUMABLE:
             pass_id, continues = previous["pass_id"], previous["run_id"]
+            full = full or bool(await conn.fetchval(query("run_pass_full"), pass_id))
+        notes = {"full": True} if full else {}
         run_id = int(
             await conn.fetchval(
-                query("run_start"), job_id, credential_id, WORKER_NAME, pass_id, continues
+                query("run_start"), job_id, credential_id, WORKER_NAME, pass_id, continues, notes
             )
         )
         pass_id = int(await conn.fetchval(query("run_set_pass"), run_id))
-    return RunStart(run_id, pass_id, continues if pass_id != run_id else None)
+    return RunStart(run_id, pass_id, continues if pass_id != run_id else None, full)
+
+
+RESUMABLE = ("failed", "interrupted")
+"""A previous run in one of these left its pass unfinished: the next run continues it."""
+
+
+async def pass_is_full(conn: asyncpg.Connection, pass_id: int) -> bool:
+    """Whether a run of the pass ran with ``--full`` (so the pass goes on full)."""
+    return bool(await conn.fetchval(query("run_pass_full"), pass_id))
+
+
+async def close_run(conn: asyncpg.Connection, run_id: int, *, status: str, error: str) -> None:
+    """Close a run row with its status and error only (when its counts cannot be written)."""
+    await conn.execute(query("run_close_bare"), run_id, status, error)
+
+
+async def lock_waited_on(conn: asyncpg.Connection, pid: int) -> str | None:
+    """The table session ``pid`` is waiting to lock, or None when it waits for none."""
+    value = await conn.fetchval(query("session_lock_wait"), pid)
+    return str(value) if value is not None else None
 
 
 async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -> None:
@@ -87,7 +117,8 @@ async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -
         p.units_missing,
         p.retries,
         p.sanitized,
-        p.notes,
+        {**p.notes, "removed": p.removed} if p.removed else p.notes,
+        p.duplicates_in_source,
     )
 
 

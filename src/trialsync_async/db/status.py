@@ -61,6 +61,7 @@ class RunStatus:
     records_deleted: int
     records_fetched: int
     records_sanitized: int
+    duplicates_in_source: int
     requests_made: int
     requests_retried: int
     units_total: int | None

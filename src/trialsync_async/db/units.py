@@ -14,7 +14,6 @@ from typing import Any, Literal
 import asyncpg
 
 from trialsync_async.db.queries import query
-from trialsync_async.identifiers import quote_ident, validate_staging_table
 
 UnitStatus = Literal["pending", "partial", "done", "failed", "missing"]
 """``missing``: the parent answered 404 (gone upstream); not retried by a resumed run."""
@@ -32,6 +31,9 @@ class UnitUpdate:
     records: int = 0
     parent_version: datetime | None = None  # fan-outs: the parent rows' version fetched
     changed: bool = False  # this batch changed the unit's staged rows
+    reported: int | None = None  # done units: the records the API claimed for the walk
+    shortfall: int = 0  # ... and those it could not prove it received
+    staged_rows: int | None = None  # fan-outs, done units: live rows of the scope right after
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ async def upsert(
         [u.records for u in updates],
         [u.parent_version for u in updates],
         [u.changed for u in updates],
+        [u.reported for u in updates],
+        [u.shortfall for u in updates],
+        [u.staged_rows for u in updates],
     )
     finished = [u.key for u in updates if u.status in ("done", "missing")]
     if revisit is not None and finished:
@@ -122,27 +127,16 @@ async def save_plan(
         )
 
 
-async def settle_unseen(
-    conn: asyncpg.Connection,
-    *,
-    table: str,
-    instance_id: int,
-    job_id: int,
-    pass_id: int,
-    by_id: bool,
-    policy: str,
-) -> int:
-    """After a complete pass: mark or delete the job's rows the pass did not see; forget the
-    pass's keys. Returns the rows marked or deleted."""
-    quoted = quote_ident(validate_staging_table(table))
-    count = 0
-    async with conn.transaction():
-        await conn.execute(query("seen_keys_analyze"))
-        if policy in ("mark", "delete"):
-            name = f"unseen_{policy}_by_{'id' if by_id else 'record_key'}"
-            status = await conn.execute(
-                query(name).format(table=quoted), instance_id, job_id, pass_id
-            )
-            count = int(status.split()[-1])
-        await conn.execute(query("seen_keys_forget"), pass_id)
-    return count
+async def still_failed(
+    conn: asyncpg.Connection, job_id: int, instance_id: int, keys: Sequence[str]
+) -> list[str]:
+    """Of these unit keys, those whose last attempt failed (a later run fetched the others)."""
+    rows = await conn.fetch(query("units_still_failed"), job_id, instance_id, list(keys))
+    return [r["unit_key"] for r in rows]
+
+
+async def forget_plan(
+    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
+) -> None:
+    """A plain pass's ranges, to plan it again (its rows vanished from staging)."""
+    await conn.execute(query("pass_units_forget"), job_id, instance_id, pass_id)

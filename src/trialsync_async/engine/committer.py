@@ -1,31 +1,42 @@
 """Committing: a batch's rows, its units' state and the run's counters in one transaction.
 
 The transaction runs on the run's own connection and is retried whole when the connection is
-lost (a new connection gets its temp table first). After a complete pass of a keyed plain
-job, the rows it did not see are settled by the job's ``deletes`` policy.
+lost (a new connection gets its temp table first). A keyless unit that ended in the batch
+replaces its scope's rows — only when its walk proved complete, and within the pass's
+deletion share (engine/deletions.py). Fan-out units record how many live rows their scope
+holds, so a later run can tell that rows vanished from staging ('lost').
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import asyncpg
 import structlog
 
-from trialsync_async.db import fanout_probes, parameters, runs
+from trialsync_async.db import deletions, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.engine.context import RunContext
-from trialsync_async.engine.global_probe import SHORT_LIST_RATIO
-from trialsync_async.engine.pipeline import Batch
-from trialsync_async.errors import GlobalListShort
+from trialsync_async.engine.deletions import DeletionGuard
+from trialsync_async.engine.pipeline import Batch, UnitEnd
 
 log = structlog.get_logger(__name__)
 
 
+@dataclass(slots=True)
+class _Written:
+    """What one batch transaction did, applied to the run's counters once it committed."""
+
+    counts: RecordCounts
+    removed: int = 0  # keyless: rows the scopes lost net
+    unproven: list[str] | None = None  # keyless scopes whose rows were kept: unproven walks
+
+
 class Committer:
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, guard: DeletionGuard) -> None:
         self.ctx = ctx
+        self.guard = guard
         job = ctx.job
         self.writer = StagingWriter(
             table=job.target_table,
@@ -38,6 +49,8 @@ class Committer:
         plain = not job.parameters or job.fanout == "global"  # a global list is walked whole
         tracks_seen = plain and job.deletes != "keep" and not ctx.keyless
         self._seen_pass = ctx.pass_id if tracks_seen else None
+        # Units whose scope's live rows are counted at their end (fan-outs, keyless jobs).
+        self._counts_scopes = (bool(job.parameters) and job.fanout != "global") or ctx.keyless
         self._prepared_generation = -1
 
     @property
@@ -50,7 +63,7 @@ class Committer:
         ctx = self.ctx
         revisit = ctx.revisit()
 
-        async def transaction(conn: asyncpg.Connection) -> RecordCounts:
+        async def transaction(conn: asyncpg.Connection) -> _Written:
             if self._prepared_generation != ctx.conn.generation:
                 await self.writer.prepare(conn)
                 self._prepared_generation = ctx.conn.generation
@@ -58,69 +71,76 @@ class Committer:
                 counts, changed = await self.writer.copy_merge(
                     conn, batch.rows, seen_pass=self.seen_pass
                 )
-                for end in batch.ended_units:
-                    if end.keys is not None:  # keyless: the scope now holds exactly its rows
-                        gone = await self.writer.delete_unseen(conn, end.unit.scope, end.keys)
-                        counts.deleted += gone
-                        if gone:
-                            changed.add(end.unit.scope)
-                updates = [replace(u, changed=u.key in changed) for u in batch.unit_updates()]
+                written = _Written(counts)
+                await self._replace_keyless(conn, batch.ended_units, written, changed)
+                staged = await self._staged_rows(conn, batch.ended_units)
+                updates = [
+                    replace(u, changed=u.key in changed, staged_rows=staged.get(u.key))
+                    for u in batch.unit_updates()
+                ]
                 await unit_state.upsert(
                     conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
                     run_id=ctx.run_id, updates=updates, revisit=revisit,
                 )  # fmt: skip
                 await runs.save_progress(conn, ctx.run_id, ctx.progress)
-            return counts
+            return written
 
-        ctx.progress.add(await ctx.conn.run(transaction, what="writing a batch"))
+        written = await ctx.conn.run(transaction, what="writing a batch")
+        ctx.progress.add(written.counts)
+        ctx.progress.removed += written.removed
+        if written.unproven:
+            self._note_unproven(written.unproven)
 
-    async def settle_deletions(self) -> None:
-        """After a complete pass of a keyed plain job: rows it did not see, per policy. After
-        a successful fan-out run: the children of parents that are gone."""
-        ctx, job = self.ctx, self.ctx.job
-        if job.parameters and job.fanout == "global":
-            await self._refuse_short_global_list()
-        elif job.parameters:
-            await self._settle_gone_parents()
+    async def _replace_keyless(
+        self,
+        conn: asyncpg.Connection,
+        ended: list[UnitEnd],
+        written: _Written,
+        changed: set[str],
+    ) -> None:
+        """Keyless units that ended: their scope now holds exactly their rows — when the walk
+        proved complete; what the scopes lose net is judged by the guard."""
+        finished = [end for end in ended if end.keys is not None]
+        if not finished:
             return
-        if self.seen_pass is None:
-            return
+        proven = [end for end in finished if end.proven]
+        written.unproven = [end.unit.scope or end.unit.key for end in finished if not end.proven]
+        for end in proven:
+            assert end.keys is not None
+            gone = await self.writer.delete_unseen(conn, end.unit.scope, end.keys)
+            written.counts.deleted += gone
+            if gone:
+                changed.add(end.unit.scope)
+        # What the run's keyless scopes lost net: a changed record is one row out, one in.
+        p = self.ctx.progress
+        net = (p.deleted + written.counts.deleted) - (p.inserted + written.counts.inserted)
+        written.removed = max(0, net) - p.removed
+        await self.guard.check_keyless(conn, written.removed)
 
-        async def settle(conn: asyncpg.Connection) -> int:
-            return await unit_state.settle_unseen(
-                conn, table=job.target_table, instance_id=ctx.instance_id, job_id=job.id,
-                pass_id=ctx.pass_id, by_id=job.record_key.kind == "id", policy=job.deletes,
-            )  # fmt: skip
+    async def _staged_rows(self, conn: asyncpg.Connection, ended: list[UnitEnd]) -> dict[str, int]:
+        """Live rows of each ended unit's scope, by unit key (for the 'lost' check)."""
+        if not self._counts_scopes or not ended:
+            return {}
+        counts = await self._scope_counts(conn, [end.unit.scope for end in ended])
+        return {end.unit.key: counts.get(end.unit.scope, 0) for end in ended}
 
-        gone = await ctx.conn.run(settle, what="settling deletions")
-        ctx.progress.deleted += gone
-        if gone:
-            log.info("records gone upstream", policy=job.deletes, rows=gone)
+    async def _scope_counts(self, conn: asyncpg.Connection, scopes: list[str]) -> dict[str, int]:
+        ctx = self.ctx
+        return await deletions.scope_counts(
+            conn, ctx.job.target_table, ctx.instance_id, ctx.job.id, scopes
+        )
 
-    async def _settle_gone_parents(self) -> None:
-        ctx, job = self.ctx, self.ctx.job
-
-        async def settle(conn: asyncpg.Connection) -> parameters.GoneParents:
-            return await parameters.settle_gone_parents(conn, job, ctx.instance_id)
-
-        gone = await ctx.conn.run(settle, what="settling children of gone parents")
-        ctx.progress.deleted += gone.rows
-        if gone.units or gone.rows:
-            ctx.progress.notes["gone_parents"] = {"units": gone.units, "rows": gone.rows}
-            log.info("children of gone parents", policy=job.deletes, parents=gone.units,
-                     rows=gone.rows)  # fmt: skip
-
-    async def _refuse_short_global_list(self) -> None:
-        """A global list clearly shorter than the last per-parent pass is not trusted: the run
-        fails before anything is deleted (what it returned is merged all the same)."""
-        ctx, job = self.ctx, self.ctx.job
-
-        async def last(conn: asyncpg.Connection) -> int:
-            return await fanout_probes.last_records(conn, job.id, ctx.instance_id)
-
-        expected = await ctx.pooled(last, what="reading the last per-parent total")
-        if expected and ctx.progress.fetched < expected * SHORT_LIST_RATIO:
-            raise GlobalListShort(
-                job_id=job.id, name=job.name,
-                got=ctx.progress.fetched, expected=expected,
-            )  # fmt: skip
+    def _note_unproven(self, scopes: list[str]) -> None:
+        """Keyless scopes whose walk fell short of what the API claimed: rows kept."""
+        notes = self.ctx.progress.notes
+        kept = notes.setdefault("deletions_skipped", {"scopes": 0})
+        first = not kept.get("scopes")
+        kept["scopes"] = kept.get("scopes", 0) + len(scopes)
+        if first:
+            warning = (
+                f"deletions skipped for scope {scopes[0] or '(the whole list)'}"
+                + (f" and others ({len(scopes)} in this batch)" if len(scopes) > 1 else "")
+                + ": its answers fell short of what the API reported, so its old rows were kept"
+            )
+            notes.setdefault("warnings", []).append(warning)
+            log.warning("deletions skipped", job_id=self.ctx.job.id, detail=warning)

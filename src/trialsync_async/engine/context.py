@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,11 @@ class RunContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     initial_load: bool = False  # fan-outs: no parent of the job was fetched before this pass
     incremental_since: str | None = None  # plain jobs: this pass asks only since then
+    full: bool = False  # fan-outs: this run fetches every parent (--full, or a full pass goes on)
+    phase: str | None = None  # after fetching: what the run is doing (settling, waiting)
+    phase_since: float = 0.0  # time.monotonic() when the phase began
+    waiting_on: str | None = None  # a table whose lock the run's connection waits for
+    resumed_phase: str | None = None  # the phase a lock wait interrupted
 
     def revisit(self) -> Revisit | None:
         """Fan-outs: the refresh bounds finished units get their next revisit from."""
@@ -55,6 +61,11 @@ class RunContext:
     @property
     def keyless(self) -> bool:
         return self.job.record_key.kind == "none"
+
+    def enter_phase(self, phase: str | None) -> None:
+        """What the run does after fetching (``settling deletions``), shown with its time."""
+        self.phase = phase
+        self.phase_since = time.monotonic()
 
     async def pooled(self, work: Callable[[asyncpg.Connection], Awaitable[T]], what: str) -> T:
         """``work`` on a pooled connection, retried while the database is briefly away."""

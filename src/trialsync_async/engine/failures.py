@@ -1,7 +1,9 @@
 """What a unit's failure means for its run.
 
 * Fatal for the run: a rejected key (401/403), an endpoint missing as a whole (501, or 404 on
-  a plain job), an unreachable instance (circuit breaker), and any failure of a plain job.
+  a plain job), an unreachable instance (circuit breaker), and any other failure of a plain
+  job but two: a record that cannot be stored and an answer short of its own count fail only
+  their key range, so the job's other ranges go on (the run still ends ``failed``).
 * A parameter value answering 404: its parent is gone upstream. Recorded as ``missing`` and
   not retried by a resumed run, but the run does not fail — otherwise every parent deleted in
   the API would fail its child jobs for good. An endpoint that answers 404 to its first 20
@@ -24,9 +26,14 @@ from trialsync_async.errors import (
     ApiError,
     AuthError,
     EndpointNotFound,
+    IncompleteAnswer,
     InstanceUnreachable,
+    RecordRejected,
     TrialSyncError,
 )
+
+UNIT_LEVEL = (RecordRejected, IncompleteAnswer)
+"""Failures that end only their unit, on a plain job's key range too."""
 
 if TYPE_CHECKING:
     from trialsync_async.db.units import UnitStatus
@@ -51,6 +58,9 @@ class UnitFailures:
         job = self.ctx.job
         if isinstance(exc, (AuthError, InstanceUnreachable)) or not isinstance(exc, ApiError):
             raise exc
+        if isinstance(exc, UNIT_LEVEL):
+            await self._record(unit, "failed", str(exc))
+            return
         if not job.parameters:
             raise exc
         if isinstance(exc, EndpointNotFound):
@@ -87,8 +97,8 @@ class UnitFailures:
         else:
             p.units_failed += 1
             if len(self.first) < FAILURES_IN_SUMMARY:
-                self.first.append(f"{unit.scope}: {error}")
-            log.warning("unit failed", parameters=unit.scope, error=error)
+                self.first.append(f"{unit.scope or unit.key}: {error}")
+            log.warning("unit failed", unit=unit.scope or unit.key, error=error)
 
         async def record(conn: asyncpg.Connection) -> None:
             async with conn.transaction():

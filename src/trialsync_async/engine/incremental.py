@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from trialsync_async.db import deletions
 from trialsync_async.db import incremental as db
 from trialsync_async.inventory import JobSpec
 
@@ -22,7 +23,7 @@ from trialsync_async.inventory import JobSpec
 @dataclass(frozen=True, slots=True)
 class IncrementalPass:
     mode: Literal["full", "incremental"]
-    reason: str  # first run | --full | max_refresh | watermark
+    reason: str  # first run | --full | lost | max_refresh | watermark
     since: str | None = None  # the filter's lower bound (incremental mode)
     watermark: str | None = None
 
@@ -65,13 +66,16 @@ async def decide(
     now: datetime,
     overlap_seconds: float,
 ) -> IncrementalPass:
-    """Full or incremental, and from when."""
+    """Full or incremental, and from when. A staging table that lost most of its rows (a
+    TRUNCATE, a restore) gets a full pass: a watermark over what is left would ask too little."""
     assert job.incremental_field is not None
     if full:
         return IncrementalPass("full", "--full")
     mark = await db.watermark(conn, job.target_table, instance_id, job.incremental_field)
     if mark is None:
         return IncrementalPass("full", "first run")
+    if await deletions.rows_lost(conn, job.target_table, instance_id, job.id) is not None:
+        return IncrementalPass("full", "lost", watermark=mark)
     last_full = await db.last_full_pass(conn, job.id, instance_id)
     if last_full is None or now - last_full >= timedelta(seconds=job.max_refresh):
         return IncrementalPass("full", "max_refresh", watermark=mark)

@@ -24,13 +24,14 @@ from trialsync_async.db.run_connection import RunConnection
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.committer import Committer
 from trialsync_async.engine.context import RunContext
+from trialsync_async.engine.deletions import DeletionGuard, settle
 from trialsync_async.engine.failures import UnitFailures
 from trialsync_async.engine.fetcher import JobClient, UnitFetcher
 from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.plan import JobPlan, plan_job
 from trialsync_async.engine.planner import Planner
 from trialsync_async.engine.stages import Stages
-from trialsync_async.errors import TrialSyncError
+from trialsync_async.errors import LockTimeout, StatementTimeout, TrialSyncError
 from trialsync_async.inventory import JobSpec
 from trialsync_async.records import RowBuilder
 from trialsync_async.settings import RunOptions
@@ -86,6 +87,7 @@ class JobRun:
         self.rows = RowBuilder(job.record_key, endpoint=job.source_endpoint)
         self.paging = PagingChoice(job, self.ctx.page_size, self.progress.notes)
         self.failures = UnitFailures(self.ctx)
+        self.guard = DeletionGuard(self.ctx)
         self.stages: Stages | None = None
         self.continues_run_id: int | None = None
         self.started = time.monotonic()
@@ -101,6 +103,8 @@ class JobRun:
         return self.ctx.run_id or None
 
     async def execute(self) -> JobResult:
+        """Run the job; whatever is raised inside ends the run ``failed`` with ``type:
+        message`` (a cancellation: ``interrupted``), never a run row left ``running``."""
         await self.ctx.conn.open()  # the job lock: JobAlreadyRunning if another run holds it
         heartbeat: asyncio.Task[None] | None = None
         status, error = "failed", None
@@ -111,20 +115,31 @@ class JobRun:
             await stages.run()
             status, error = self._outcome(stages)
             if status == "success":
-                await stages.committer.settle_deletions()
+                await settle(self.ctx, self.guard, seen_pass=stages.committer.seen_pass)
         except TrialSyncError as exc:
             status, error = "failed", str(exc)
+        except asyncpg.LockNotAvailableError:  # SQLSTATE 55P03: lock_timeout passed
+            status, error = "failed", str(self._lock_timeout())
+        except asyncpg.QueryCanceledError:  # 57014: statement_timeout (or a cancel)
+            what = self.ctx.phase or "writing"
+            status, error = (
+                "failed",
+                str(StatementTimeout(seconds=self.ctx.options.db_statement_timeout, what=what)),
+            )
         except asyncpg.PostgresError as exc:
             status, error = "failed", f"database error {exc.sqlstate}: {exc}"
         except asyncio.CancelledError:
             status, error = "interrupted", "interrupted"
             raise
+        except Exception as exc:  # a bug or a surprise: the run ends with its name and text
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("run failed unexpectedly", error=error, exc_info=True)
         finally:
             self.finished = True
             if heartbeat is not None:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
-            await asyncio.shield(self._finish(status, error))
+            status, error = await asyncio.shield(self._finish(status, error))
         return self._result(status, error)
 
     def stop(self) -> None:
@@ -143,12 +158,17 @@ class JobRun:
             instance = await get_instance(conn, ctx.job.source_instance_id)
             abandoned = await runs.close_abandoned(conn, ctx.job.id)
             planned = await plan_job(conn, ctx.job, full=ctx.options.full, now=ctx.clock())
-            start = await runs.start_run(conn, ctx.job.id, instance.id, fresh=ctx.options.fresh)
+            start = await runs.start_run(
+                conn, ctx.job.id, instance.id, fresh=ctx.options.fresh, full=ctx.options.full
+            )
             return instance, abandoned, planned, start
 
         instance, abandoned, planned, start = await ctx.conn.run(begin, what="starting the run")
         # What `plan` would have said, kept on the run row to compare with what it did.
         self.progress.notes["planned"] = {"requests": planned.requests, "parents": planned.fetched}
+        ctx.full = start.full  # --full, or the pass it continues was full: it stays so
+        if ctx.full:
+            self.progress.notes["full"] = True
         if abandoned:
             log.warning("closed abandoned runs", job_id=ctx.job.id, runs=abandoned)
         ctx.instance_id, ctx.run_id, ctx.pass_id = instance.id, start.run_id, start.pass_id
@@ -168,7 +188,7 @@ class JobRun:
             self.ctx,
             Planner(self.ctx, client, self.paging),
             UnitFetcher(self.ctx, client, self.paging, self.rows, self.failures),
-            Committer(self.ctx),
+            Committer(self.ctx, self.guard),
         )
         if self._stop_requested:
             self.stages.stop()
@@ -181,19 +201,27 @@ class JobRun:
             return "interrupted", "interrupted"
         return self.failures.outcome()
 
-    async def _finish(self, status: str, error: str | None) -> None:
-        """Close the run row; if the database is gone for good, the next run closes it."""
+    async def _finish(self, status: str, error: str | None) -> tuple[str, str | None]:
+        """Close the run row; if that fails, once more with the bare status (the run then
+        failed: its counts were not recorded); if the database is gone for good, the next run
+        closes it (as abandoned). Returns the status and error the run ended with."""
         ctx, p = self.ctx, self.ctx.progress
-        self._note_key_casing()
         try:
+            self._note_key_casing()
+            p.notes.pop("phase", None)
             if ctx.run_id:
 
                 async def finish(conn: asyncpg.Connection) -> None:
                     await runs.finish_run(conn, ctx.run_id, p, status=status, error=error)
 
                 await ctx.conn.run(finish, what="closing the run")
-        except TrialSyncError as exc:
+        except TrialSyncError as exc:  # the database is gone: the next run closes it
             log.error("run row not closed", error=str(exc))
+        except Exception as exc:  # the counts or notes could not be written: close it bare
+            closing_error = f"{type(exc).__name__}: {exc}"
+            log.error("run row not closed", error=closing_error, exc_info=True)
+            status, error = "failed", error or f"closing the run: {closing_error}"
+            await self._close_bare(status, error)
         finally:
             await ctx.conn.close()
         seconds = round(time.monotonic() - self.started, 1)
@@ -204,6 +232,29 @@ class JobRun:
             deleted=p.deleted, requests=p.requests, retries=p.retries, sanitized=p.sanitized,
         )  # fmt: skip
         structlog.contextvars.unbind_contextvars("job_id", "run_id", "instance_id")
+        return status, error
+
+    async def _close_bare(self, status: str, error: str) -> None:
+        ctx = self.ctx
+        if not ctx.run_id:
+            return
+
+        async def close(conn: asyncpg.Connection) -> None:
+            await runs.close_run(conn, ctx.run_id, status=status, error=error)
+
+        try:
+            await ctx.conn.run(close, what="closing the run")
+        except Exception as exc:  # the database is gone: the next run closes it
+            log.error("run row not closed", error=f"{type(exc).__name__}: {exc}")
+
+    def _lock_timeout(self) -> LockTimeout:
+        ctx = self.ctx
+        doing = ctx.resumed_phase if ctx.waiting_on else ctx.phase
+        return LockTimeout(
+            seconds=ctx.options.db_lock_timeout,
+            table=ctx.waiting_on or ctx.job.target_table,
+            what=doing or "writing a batch",
+        )
 
     def _note_key_casing(self) -> None:
         casings, warning = self.rows.casing_report()
@@ -212,6 +263,9 @@ class JobRun:
         if warning:
             self.progress.notes.setdefault("warnings", []).append(warning)
             log.warning("record key casing differs", detail=warning)
+        if (mixed := self.rows.id_kind_report()) is not None:
+            self.progress.notes.setdefault("warnings", []).append(mixed)
+            log.warning("ids changed kind", detail=mixed)
 
     def _result(self, status: str, error: str | None) -> JobResult:
         return JobResult(
@@ -228,17 +282,38 @@ class JobRun:
         )
 
     async def _heartbeat(self) -> None:
-        """Every few seconds: the display callback, and counts + heartbeat into the run row."""
+        """Every few seconds: counts + heartbeat into the run row, whether the run's
+        connection waits for a lock (shown as its phase), and the display callback."""
         ctx = self.ctx
 
-        async def save(conn: asyncpg.Connection) -> None:
+        async def save(conn: asyncpg.Connection) -> str | None:
+            if ctx.phase:  # on the run row too: what a run that stopped fetching is doing
+                ctx.progress.notes["phase"] = ctx.phase
+            else:
+                ctx.progress.notes.pop("phase", None)
             await runs.save_progress(conn, ctx.run_id, ctx.progress)
+            pid = ctx.conn.backend_pid
+            return await runs.lock_waited_on(conn, pid) if pid is not None else None
 
         while True:
             await asyncio.sleep(ctx.options.progress_seconds)
-            if self.on_progress is not None:
-                self.on_progress(self)
             try:
-                await ctx.pooled(save, what="saving progress")
+                waiting = await ctx.pooled(save, what="saving progress")
             except (TrialSyncError, asyncpg.PostgresError, OSError) as exc:  # best effort
                 log.warning("progress not saved", error=str(exc))
+            else:
+                self._waiting(waiting)
+            if self.on_progress is not None:
+                self.on_progress(self)
+
+    def _waiting(self, table: str | None) -> None:
+        """The run's connection waits for a lock on ``table`` (None: it does not)."""
+        ctx = self.ctx
+        if table is not None and ctx.waiting_on is None:
+            ctx.waiting_on = table
+            ctx.resumed_phase = ctx.phase
+            ctx.enter_phase(f"waiting for a lock on {table}")
+            log.warning("waiting for a lock", table=table)
+        elif table is None and ctx.waiting_on is not None:
+            ctx.waiting_on = None
+            ctx.enter_phase(ctx.resumed_phase)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from trialsync_async.api.paging import Evidence
 from trialsync_async.db.units import UnitUpdate
 from trialsync_async.engine.units import Unit
 from trialsync_async.records import Row
@@ -33,10 +34,17 @@ class Chunk:
 
 @dataclass(slots=True)
 class UnitEnd:
-    """A unit has fetched everything; ``keys`` lists its record keys for keyless jobs."""
+    """A unit has fetched everything; ``keys`` lists its record keys for keyless jobs;
+    ``evidence`` what the API claimed and gave (a shortfall: its rows are merged, but nothing
+    is deleted on its word)."""
 
     unit: Unit
     keys: list[str] | None
+    evidence: Evidence = field(default_factory=Evidence)
+
+    @property
+    def proven(self) -> bool:
+        return self.evidence.shortfall == 0
 
 
 @dataclass(slots=True)
@@ -64,7 +72,12 @@ class Batch:
         ]
         for end in self.ended_units:
             touched = self.touched.get(end.unit.key)
-            updates.append(end.unit.update("done", records=touched.records if touched else 0))
+            updates.append(
+                end.unit.update(
+                    "done", records=touched.records if touched else 0,
+                    reported=end.evidence.reported, shortfall=end.evidence.shortfall,
+                )
+            )  # fmt: skip
         return updates
 
 

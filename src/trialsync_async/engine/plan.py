@@ -17,7 +17,7 @@ import asyncpg
 
 from trialsync_async.db.catalog import get_instance
 from trialsync_async.db.estimates import history
-from trialsync_async.db.parameters import FETCHED_REASONS, Selection, count_by_reason
+from trialsync_async.db.parameters import FETCHED_REASONS, Selection, count_by_reason, mark_lost
 from trialsync_async.inventory import JobSpec
 
 
@@ -46,8 +46,9 @@ async def plan_job(
     past = await history(conn, job.id, instance.id)
     page = job.page_size
     if job.parameters:
+        full = full or past.open_pass_full  # a continued pass keeps its mode
         selection = Selection(past.open_pass, full, now or datetime.now(UTC))
-        reasons = await count_by_reason(conn, job, instance.id, selection)
+        reasons = await _reasons(conn, job, instance.id, selection)
         fetched = sum(reasons.get(r, 0) for r in FETCHED_REASONS)
         pages_per_parent = (
             max(1, math.ceil(past.mean_records / page)) if past.parents_fetched else 1
@@ -60,6 +61,25 @@ async def plan_job(
     rate = instance.rate_limit
     seconds = requests / rate if rate and requests is not None else None
     return JobPlan(job.id, job.name, parents, reasons, requests, seconds)
+
+
+class _ReadOnly(Exception):
+    """Rolls back what counting marked (lost units): ``plan`` changes nothing."""
+
+
+async def _reasons(
+    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection
+) -> dict[str, int]:
+    """Parents by reason as the run would count them: its 'lost' marks made, then undone."""
+    reasons: dict[str, int] = {}
+    try:
+        async with conn.transaction():
+            await mark_lost(conn, job, instance_id)
+            reasons = await count_by_reason(conn, job, instance_id, selection)
+            raise _ReadOnly
+    except _ReadOnly:
+        pass
+    return reasons
 
 
 async def plan_jobs(

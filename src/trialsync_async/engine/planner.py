@@ -14,9 +14,9 @@ import asyncpg
 import structlog
 
 from trialsync_async.api.paging import PageFetcher, probe_ids
-from trialsync_async.db import runs
+from trialsync_async.db import deletions, runs
 from trialsync_async.db import units as unit_state
-from trialsync_async.db.parameters import FETCHED_REASONS, Selection
+from trialsync_async.db.parameters import FETCHED_REASONS, Selection, mark_lost
 from trialsync_async.engine import incremental
 from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.incremental import IncrementalPass
@@ -32,6 +32,7 @@ from trialsync_async.engine.units import (
     resumed_plain_units,
 )
 from trialsync_async.errors import ClientRequestError, IncrementalFilterRejected, MalformedResponse
+from trialsync_async.records import scope_of
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +54,8 @@ class Planner:
             for unit in await self._retried_units(ctx.options.retry_of):
                 yield unit
         elif ctx.job.parameters:
-            selection = Selection(ctx.pass_id, ctx.options.full, ctx.clock())
+            await self._mark_lost()
+            selection = Selection(ctx.pass_id, ctx.full, ctx.clock())
             counts = await fanout_counts(ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection)
             self._note_selection(selection, counts)
             async for unit in fanout_units(
@@ -73,13 +75,31 @@ class Planner:
         ctx.progress.notes["fanout"] = {"mode": "global", "endpoint": ctx.job.global_endpoint}
         return Unit(GLOBAL_UNIT, ctx.job.global_endpoint, {}, bounds={"after": None, "upto": None})
 
+    async def _mark_lost(self) -> None:
+        """Parents whose rows vanished from staging since their last fetch are fetched again
+        ('lost'), however fresh their unit state says they are."""
+        ctx = self.ctx
+
+        async def mark(conn: asyncpg.Connection) -> int:
+            return await mark_lost(conn, ctx.job, ctx.instance_id)
+
+        lost = await ctx.pooled(mark, what="checking the unit state against staging")
+        if lost:
+            log.warning("parents whose rows vanished from staging", job_id=ctx.job.id,
+                        parents=lost)  # fmt: skip
+
     async def _retried_units(self, run_id: int) -> list[Unit]:
-        """``retry-failed RUN``: the failed parameter tuples of that run, nothing else."""
+        """``retry-failed RUN``: the failed parameter tuples of that run that are still failed
+        (a later run may have fetched some since: those are not fetched twice)."""
         ctx = self.ctx
 
         async def read(conn: asyncpg.Connection) -> list[dict[str, str]]:
             found = await runs.failed_units(conn, run_id)
-            return found[1] if found else []
+            if not found:
+                return []
+            by_key = {scope_of(values): values for values in found[1]}
+            failed = await unit_state.still_failed(conn, ctx.job.id, ctx.instance_id, list(by_key))
+            return [by_key[key] for key in failed]
 
         failed = await ctx.pooled(read, what="reading the failed units")
         names = {p.name for p in ctx.job.parameters}
@@ -103,6 +123,8 @@ class Planner:
         p.units_total = fetched + p.units_done
         reasons = {r: counts.get(r, 0) for r in (*FETCHED_REASONS, "finished", "fresh")}
         mode = "full" if selection.full else "changed"
+        if selection.full and not self.ctx.options.full:
+            p.notes["full_because"] = "it continues a full pass"
         p.notes["fanout"] = {"mode": mode, "parents": sum(counts.values()), **reasons}
         log.info("fan-out plan", mode=mode, fetch=fetched, skipped=reasons["fresh"])
 
@@ -114,6 +136,8 @@ class Planner:
             return await unit_state.planned_units(conn, job.id, ctx.instance_id, ctx.pass_id)
 
         previous = await ctx.pooled(planned, what="reading the plan")
+        if previous and any(p.status == "done" for p in previous):
+            previous = await self._unless_lost(previous)
         if previous:
             todo = resumed_plain_units(job, previous)
             ctx.progress.units_total = len(previous)
@@ -140,6 +164,27 @@ class Planner:
         await ctx.pooled(save, what="saving the plan")
         ctx.progress.units_total = len(plan)
         return plan
+
+    async def _unless_lost(
+        self, previous: list[unit_state.PlannedUnit]
+    ) -> list[unit_state.PlannedUnit]:
+        """A pass goes on from its done ranges only while their rows are still staged; when
+        most of the job's rows vanished since (a TRUNCATE, a restore), it starts over whole."""
+        ctx, job = self.ctx, self.ctx.job
+
+        async def check(conn: asyncpg.Connection) -> str | None:
+            lost = await deletions.rows_lost(conn, job.target_table, ctx.instance_id, job.id)
+            if lost is not None:
+                await unit_state.forget_plan(conn, job.id, ctx.instance_id, ctx.pass_id)
+            return lost
+
+        lost = await ctx.pooled(check, what="checking the pass against staging")
+        if lost is None:
+            return previous
+        warning = f"its unfinished pass started over: {lost}"
+        ctx.progress.notes.setdefault("warnings", []).append(warning)
+        log.warning("rows lost from staging", job_id=job.id, detail=warning)
+        return []
 
     def _note_incremental(self, chosen: IncrementalPass) -> None:
         ctx = self.ctx

@@ -42,6 +42,7 @@ class Runner:
         fresh: bool = False,
         full: bool = False,
         retry_of: int | None = None,
+        allow_deletes: bool = False,
         on_progress: ProgressCallback | None = None,
         on_start: ProgressCallback | None = None,
         on_finish: Callable[[JobResult], None] | None = None,
@@ -50,7 +51,9 @@ class Runner:
         self.pool = pool
         self.dsn = dsn
         self.clock = clock
-        self.options = settings.run_options(fresh=fresh, full=full, retry_of=retry_of)
+        self.options = settings.run_options(
+            fresh=fresh, full=full, retry_of=retry_of, allow_deletes=allow_deletes
+        )
         self.clients = clients
         self.parallel_jobs = settings.parallel_jobs
         self.on_progress = on_progress
