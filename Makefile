@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test typecheck lint format bench bench-refresh clean
+.PHONY: install demo test typecheck lint format bench bench-refresh bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: $(STAMP)
 
 bench-refresh: $(STAMP)
 	$(BIN)/python bench/bench_refresh.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .trialsync .pytest_cache .ruff_cache

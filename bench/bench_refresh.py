@@ -221,7 +221,7 @@ class Bench:
         async with self.ts.pool.acquire() as conn:
             for name, changes in by_table.items():
                 rows = await conn.fetch(
-                    f"SELECT (data->>'id')::bigint AS id, updated_at, created_at"  # noqa: S608
+                    f"SELECT (data->>'id')::bigint AS id, updated_at, created_at"
                     f" FROM {quote_ident(name)} WHERE source_instance_id = $1"
                     " AND deleted_at IS NULL AND (data->>'id')::bigint = ANY($2::bigint[])",
                     INSTANCE_ID,
@@ -268,7 +268,7 @@ class Bench:
             for fanout in FANOUT_JOBS:
                 job = self.jobs[fanout]
                 row = await conn.fetchrow(
-                    "SELECT count(*) AS n, COALESCE(sum((data->>'id')::bigint), 0) AS s"  # noqa: S608
+                    "SELECT count(*) AS n, COALESCE(sum((data->>'id')::bigint), 0) AS s"
                     f" FROM {quote_ident(job.target_table)}"
                     " WHERE source_instance_id = $1 AND deleted_at IS NULL",
                     INSTANCE_ID,

@@ -131,6 +131,7 @@ class TrialSync:
                 jobs=jobs,
                 migrations_dir=self.settings.migrations_dir,
                 default_instance_url=self.settings.default_instance_url,
+                retention_days=self.settings.retention_days,
             )
         self.migrated = True
         return report

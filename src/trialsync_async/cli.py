@@ -383,6 +383,11 @@ async def _migrate(ts: TrialSync) -> int:
     )
     for note in report.notes:  # settings edited in dw_etl_jobs, kept as overrides
         print(note)
+    if (p := report.pruned).total:
+        print(
+            f"retention (TRIALSYNC_RETENTION_DAYS): {p.runs:,} runs, {p.ticks:,} ticks, "
+            f"{p.probes:,} probes and {p.seen_keys:,} seen keys of settled passes removed"
+        )
     return EXIT_OK
 
 

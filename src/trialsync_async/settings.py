@@ -80,6 +80,8 @@ class Settings:
     # timestamp incrementals re-read this much before the staged watermark
     incremental_overlap_seconds: float = field(default=3600.0, metadata=_NOT_NEGATIVE)
     stop_grace_seconds: float = field(default=8.0, metadata=_NOT_NEGATIVE)
+    # days of run history, failed units and ticks kept (0: all); applied by migrate and serve
+    retention_days: int = field(default=90, metadata={"min": 0})
     # --- HTTP ------------------------------------------------------------------------
     http_timeout: float = 60.0  # per request, total and between reads
     http_connect_timeout: float = 10.0

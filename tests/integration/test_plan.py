@@ -1,4 +1,4 @@
-"""Planning units from a real staging table: DISTINCT, non-null, per instance, keyset pages."""
+"""Planning units from a real staging table: DISTINCT, non-null, per instance, the work list."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from trialsync_async.db.catalog import get_job, set_instance
 from trialsync_async.db.connect import create_pool
 from trialsync_async.db.parameters import Selection, count_by_reason
 from trialsync_async.db.resilience import DbRetry
-from trialsync_async.engine.units import fanout_units
+from trialsync_async.engine.units import fanout_selection, fanout_units
 
 FIRST = Selection(pass_id=0, full=False, now=datetime.now(UTC))
 
@@ -33,7 +33,8 @@ async def test_units_are_distinct_non_null_and_per_instance(db: asyncpg.Connecti
     try:
         async with pool.acquire() as conn:
             assert await count_by_reason(conn, job, 1, FIRST) == {"new": 2500}
-        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, FIRST)]
+        assert await fanout_selection(pool, DbRetry(60.0), job, 1, FIRST, 7) == {"new": 2500}
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 7)]
     finally:
         await pool.close()
     assert len(units) == 2500
@@ -56,7 +57,8 @@ async def test_nested_pairs_and_hostile_values_stay_one_segment(db: asyncpg.Conn
     job = await get_job(db, 175)
     pool = await create_pool(db_dsn)
     try:
-        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 1, FIRST)]
+        await fanout_selection(pool, DbRetry(60.0), job, 1, FIRST, 8)
+        units = [u async for u in fanout_units(pool, DbRetry(60.0), job, 8)]
     finally:
         await pool.close()
     paths = sorted(u.path for u in units)

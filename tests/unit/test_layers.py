@@ -76,3 +76,22 @@ def test_validate_needs_no_database_no_api_and_no_simulator() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_named_query_used_exists_and_every_query_is_used() -> None:
+    """``query("name")`` with a literal name, everywhere: a search for a name finds its users,
+    and a statement nobody calls is not kept."""
+    import re
+
+    from trialsync_async.db.queries import names as query_names
+
+    src = Path(__file__).resolve().parents[2] / "src" / "trialsync_async"
+    called: set[str] = set()
+    literals: set[str] = set()
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        called |= set(re.findall(r'query\("([a-z0-9_]+)"\)', text))
+        literals |= set(re.findall(r'"([a-z0-9_]+)"', text))
+    names = query_names()
+    assert called <= names, f"named in code but not in queries.sql: {sorted(called - names)}"
+    assert names <= literals, f"in queries.sql but used nowhere: {sorted(names - literals)}"

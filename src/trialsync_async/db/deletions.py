@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from trialsync_async.db.planning import hash_joins
 from trialsync_async.db.queries import query
 from trialsync_async.identifiers import quote_ident, validate_staging_table
 
@@ -135,7 +136,7 @@ async def settle_unseen(
     quoted = _table(table)
     gone = live_after = 0
     try:
-        async with conn.transaction():
+        async with hash_joins(conn):  # the table was just filled: no statistics to trust
             await conn.execute(query("seen_keys_analyze"))
             if policy in ("mark", "delete"):
                 name = _UNSEEN[policy, by_id]

@@ -19,9 +19,10 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from trialsync_async.db import overrides
+from trialsync_async.db import overrides, retention
 from trialsync_async.db.catalog import ensure_default_instance
 from trialsync_async.db.queries import query
+from trialsync_async.db.retention import Pruned
 from trialsync_async.db.staging_schema import ensure_staging_tables
 from trialsync_async.errors import ConfigError, MigrationError
 from trialsync_async.inventory import JobSpec
@@ -40,6 +41,7 @@ class MigrationReport:
     staging_tables: list[str] = field(default_factory=list)
     overrides: int = 0  # operator overrides applied on top of the inventory
     notes: list[str] = field(default_factory=list)  # hand edits kept as overrides, rows replaced
+    pruned: Pruned = field(default_factory=Pruned)  # old bookkeeping past the retention
 
 
 PACKAGED_MIGRATIONS: Traversable = files("trialsync_async.db") / "migrations"
@@ -103,8 +105,10 @@ async def migrate(
     jobs: list[JobSpec],
     migrations_dir: Path | None = None,
     default_instance_url: str,
+    retention_days: int = 0,
 ) -> MigrationReport:
-    """Bring the database up to date: SQL files, instance 1, the inventory, staging tables.
+    """Bring the database up to date: SQL files, instance 1, the inventory, staging tables;
+    then the retention of ``retention_days`` (db/retention.py).
 
     Without the sessions' statement timeout: an index over a large table may take longer."""
     await conn.execute(query("session_no_statement_timeout"))
@@ -112,6 +116,7 @@ async def migrate(
         report = await apply_sql_migrations(conn, migrations_dir)
         await ensure_default_instance(conn, default_instance_url)
         await _sync_inventory_locked(conn, jobs, report)
+        report.pruned = await retention.prune(conn, retention_days)
     return report
 
 

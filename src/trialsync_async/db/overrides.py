@@ -263,8 +263,8 @@ def _applied(job: JobSpec, overrides: Iterable[Override]) -> JobSpec:
 # --- jobs show / set / enable / disable -------------------------------------------------
 
 
-async def _row(conn: asyncpg.Connection, name: str, job_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow(query(name), job_id)
+async def _row(conn: asyncpg.Connection, sql: str, job_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(sql, job_id)
     if row is None:
         raise UnknownJobError(job_id=job_id)
     return row
@@ -272,7 +272,7 @@ async def _row(conn: asyncpg.Connection, name: str, job_id: int) -> asyncpg.Reco
 
 async def settings_of(conn: asyncpg.Connection, job_id: int) -> tuple[JobSpec, list[SettingState]]:
     """The job as ``dw_etl_jobs`` holds it and each setting's value and source."""
-    row = await _row(conn, "job_row", job_id)
+    row = await _row(conn, query("job_row"), job_id)
     job = job_from_row(row)
     return job, _states(job, row["inventory_settings"] or {}, await _overrides_of(conn, job_id))
 
@@ -305,7 +305,7 @@ async def change_settings(
     values = dict(values or {})
     resets = list(resets)
     async with conn.transaction():
-        row = await _row(conn, "job_row_lock", job_id)
+        row = await _row(conn, query("job_row_lock"), job_id)
         job = job_from_row(row)
         known: dict[str, Any] = row["inventory_settings"] or {}
         own = await _overrides_of(conn, job_id)

@@ -1,8 +1,12 @@
 """Parameter tuples of a fan-out job, read from its source staging table.
 
-DISTINCT and non-null, in keyset pages (never the whole table in memory, never a long
-transaction), each with the state of its unit in the current pass so a resumed run skips what
-is done. The SQL is built from the job's validated JSON paths and placeholder names only.
+A run selects its parents once, in one set-based statement: every distinct, non-null tuple of
+the parent table with its unit's state and the reason the run fetches it, a hash join (see
+db/planning.py); the tuples it fetches go into the run's work list (an unlogged table in the
+``trialsync_work`` schema, numbered in parameter order), which the planner reads in pages and
+the run drops at its end. So the selection is linear in the parents whatever the statistics
+say, never the whole table in memory, never a long transaction. The SQL is built from the
+job's validated JSON paths and placeholder names only.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from typing import Any
 
 import asyncpg
 
+from trialsync_async.db.planning import hash_joins
 from trialsync_async.db.queries import query
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.identifiers import quote_ident, quote_literal
 from trialsync_async.inventory import JobSpec
 
 PARAMETER_PAGE = 1000
+WORK_SCHEMA = "trialsync_work"
 
 
 FETCHED_REASONS = ("new", "changed", "lost", "failed", "due", "full", "resume")
@@ -30,25 +36,29 @@ FETCHED_REASONS = ("new", "changed", "lost", "failed", "due", "full", "resume")
 
 @dataclass(frozen=True, slots=True)
 class ParameterTuple:
-    """One parent's values, its rows' latest ``updated_at``, its unit's state, and the reason
-    this run fetches it (see ``parameter_reason`` in queries.sql)."""
+    """One parent's values, its rows' latest ``updated_at``, the position a partial unit of
+    the pass reached, and the reason this run fetches it (see ``parameter_reason``)."""
 
     values: dict[str, str]
     version: datetime | None
-    status: str | None
     position: dict[str, Any] | None
     reason: str
 
 
+def work_table(run_id: int) -> str:
+    """The quoted name of a run's work list."""
+    return f"{quote_ident(WORK_SCHEMA)}.{quote_ident(f'parents_{int(run_id)}')}"
+
+
 @dataclass(frozen=True, slots=True)
 class ParameterSql:
+    selection: str
     count: str
-    first: str
-    next: str
     gone: str
+    fill: str
 
     @classmethod
-    def for_job(cls, job: JobSpec) -> ParameterSql:
+    def for_job(cls, job: JobSpec, run_id: int = 0) -> ParameterSql:
         if job.parameter_source_table is None:
             raise ValueError(f"job {job.id} has no parameter source table")
         exprs = [f'({p.sql_expr}) COLLATE "C"' for p in job.parameters]
@@ -62,16 +72,18 @@ class ParameterSql:
             "columns": ", ".join(f"{e} AS p{i}" for i, e in enumerate(exprs)),
             "not_null": " AND ".join(f"({p.sql_expr}) IS NOT NULL" for p in job.parameters),
             "order": ", ".join(str(i + 1) for i in range(n)),
-            "tuple": exprs[0] if n == 1 else ", ".join(exprs),
-            "after": ", ".join(f"${i + 7}" for i in range(n)),
+            "names": ", ".join(f"p{i}" for i in range(n)),
             "scope": scope,
             "reason": query("parameter_reason"),
         }
+        selection = query("parameter_selection").format(**parts)
         return cls(
-            count=query("parameter_count").format(**parts),
-            first=query("parameter_first_page").format(**parts),
-            next=query("parameter_next_page").format(**parts),
+            selection=selection,
+            count=query("parameter_count").format(selection=selection),
             gone=query("fanout_gone_units").format(**parts),
+            fill=query("parameter_work_fill").format(
+                selection=selection, work=work_table(run_id), names=parts["names"]
+            ),
         )
 
 
@@ -83,56 +95,79 @@ class Selection:
     full: bool
     now: datetime
 
-    def args(self, job: JobSpec, instance_id: int, page: int) -> tuple[Any, ...]:
-        return (instance_id, page, job.id, self.pass_id, self.full, self.now)
+    def args(self, job: JobSpec, instance_id: int) -> tuple[Any, ...]:
+        return (instance_id, job.id, self.pass_id, self.full, self.now)
 
 
 async def count_by_reason(
     conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection
 ) -> dict[str, int]:
     """Parent tuples by the reason a run would fetch them (``fresh``: it would not)."""
-    sql = ParameterSql.for_job(job).count
-    rows = await conn.fetch(sql, *selection.args(job, instance_id, PARAMETER_PAGE))
+    async with hash_joins(conn):
+        rows = await conn.fetch(ParameterSql.for_job(job).count, *selection.args(job, instance_id))
     return {r["reason"]: int(r["n"]) for r in rows}
 
 
-async def _fetch(
+async def select_parents(
+    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection, run_id: int
+) -> dict[str, int]:
+    """The run's selection: its work list filled with the parents it fetches; returns every
+    parent tuple counted by reason. Idempotent (a retried call starts the list afresh)."""
+    work = work_table(run_id)
+    sql = ParameterSql.for_job(job, run_id)
+    async with hash_joins(conn):
+        await conn.execute(query("parameter_work_drop").format(work=work))
+        await conn.execute(query("parameter_work_create").format(work=work))
+        rows = await conn.fetch(sql.fill, *selection.args(job, instance_id), list(FETCHED_REASONS))
+    return {r["reason"]: int(r["n"]) for r in rows}
+
+
+async def _page(
     statement: str, args: tuple[Any, ...], conn: asyncpg.Connection
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(statement, *args))
 
 
-async def iter_tuples(
+async def selected(
     pool: asyncpg.Pool,
     retry: DbRetry,
     job: JobSpec,
-    instance_id: int,
-    selection: Selection,
+    run_id: int,
     *,
     page: int = PARAMETER_PAGE,
 ) -> AsyncIterator[ParameterTuple]:
-    sql = ParameterSql.for_job(job)
+    """The run's work list, in pages (each a short statement on a pooled connection)."""
     names = [p.name for p in job.parameters]
-    n = len(names)
-    after: list[str] | None = None
+    statement = query("parameter_work_page").format(work=work_table(run_id))
+    after = 0
     while True:
-        args: tuple[Any, ...] = (*selection.args(job, instance_id, page), *(after or ()))
-        statement = sql.first if after is None else sql.next
         rows = await pooled(
-            pool, retry, partial(_fetch, statement, args), what="reading parameter values"
+            pool, retry, partial(_page, statement, (after, page)), what="reading parameter values"
         )
         for row in rows:
-            values = [str(row[f"p{i}"]) for i in range(n)]
             yield ParameterTuple(
-                dict(zip(names, values, strict=True)),
+                dict(zip(names, row["vals"], strict=True)),
                 row["version"],
-                row["status"],
                 row["position"],
                 row["reason"],
             )
         if len(rows) < page:
             return
-        after = [rows[-1][f"p{i}"] for i in range(n)]
+        after = rows[-1]["seq"]
+
+
+async def drop_selection(conn: asyncpg.Connection, run_id: int) -> None:
+    """The run's work list, when the run ends."""
+    await conn.execute(query("parameter_work_drop").format(work=work_table(run_id)))
+
+
+async def drop_orphan_selections(conn: asyncpg.Connection) -> int:
+    """Work lists of runs that no longer run (a process killed), dropped; returns how many."""
+    names = [r["relname"] for r in await conn.fetch(query("parameter_work_orphans"))]
+    for name in names:
+        work = f"{quote_ident(WORK_SCHEMA)}.{quote_ident(name)}"
+        await conn.execute(query("parameter_work_drop").format(work=work))
+    return len(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +197,8 @@ async def settle_gone_parents(
     source = quote_ident(job.parameter_source_table)
     if not await conn.fetchval(query("fanout_parents_exist").format(table=source), instance_id):
         return GoneParents()
-    rows = await conn.fetch(ParameterSql.for_job(job).gone, job.id, instance_id)
+    async with hash_joins(conn):
+        rows = await conn.fetch(ParameterSql.for_job(job).gone, job.id, instance_id)
     if not rows:
         return GoneParents()
     scopes = [r["unit_key"] for r in rows]
@@ -195,7 +231,8 @@ async def mark_lost(conn: asyncpg.Connection, job: JobSpec, instance_id: int) ->
     """Mark the fan-out's units whose scope lost rows in staging since their last fetch (one
     set-based statement); returns how many were marked. Their parents are fetched as 'lost'."""
     sql = query("unit_state_mark_lost").format(table=quote_ident(job.target_table))
-    status = await conn.execute(sql, job.id, instance_id)
+    async with hash_joins(conn):
+        status = await conn.execute(sql, job.id, instance_id)
     return int(status.split()[-1])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 _HEADER = re.compile(r"^-- name: ([a-z0-9_]+)\s*$", re.MULTILINE)
 
@@ -28,7 +28,13 @@ def parse_queries(text: str) -> dict[str, str]:
 
 @cache
 def _all() -> dict[str, str]:
-    return parse_queries((Path(__file__).with_name("queries.sql")).read_text(encoding="utf-8"))
+    text = (files("trialsync_async.db") / "queries.sql").read_text(encoding="utf-8")
+    return parse_queries(text)
+
+
+def names() -> frozenset[str]:
+    """Every statement's name."""
+    return frozenset(_all())
 
 
 def query(name: str) -> str:

@@ -282,75 +282,106 @@ DELETE FROM {table}
 WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
   AND NOT (record_key = ANY($4::text[]))
 
+-- name: planner_hash_joins
+-- Inside the transaction of a statement that joins a run's work against a table that grows
+-- with the data (db/planning.py): no nested loop, so every join is a hash or merge join, linear
+-- whatever the statistics say (a table the run just filled has none yet).
+SET LOCAL enable_nestloop = off
+
+-- name: planner_key_lookups
+-- Inside a batch's transaction (db/planning.py): rows are reached through the index on their
+-- key (a unit's primary key, a scope), never by scanning every row of the job, whatever the
+-- statistics say about how many the job has.
+SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off;
+SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off
+
 -- name: parameter_reason
--- Why a run fetches a parent tuple (a fragment of the two statements below; p is the tuple with
--- its parent rows' latest updated_at as version, u its unit state; $4 the pass, $5 full,
--- $6 now). 'fresh': not fetched, its last fetch is recent enough, its parent unchanged and its
--- rows still staged ('lost': they vanished, see unit_state_mark_lost).
+-- Why a run fetches a parent tuple (a fragment of parameter_selection; p is the tuple with its
+-- parent rows' latest updated_at as version, u its unit state; $3 the pass, $4 full, $5 now).
+-- 'fresh': not fetched, its last fetch is recent enough, its parent unchanged and its rows
+-- still staged ('lost': they vanished, see unit_state_mark_lost).
 CASE
     WHEN u.status IS NULL THEN 'new'
-    WHEN u.pass_id = $4 AND u.status IN ('done', 'missing') THEN 'finished'
-    WHEN u.pass_id = $4 AND u.status = 'partial' THEN 'resume'
+    WHEN u.pass_id = $3 AND u.status IN ('done', 'missing') THEN 'finished'
+    WHEN u.pass_id = $3 AND u.status = 'partial' THEN 'resume'
     WHEN u.status IN ('failed', 'partial', 'pending') THEN 'failed'
-    WHEN $5::bool THEN 'full'
+    WHEN $4::bool THEN 'full'
     WHEN u.parent_version IS DISTINCT FROM p.version THEN 'changed'
     WHEN u.lost THEN 'lost'
-    WHEN u.due_at IS NULL OR u.due_at <= $6::timestamptz THEN 'due'
+    WHEN u.due_at IS NULL OR u.due_at <= $5::timestamptz THEN 'due'
     ELSE 'fresh'
 END
 
--- name: parameter_count
--- Parent tuples by reason ($1 instance, $2 page size (unused), $3 job, $4 pass, $5, $6).
-SELECT {reason} AS reason, count(*) AS n FROM (
-    SELECT {columns}, max(updated_at) AS version FROM {table}
-    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null} AND $2::int > 0
-    GROUP BY {order}
-) AS p
-LEFT JOIN dw_etl_unit_state AS u
-    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
-GROUP BY 1
-
--- name: parameter_first_page
--- Distinct parameter tuples in keyset pages (no long transaction), each with its unit's state
--- and the reason a run would fetch it.
-SELECT p.*, u.status, u.position, {reason} AS reason FROM (
+-- name: parameter_selection
+-- Every distinct, non-null parent tuple of a fan-out ($1 instance, $2 job) with its unit's
+-- state and the reason a run fetches it: one aggregate of the parent table and one hash join
+-- with the unit state (a fragment of the two statements below).
+SELECT p.*, u.position, {reason} AS reason FROM (
     SELECT {columns}, max(updated_at) AS version FROM {table}
     WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null}
     GROUP BY {order}
-    ORDER BY {order}
-    LIMIT $2
 ) AS p
 LEFT JOIN dw_etl_unit_state AS u
-    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
-ORDER BY {order}
+    ON u.job_id = $2 AND u.instance_id = $1 AND u.unit_key = {scope}
+
+-- name: parameter_count
+-- Parent tuples by reason ($1 instance, $2 job, $3 pass, $4 full, $5 now): what `plan` says.
+SELECT reason, count(*) AS n FROM ({selection}) AS s GROUP BY reason
+
+-- name: parameter_work_create
+-- A run's work list: the parents it fetches, numbered in parameter order, read in pages by
+-- seq (dropped when the run ends; an unlogged table, as nothing of it need survive a crash).
+CREATE UNLOGGED TABLE {work} (
+    seq BIGINT PRIMARY KEY,
+    vals TEXT[] NOT NULL,
+    version TIMESTAMP,
+    position JSONB,
+    reason TEXT NOT NULL
+)
+
+-- name: parameter_work_fill
+-- The run's selection in one pass: the parents it fetches ($6: those reasons) into its work
+-- list, and every parent counted by reason.
+WITH s AS MATERIALIZED ({selection}), kept AS (
+    INSERT INTO {work} (seq, vals, version, position, reason)
+    SELECT row_number() OVER (ORDER BY {names}), ARRAY[{names}], version, position, reason
+    FROM s WHERE reason = ANY($6::text[])
+)
+SELECT reason, count(*) AS n FROM s GROUP BY reason
+
+-- name: parameter_work_page
+SELECT seq, vals, version, position, reason FROM {work} WHERE seq > $1 ORDER BY seq LIMIT $2
+
+-- name: parameter_work_drop
+DROP TABLE IF EXISTS {work}
+
+-- name: parameter_work_orphans
+-- Work lists of runs that no longer run (their process died): dropped by the next run.
+SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = 'trialsync_work' AND c.relkind = 'r'
+  AND NOT EXISTS (SELECT 1 FROM dw_etl_runs AS r
+                  WHERE r.run_status = 'running' AND c.relname = 'parents_' || r.run_id)
 
 -- name: parameter_exists
 -- Whether a fan-out has any parent tuple ($1 instance): its upstream has loaded something.
 SELECT EXISTS (SELECT 1 FROM {table} WHERE source_instance_id = $1 AND {not_null})
 
--- name: parameter_next_page
-SELECT p.*, u.status, u.position, {reason} AS reason FROM (
-    SELECT {columns}, max(updated_at) AS version FROM {table}
-    WHERE source_instance_id = $1 AND deleted_at IS NULL AND {not_null} AND ({tuple}) > ({after})
-    GROUP BY {order}
-    ORDER BY {order}
-    LIMIT $2
-) AS p
-LEFT JOIN dw_etl_unit_state AS u
-    ON u.job_id = $3 AND u.instance_id = $1 AND u.unit_key = {scope}
-ORDER BY {order}
-
 -- name: fanout_gone_units
--- Units of fan-out job $1 whose parent left the parent table (or is marked deleted there), and
--- those whose parent answered 404 (missing): their children are gone upstream too.
+-- Units of fan-out job $1 whose parent answered 404 (missing), and those whose parent left the
+-- parent table (or is marked deleted there): their children are gone upstream too. An
+-- anti-join on the unit key (a hash anti-join: see planner_hash_joins), never a subquery per
+-- unit.
 SELECT u.unit_key, u.status FROM dw_etl_unit_state AS u
-WHERE u.job_id = $1 AND u.instance_id = $2
-  AND (u.status = 'missing' OR NOT EXISTS (
-      SELECT 1 FROM (
-          SELECT {columns} FROM {table}
-          WHERE source_instance_id = $2 AND deleted_at IS NULL AND {not_null}
-      ) AS p
-      WHERE {scope} = u.unit_key))
+WHERE u.job_id = $1 AND u.instance_id = $2 AND u.status = 'missing'
+UNION ALL
+SELECT u.unit_key, u.status FROM dw_etl_unit_state AS u
+LEFT JOIN (
+    SELECT DISTINCT {scope} AS unit_key FROM (
+        SELECT {columns} FROM {table}
+        WHERE source_instance_id = $2 AND deleted_at IS NULL AND {not_null}
+    ) AS p
+) AS live ON live.unit_key = u.unit_key
+WHERE u.job_id = $1 AND u.instance_id = $2 AND u.status <> 'missing' AND live.unit_key IS NULL
 
 -- name: fanout_parents_exist
 SELECT EXISTS (SELECT 1 FROM {table} WHERE source_instance_id = $1 AND deleted_at IS NULL)
@@ -476,43 +507,59 @@ ON CONFLICT (job_id, instance_id, unit_key) DO UPDATE SET
 --                                        second full cycle. A parent that appears later gets
 --                                        the same interval: a new study without subjects is
 --                                        fetched again when its row changes, or after 28 days.
+-- Each unit is found by its own primary-key lookup (a LATERAL with LIMIT, which the planner
+-- cannot turn into a scan of all the job's units however few it believes they are), then
+-- updated by row address; the interval is written out twice, for refresh_seconds and for
+-- due_at, since SET sees the row as it was.
+WITH batch AS MATERIALIZED (
+    SELECT hit.tid FROM unnest($3::text[]) AS k(unit_key)
+    CROSS JOIN LATERAL (
+        SELECT s.ctid AS tid FROM dw_etl_unit_state AS s
+        WHERE s.job_id = $1 AND s.instance_id = $2 AND s.unit_key = k.unit_key
+        LIMIT 1
+    ) AS hit
+)
 UPDATE dw_etl_unit_state AS u SET
-    refresh_seconds = r.refresh,
+    refresh_seconds = {refresh},
     due_at = $6::timestamptz + make_interval(secs => CASE
-        WHEN r.first AND $7::bool AND r.refresh > $4::int
-        THEN $4::int + (r.refresh - $4::int) * ((hashtext(u.unit_key)::bigint & 2147483647) / 2147483647.0)
-        ELSE r.refresh END),
+        WHEN u.refresh_seconds IS NULL AND $7::bool AND {refresh} > $4::int
+        THEN $4::int + ({refresh} - $4::int)
+             * ((hashtext(u.unit_key)::bigint & 2147483647) / 2147483647.0)
+        ELSE {refresh} END),
     -- when a revisit last found its children changed (a first fetch finds them all new: no signal)
-    last_changed_at = CASE WHEN u.changed_in_pass AND NOT r.first THEN $6::timestamptz
-                           ELSE u.last_changed_at END,
+    last_changed_at = CASE WHEN u.changed_in_pass AND u.refresh_seconds IS NOT NULL
+                           THEN $6::timestamptz ELSE u.last_changed_at END,
     changed_in_pass = false,
     parent_changed_in_pass = false
-FROM (
-    SELECT unit_key, refresh_seconds IS NULL AS first,
-           CASE WHEN status = 'missing' THEN $5::int
-                WHEN refresh_seconds IS NULL
-                    THEN LEAST($5::int, GREATEST($4::int, $5::int / (1 + records)))::int
-                WHEN changed_in_pass THEN $4::int
-                WHEN records > 0 AND (parent_changed_in_pass OR last_changed_at
-                                      > $6::timestamptz - make_interval(secs => $5::int))
-                    THEN LEAST($5::int, GREATEST($4::int, LEAST(refresh_seconds * 2, 2 * $4::int)))
-                ELSE LEAST($5::int, GREATEST($4::int, refresh_seconds * 2)) END AS refresh
-    FROM dw_etl_unit_state
-    WHERE job_id = $1 AND instance_id = $2 AND unit_key = ANY($3::text[])
-      AND status IN ('done', 'missing')
-) AS r
-WHERE u.job_id = $1 AND u.instance_id = $2 AND u.unit_key = r.unit_key
+WHERE u.ctid = ANY (ARRAY(SELECT tid FROM batch)) AND u.status IN ('done', 'missing')
+
+-- name: unit_state_refresh
+-- The next interval of a finished unit (a fragment of unit_state_revisit; u its row as it was).
+(CASE WHEN u.status = 'missing' THEN $5::int
+      WHEN u.refresh_seconds IS NULL
+          THEN LEAST($5::int, GREATEST($4::int, $5::int / (1 + u.records)))::int
+      WHEN u.changed_in_pass THEN $4::int
+      WHEN u.records > 0 AND (u.parent_changed_in_pass OR u.last_changed_at
+                              > $6::timestamptz - make_interval(secs => $5::int))
+          THEN LEAST($5::int, GREATEST($4::int, LEAST(u.refresh_seconds * 2, 2 * $4::int)))
+      ELSE LEAST($5::int, GREATEST($4::int, u.refresh_seconds * 2)) END)
 
 -- name: staging_live_count
 -- A job's live rows of one instance (the mass-deletion guard's denominator).
 SELECT count(*) FROM {table} WHERE source_instance_id = $1 AND etl_job_id = $2 AND deleted_at IS NULL
 
 -- name: staging_scope_counts
--- Live rows of a job per scope ($3: the scopes; fan-out units and keyless scopes).
-SELECT scope_key, count(*) AS n FROM {table}
-WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = ANY($3::text[])
-  AND deleted_at IS NULL
-GROUP BY scope_key
+-- Live rows of a job per scope ($3: the scopes of a batch's units), scopes without rows left
+-- out. Each scope is counted by its own lookup in the scope index (a LATERAL aggregate, which
+-- the planner cannot turn into a scan of all the job's rows however few it believes they are).
+SELECT k.scope AS scope_key, hit.n
+FROM unnest($3::text[]) AS k(scope)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM {table} AS t
+    WHERE t.source_instance_id = $1 AND t.etl_job_id = $2 AND t.scope_key IS NOT NULL
+      AND t.scope_key = k.scope AND t.deleted_at IS NULL
+) AS hit
+WHERE hit.n > 0
 
 -- name: unit_state_mark_lost
 -- Fan-out units whose scope now holds fewer live rows than right after their last fetch: rows
@@ -758,10 +805,6 @@ UPDATE dw_etl_ticks SET status = 'pending', claimed_by = NULL, claimed_at = NULL
 WHERE status = 'running'
   AND claimed_by NOT IN (SELECT replica_id FROM dw_etl_replicas WHERE lease_until >= now())
 RETURNING tick_id, job_id
-
--- name: ticks_recent
-SELECT tick_id, job_id, due_at, source, status, claimed_by, run_id, finished_at
-FROM dw_etl_ticks ORDER BY tick_id DESC LIMIT $1
 
 -- name: replica_register
 INSERT INTO dw_etl_replicas (replica_id, host, pid, lease_until)
@@ -1010,3 +1053,83 @@ DELETE FROM dw_etl_job_overrides WHERE job_id = $1 AND setting = $2
 UPDATE dw_etl_jobs SET inventory_settings = $2
 WHERE id = $1 AND inventory_settings IS DISTINCT FROM $2::jsonb
 -- === end of job overrides =================================================================
+
+-- === retention (db/retention.py): bookkeeping that grows with every run ====================
+-- $1 the days kept. What decisions rest on is kept whatever its age: each job's latest run and
+-- latest success per instance, and every run of a pass still open (its latest run failed, was
+-- interrupted or is running).
+
+-- name: retention_runs_kept
+CREATE TEMP TABLE IF NOT EXISTS trialsync_runs_kept (run_id INTEGER PRIMARY KEY) ON COMMIT DROP
+
+-- name: retention_runs_keep
+INSERT INTO trialsync_runs_kept (run_id)
+SELECT run_id FROM (
+    SELECT max(run_id) AS run_id FROM dw_etl_runs GROUP BY job_id, credential_id
+    UNION
+    SELECT max(run_id) FROM dw_etl_runs WHERE run_status = 'success'
+    GROUP BY job_id, credential_id
+    UNION
+    SELECT r.run_id FROM dw_etl_runs AS r
+    JOIN (SELECT DISTINCT ON (job_id, credential_id) pass_id, run_status FROM dw_etl_runs
+          ORDER BY job_id, credential_id, run_id DESC) AS latest
+      ON latest.pass_id = r.pass_id
+    WHERE latest.run_status IN ('running', 'failed', 'interrupted')
+) AS k WHERE run_id IS NOT NULL
+ON CONFLICT DO NOTHING
+
+-- name: retention_runs_unlink
+-- A kept run may continue one that goes: the link goes first (continues_run_id is a key).
+UPDATE dw_etl_runs AS r SET continues_run_id = NULL
+WHERE r.continues_run_id IN (
+    SELECT o.run_id FROM dw_etl_runs AS o
+    WHERE o.started_at < LOCALTIMESTAMP - make_interval(days => $1::int)
+      AND o.run_status <> 'running'
+      AND NOT EXISTS (SELECT 1 FROM trialsync_runs_kept AS k WHERE k.run_id = o.run_id))
+
+-- name: retention_runs_delete
+-- Their failed units go with them (ON DELETE CASCADE).
+DELETE FROM dw_etl_runs AS r
+WHERE r.started_at < LOCALTIMESTAMP - make_interval(days => $1::int)
+  AND r.run_status <> 'running'
+  AND NOT EXISTS (SELECT 1 FROM trialsync_runs_kept AS k WHERE k.run_id = r.run_id)
+
+-- name: retention_ticks_delete
+DELETE FROM dw_etl_ticks
+WHERE status NOT IN ('pending', 'running')
+  AND COALESCE(finished_at, due_at) < now() - make_interval(days => $1::int)
+
+-- name: retention_probes_delete
+DELETE FROM dw_etl_fanout_probes AS p
+WHERE p.probed_at < now() - make_interval(days => $1::int)
+  AND p.id <> (SELECT max(q.id) FROM dw_etl_fanout_probes AS q WHERE q.job_id = p.job_id)
+
+-- name: retention_seen_keys_delete
+-- Seen keys of passes no run can settle any more: their job moved on to another pass.
+DELETE FROM dw_etl_seen_keys AS s
+WHERE NOT EXISTS (
+    SELECT 1 FROM (SELECT DISTINCT ON (job_id, credential_id) pass_id, run_status
+                   FROM dw_etl_runs ORDER BY job_id, credential_id, run_id DESC) AS latest
+    WHERE latest.pass_id = s.pass_id AND latest.run_status IN ('running', 'failed', 'interrupted'))
+
+-- name: retention_sizes
+-- Rows and bytes of the bookkeeping tables.
+SELECT 'dw_etl_fanout_probes' AS name, (SELECT count(*) FROM dw_etl_fanout_probes) AS rows,
+       pg_total_relation_size('dw_etl_fanout_probes') AS bytes
+UNION ALL
+SELECT 'dw_etl_run_failures' AS name, (SELECT count(*) FROM dw_etl_run_failures) AS rows,
+       pg_total_relation_size('dw_etl_run_failures') AS bytes
+UNION ALL
+SELECT 'dw_etl_runs' AS name, (SELECT count(*) FROM dw_etl_runs) AS rows,
+       pg_total_relation_size('dw_etl_runs') AS bytes
+UNION ALL
+SELECT 'dw_etl_seen_keys' AS name, (SELECT count(*) FROM dw_etl_seen_keys) AS rows,
+       pg_total_relation_size('dw_etl_seen_keys') AS bytes
+UNION ALL
+SELECT 'dw_etl_ticks' AS name, (SELECT count(*) FROM dw_etl_ticks) AS rows,
+       pg_total_relation_size('dw_etl_ticks') AS bytes
+UNION ALL
+SELECT 'dw_etl_unit_state' AS name, (SELECT count(*) FROM dw_etl_unit_state) AS rows,
+       pg_total_relation_size('dw_etl_unit_state') AS bytes
+-- === end of retention ======================================================================
+

@@ -55,8 +55,10 @@ class StagingWriter:
         self.instance_id = instance_id
         self.job_id = job_id
         self.run_id = run_id
-        merge = "staging_merge_by_id" if keyed_by_id else "staging_merge_by_record_key"
-        self._merge_sql = query(merge).format(table=self.table)
+        merge = (
+            query("staging_merge_by_id") if keyed_by_id else query("staging_merge_by_record_key")
+        )
+        self._merge_sql = merge.format(table=self.table)
         self._delete_sql = query("staging_delete_unseen").format(table=self.table)
 
     async def prepare(self, conn: asyncpg.Connection) -> None:

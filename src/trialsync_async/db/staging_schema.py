@@ -14,7 +14,13 @@ STANDARD_COLUMNS = (
     "loaded_at", "created_at", "updated_at",
 )  # fmt: skip
 KEY_COLUMNS = ("record_key", "scope_key", "deleted_at")
-INDEXES = ("instance_entity", "record_key", "scope", "source_id", "data_gin")
+INDEXES = {  # index name suffix -> its statement
+    "instance_entity": "staging_index_instance_entity",
+    "record_key": "staging_index_record_key",
+    "scope": "staging_index_scope",
+    "source_id": "staging_index_source_id",
+    "data_gin": "staging_index_data_gin",
+}
 
 
 def staging_table_ddl(table: str) -> list[str]:
@@ -24,9 +30,9 @@ def staging_table_ddl(table: str) -> list[str]:
         query("staging_table_create").format(table=quoted),
         query("staging_table_add_key_columns").format(table=quoted),
     ]
-    for suffix in INDEXES:
+    for suffix, statement in INDEXES.items():
         index = quote_ident(staging_index_name(table, suffix))
-        statements.append(query(f"staging_index_{suffix}").format(table=quoted, index=index))
+        statements.append(query(statement).format(table=quoted, index=index))
     return statements
 
 

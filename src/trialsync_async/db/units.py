@@ -93,9 +93,12 @@ async def upsert(
     finished = [u.key for u in updates if u.status in ("done", "missing")]
     if revisit is not None and finished:
         await conn.execute(
-            query("unit_state_revisit"), job_id, instance_id, finished,
+            REVISIT, job_id, instance_id, finished,
             revisit.min_refresh, revisit.max_refresh, revisit.now, revisit.initial,
         )  # fmt: skip
+
+
+REVISIT = query("unit_state_revisit").format(refresh=query("unit_state_refresh"))
 
 
 async def planned_units(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import asyncpg
 import structlog
 
-from trialsync_async.db import deletions, runs
+from trialsync_async.db import deletions, planning, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.engine.context import RunContext
@@ -68,6 +68,7 @@ class Committer:
                 await self.writer.prepare(conn)
                 self._prepared_generation = ctx.conn.generation
             async with conn.transaction():
+                await planning.key_lookups(conn)  # a batch's units and scopes by their keys
                 counts, changed = await self.writer.copy_merge(
                     conn, batch.rows, seen_pass=self.seen_pass
                 )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from trialsync_async.db import runs
+from trialsync_async.db import planning, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.errors import (
     ApiError,
@@ -102,6 +102,7 @@ class UnitFailures:
 
         async def record(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
+                await planning.key_lookups(conn)
                 await runs.record_failure(conn, ctx.run_id, unit.parameters, error)
                 await unit_state.upsert(
                     conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,

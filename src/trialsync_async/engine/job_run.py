@@ -17,7 +17,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from trialsync_async.db import runs
+from trialsync_async.db import parameters, runs
 from trialsync_async.db.catalog import Instance, get_instance
 from trialsync_async.db.resilience import DbRetry
 from trialsync_async.db.run_connection import RunConnection
@@ -157,6 +157,7 @@ class JobRun:
         ) -> tuple[Instance, list[int], JobPlan, runs.RunStart]:
             instance = await get_instance(conn, ctx.job.source_instance_id)
             abandoned = await runs.close_abandoned(conn, ctx.job.id)
+            await parameters.drop_orphan_selections(conn)  # of runs whose process died
             planned = await plan_job(conn, ctx.job, full=ctx.options.full, now=ctx.clock())
             start = await runs.start_run(
                 conn, ctx.job.id, instance.id, fresh=ctx.options.fresh, full=ctx.options.full
@@ -212,6 +213,8 @@ class JobRun:
             if ctx.run_id:
 
                 async def finish(conn: asyncpg.Connection) -> None:
+                    if ctx.job.parameters:  # its work list, if it selected parents
+                        await parameters.drop_selection(conn, ctx.run_id)
                     await runs.finish_run(conn, ctx.run_id, p, status=status, error=error)
 
                 await ctx.conn.run(finish, what="closing the run")

@@ -24,7 +24,7 @@ from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.units import (
     GLOBAL_UNIT,
     Unit,
-    fanout_counts,
+    fanout_selection,
     fanout_unit,
     fanout_units,
     range_count,
@@ -56,11 +56,11 @@ class Planner:
         elif ctx.job.parameters:
             await self._mark_lost()
             selection = Selection(ctx.pass_id, ctx.full, ctx.clock())
-            counts = await fanout_counts(ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection)
+            counts = await fanout_selection(
+                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection, ctx.run_id
+            )
             self._note_selection(selection, counts)
-            async for unit in fanout_units(
-                ctx.pool, ctx.retry, ctx.job, ctx.instance_id, selection
-            ):
+            async for unit in fanout_units(ctx.pool, ctx.retry, ctx.job, ctx.run_id):
                 yield unit
         else:
             for unit in await self._plain_units(workers):

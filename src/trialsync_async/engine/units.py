@@ -99,32 +99,28 @@ def fanout_unit(
     return Unit(scope, path, values, position=position, parent_version=version)
 
 
-async def fanout_units(
+async def fanout_selection(
     pool: asyncpg.Pool,
     retry: DbRetry,
     job: JobSpec,
     instance_id: int,
     selection: parameters.Selection,
+    run_id: int,
+) -> dict[str, int]:
+    """Select the parents this run fetches (new, changed, lost, failed, due, or all with
+    ``full``) into its work list; returns every parent tuple counted by reason."""
+
+    async def select(conn: asyncpg.Connection) -> dict[str, int]:
+        return await parameters.select_parents(conn, job, instance_id, selection, run_id)
+
+    return await pooled(pool, retry, select, what="selecting parameter values")
+
+
+async def fanout_units(
+    pool: asyncpg.Pool, retry: DbRetry, job: JobSpec, run_id: int
 ) -> AsyncIterator[Unit]:
-    """The parent tuples this run fetches (new, changed, failed, due, or all with ``full``),
-    each with the position a partial unit of the pass reached."""
-    async for item in parameters.iter_tuples(pool, retry, job, instance_id, selection):
-        if item.reason not in parameters.FETCHED_REASONS:
-            continue
+    """The run's selected parents as units, each with the position a partial unit of the pass
+    reached."""
+    async for item in parameters.selected(pool, retry, job, run_id):
         position = item.position if item.reason == "resume" else None
         yield fanout_unit(job, item.values, position, item.version)
-
-
-async def fanout_counts(
-    pool: asyncpg.Pool,
-    retry: DbRetry,
-    job: JobSpec,
-    instance_id: int,
-    selection: parameters.Selection,
-) -> dict[str, int]:
-    """Parent tuples by the reason this run fetches them ('finished', 'fresh': it does not)."""
-
-    async def counts(conn: asyncpg.Connection) -> dict[str, int]:
-        return await parameters.count_by_reason(conn, job, instance_id, selection)
-
-    return await pooled(pool, retry, counts, what="counting parameter values")

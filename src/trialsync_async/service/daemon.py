@@ -36,7 +36,7 @@ from aiohttp import web
 
 from trialsync_async.api import ApiClient
 from trialsync_async.app import TrialSync
-from trialsync_async.db import replicas, runs, ticks
+from trialsync_async.db import replicas, retention, runs, ticks
 from trialsync_async.db.catalog import JobRow, get_instance, list_jobs
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
@@ -75,6 +75,7 @@ class Service:
         self.port: int | None = None
         self._live = 1
         self._last_turn = time.monotonic()
+        self._pruned_at: float | None = None  # the retention's last application
         self._claiming_from = 0.0
 
     # --- ServiceView ---------------------------------------------------------------
@@ -202,6 +203,19 @@ class Service:
             log.warning("ticks of dead replicas released for a live one", jobs=released)
         await self._rebalance(live)
         await self._cancel_requested()
+        await self._retention()
+
+    async def _retention(self) -> None:
+        """At start and every ``RETENTION_EVERY`` seconds: the bookkeeping's retention."""
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < retention.RETENTION_EVERY:
+            return
+        self._pruned_at = now
+        days = self.settings.retention_days
+        pruned = await self._db(lambda c: retention.prune(c, days))
+        if pruned.total:
+            log.info("retention applied", days=days, runs=pruned.runs, ticks=pruned.ticks,
+                     probes=pruned.probes, seen_keys=pruned.seen_keys)  # fmt: skip
 
     async def _rebalance(self, live: int) -> None:
         rates: dict[int, float | None] = {}
