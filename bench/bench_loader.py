@@ -49,7 +49,7 @@ from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect
 from trialsync_async.db.staging import StagingWriter
 from trialsync_async.engine.clients import make_client
-from trialsync_async.engine.job_run import JobResult
+from trialsync_async.engine.result import JobResult
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import JobSpec
 from trialsync_async.log import configure_logging

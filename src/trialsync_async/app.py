@@ -12,6 +12,11 @@ from typing import Any, Unpack
 
 import asyncpg
 
+from trialsync_async.commands import probe as global_probe
+from trialsync_async.commands.instance_check import InstanceProbe, probe_instance
+from trialsync_async.commands.job_views import JobDetail
+from trialsync_async.commands.plan import plan_jobs
+from trialsync_async.commands.probe import ProbeReport
 from trialsync_async.db import catalog, history, overrides, runs, status, units
 from trialsync_async.db.catalog import InstanceChanges, InstanceRow, JobRow
 from trialsync_async.db.connect import (
@@ -30,17 +35,15 @@ from trialsync_async.db.migrator import (
     sync_inventory,
 )
 from trialsync_async.db.overrides import Override, SettingState
-from trialsync_async.engine import global_probe
 from trialsync_async.engine.clients import ClientRegistry, make_client
-from trialsync_async.engine.global_probe import ProbeReport
-from trialsync_async.engine.instance_check import InstanceProbe, probe_instance
-from trialsync_async.engine.job_run import JobResult, ProgressCallback
-from trialsync_async.engine.plan import JobPlan, plan_jobs
+from trialsync_async.engine.estimate import JobPlan
+from trialsync_async.engine.job_run import ProgressCallback
+from trialsync_async.engine.result import JobResult
 from trialsync_async.engine.runner import Runner, select_jobs
 from trialsync_async.errors import ConfigError, DatabaseError, NotMigratedError, UnknownRunError
 from trialsync_async.inventory import JobSpec, load_inventory
-from trialsync_async.job_views import JobDetail, JobSchedule
 from trialsync_async.records import scope_of
+from trialsync_async.schedule import JobSchedule
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
 
 

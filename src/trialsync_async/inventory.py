@@ -17,6 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
+from trialsync_async import schedule
 from trialsync_async.errors import ConfigError, IdentifierError
 from trialsync_async.facts import MAX_PAGE_SIZE
 from trialsync_async.identifiers import (
@@ -25,7 +26,6 @@ from trialsync_async.identifiers import (
     validate_placeholder,
     validate_staging_table,
 )
-from trialsync_async.service import schedule
 
 ENDPOINT_RE = re.compile(r"^/api/v[0-9]+(/[A-Za-z0-9_.\-]+|/\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")

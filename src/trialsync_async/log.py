@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-from trialsync_async.output import printable
+from trialsync_async.text import printable
 
 SECRET_FIELD_MARKERS = ("key", "password", "secret", "token", "authorization")
 MASK = "***"
@@ -92,6 +92,14 @@ class _SinkHandler(logging.Handler):
             self.handleError(record)
 
 
+_JSON = True
+
+
+def json_logs() -> bool:
+    """Whether log lines are JSON objects (then every line to stderr should be one)."""
+    return _JSON
+
+
 def terminal_safe(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Console logs: control characters in string values (API text) written as ``\\x1b``;
     a traceback keeps its line breaks."""
@@ -104,7 +112,9 @@ def terminal_safe(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Configure structlog (and stdlib logging) once for the process."""
+    global _JSON
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    _JSON = use_json
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO

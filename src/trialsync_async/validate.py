@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from trialsync_async import jobgraph
 from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import JobSpec, parse_job, read_job_tables
 from trialsync_async.swagger import Records, Swagger, load_swagger, placeholder_names, template
@@ -339,7 +340,8 @@ def check_parameters(
 
 
 def _loaders(jobs: Iterable[JobSpec], table: str | None, *, but: int) -> list[JobSpec]:
-    return [j for j in jobs if table and j.target_table == table and j.id != but]
+    """The jobs loading ``table`` (jobgraph.py), ``but`` one."""
+    return [j for j in jobgraph.loaders(jobs, table) if j.id != but] if table else []
 
 
 def check_parameter_source(job: JobSpec, jobs: Sequence[JobSpec]) -> list[Finding]:
@@ -397,19 +399,6 @@ def check_parent(job: JobSpec, by_id: Mapping[int, JobSpec]) -> list[Finding]:
     return []
 
 
-def dependency_graph(active: Sequence[JobSpec]) -> dict[int, set[int]]:
-    """Per active job, the active jobs it runs after: the parameter source's loaders and an
-    explicit parent."""
-    ids = {j.id for j in active}
-    graph = {}
-    for job in active:
-        deps = {j.id for j in _loaders(active, job.parameter_source_table, but=job.id)}
-        if job.parent_job_id in ids and job.parent_job_id != job.id:
-            deps.add(job.parent_job_id)
-        graph[job.id] = deps
-    return graph
-
-
 def _cycle_through(start: int, graph: Mapping[int, set[int]]) -> list[int] | None:
     """The shortest path from ``start`` back to itself, if there is one."""
     came_from: dict[int, int] = {}
@@ -432,7 +421,7 @@ def _cycle_through(start: int, graph: Mapping[int, set[int]]) -> list[int] | Non
 
 def check_cycles(active: Sequence[JobSpec]) -> list[Finding]:
     """No active job depends on itself through parameter sources and parents."""
-    graph = dependency_graph(active)
+    graph = jobgraph.dependencies(active)
     findings = []
     for job in active:
         cycle = _cycle_through(job.id, graph)

@@ -24,7 +24,7 @@ from tests.engine_support import fetch, loader
 from tests.sim_support import sim_fixture, sim_options
 from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect
-from trialsync_async.engine.job_run import JobResult
+from trialsync_async.engine.result import JobResult
 from trialsync_async.identifiers import quote_ident
 
 pytestmark = pytest.mark.integration
@@ -396,7 +396,7 @@ async def test_a_lock_held_elsewhere_is_shown_and_ends_as_a_clear_failure(
 async def test_api_text_reaches_a_terminal_without_its_control_bytes(
     db_dsn: str, sim: SimulatorServer
 ) -> None:
-    from trialsync_async.output import printable
+    from trialsync_async.text import printable
 
     evil = "bad \x1b[31mred\x1b[0m\x07 text"
     assert printable(evil) == "bad \\x1b[31mred\\x1b[0m\\x07 text"

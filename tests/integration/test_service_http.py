@@ -28,7 +28,7 @@ from tests.service_support import StubView
 from trialsync_async.db import runs, ticks
 from trialsync_async.db.connect import create_pool
 from trialsync_async.db.status import RunStatus
-from trialsync_async.engine.job_run import JobResult
+from trialsync_async.engine.result import JobResult
 from trialsync_async.service.http import build_app
 from trialsync_async.service.metrics import ServiceMetrics
 from trialsync_async.settings import Settings

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trialsync_async.db.runs import RunProgress
-from trialsync_async.engine.job_run import JobResult
-from trialsync_async.progress import (
+from trialsync_async.cli.live import (
     NAME_WIDTH,
     eta,
     finished_line,
@@ -14,6 +12,7 @@ from trialsync_async.progress import (
     running_line,
     summary_table,
 )
+from trialsync_async.engine.result import JobResult, RunProgress
 
 # Job 160 at its end: 13,733 records fetched, none of them new or changed.
 P160 = RunProgress(unchanged=25_541, fetched=13_733, requests=1_204, units_total=40, units_done=10)

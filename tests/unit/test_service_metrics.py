@@ -15,10 +15,9 @@ from prometheus_client.samples import Sample
 
 from tests.service_support import StubView
 from trialsync_async.api import ApiClient
-from trialsync_async.db.runs import RunProgress
 from trialsync_async.engine.clients import make_client
-from trialsync_async.engine.job_run import JobResult
 from trialsync_async.engine.pipeline import TrackedQueue
+from trialsync_async.engine.result import JobResult, RunProgress
 from trialsync_async.service.metrics import RECORD_KINDS, ServiceMetrics
 from trialsync_async.settings import Settings
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from trialsync_async import facts
+from trialsync_async import facts, jobgraph
 from trialsync_async.db.queries import query
 from trialsync_async.errors import (
     ConfigError,
@@ -201,20 +201,6 @@ async def set_instance(
 # --- jobs -----------------------------------------------------------------------------
 
 
-def parent_jobs(jobs: list[JobSpec]) -> dict[int, int | None]:
-    """``parent_job_id`` per job: explicit, else the first active job loading its source table."""
-    loaders: dict[str, int] = {}
-    for job in sorted(jobs, key=lambda j: (not j.is_active, j.id)):
-        loaders.setdefault(job.target_table, job.id)
-    parents: dict[int, int | None] = {}
-    for job in jobs:
-        parent = job.parent_job_id
-        if parent is None and job.parameter_source_table:
-            parent = loaders.get(job.parameter_source_table)
-        parents[job.id] = parent if parent != job.id else None
-    return parents
-
-
 def _job_args(job: JobSpec) -> tuple[Any, ...]:
     return (
         job.id,
@@ -253,10 +239,18 @@ async def sync_jobs(
 
     ``parents_from``: the specs parents are derived from (the inventory itself, when ``jobs``
     carry operator overrides: disabling a job does not move its dependents)."""
-    parents = parent_jobs(jobs if parents_from is None else parents_from)
+    graph = jobs if parents_from is None else parents_from
+    parents = jobgraph.parent_jobs(graph)
+    depends = jobgraph.dependencies(graph)
     async with conn.transaction():
         await conn.executemany(query("job_upsert"), [_job_args(job) for job in jobs])
-        await conn.executemany(query("job_set_parent"), list(parents.items()))
+        await conn.executemany(
+            query("job_set_parent"),
+            [
+                (job_id, parent, sorted(depends.get(job_id, ())))
+                for job_id, parent in parents.items()
+            ],
+        )
         await conn.execute(query("job_sequence_sync"))
     return len(jobs)
 

@@ -30,8 +30,11 @@ WORK_SCHEMA = "trialsync_work"
 
 
 FETCHED_REASONS = ("new", "changed", "lost", "failed", "due", "full", "resume")
-"""Why a run fetches a parent; 'finished' (done in this pass) and 'fresh' are not fetched.
-'lost': its rows vanished from staging since its last fetch (see ``mark_lost``)."""
+"""Why a run fetches a parent (``parameter_reason`` in queries.sql says which applies); 'lost':
+its rows vanished from staging since its last fetch (see ``mark_lost``)."""
+REASONS = (*FETCHED_REASONS, "finished", "fresh")
+"""Every reason, in the order ``plan`` and ``runs show`` list them; a parent 'finished' in this
+pass or 'fresh' is not fetched."""
 
 
 @dataclass(frozen=True, slots=True)

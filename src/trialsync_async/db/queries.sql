@@ -138,7 +138,9 @@ WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_sourc
        EXCLUDED.fanout, EXCLUDED.max_delete_share)
 
 -- name: job_set_parent
-UPDATE dw_etl_jobs SET parent_job_id = $2 WHERE id = $1 AND parent_job_id IS DISTINCT FROM $2
+-- The design document's one parent, and every job this one runs after (jobgraph.py).
+UPDATE dw_etl_jobs SET parent_job_id = $2, depends_on = $3::int[]
+WHERE id = $1 AND (parent_job_id, depends_on) IS DISTINCT FROM ($2, $3::int[])
 
 -- name: job_sequence_sync
 SELECT setval(pg_get_serial_sequence('dw_etl_jobs', 'id'),
@@ -767,8 +769,9 @@ RETURNING tick_id
 SELECT job_id, max(due_at) AS due_at FROM dw_etl_ticks WHERE source = 'schedule' GROUP BY job_id
 
 -- name: tick_claim
--- Pending due ticks whose parent job (due at the same moment, same source) has finished,
--- oldest first; SKIP LOCKED lets replicas claim side by side without waiting on each other.
+-- Pending due ticks whose upstream jobs (depends_on: every job loading the parameter source
+-- table, and an explicit parent; due at the same moment, same source) have finished, oldest
+-- first; SKIP LOCKED lets replicas claim side by side without waiting on each other.
 WITH claimable AS (
     SELECT t.tick_id
     FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
@@ -778,7 +781,7 @@ WITH claimable AS (
           SELECT 1 FROM dw_etl_runs r WHERE r.job_id = t.job_id AND r.run_status = 'running')
       AND NOT EXISTS (
           SELECT 1 FROM dw_etl_ticks p
-          WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source
+          WHERE p.job_id = ANY(j.depends_on) AND p.due_at = t.due_at AND p.source = t.source
             AND p.status IN ('pending', 'running'))
     ORDER BY t.due_at, t.job_id
     LIMIT $2
@@ -788,8 +791,10 @@ UPDATE dw_etl_ticks t SET status = 'running', claimed_by = $1, claimed_at = now(
 FROM claimable c, dw_etl_jobs j
 WHERE t.tick_id = c.tick_id AND j.id = t.job_id
 RETURNING t.tick_id, t.job_id, j.name AS job_name, t.due_at, t.source,
+    -- an upstream tick of the same moment that did not succeed, if any (else one that did)
     (SELECT p.status FROM dw_etl_ticks p
-     WHERE p.job_id = j.parent_job_id AND p.due_at = t.due_at AND p.source = t.source) AS parent_status
+     WHERE p.job_id = ANY(j.depends_on) AND p.due_at = t.due_at AND p.source = t.source
+     ORDER BY p.status = 'success', p.job_id LIMIT 1) AS parent_status
 
 -- name: tick_finish
 UPDATE dw_etl_ticks SET status = $2, run_id = $3, finished_at = now() WHERE tick_id = $1

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
 
 from trialsync_async.db.queries import query
-from trialsync_async.db.staging import RecordCounts
 from trialsync_async.errors import JobAlreadyRunning
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -20,25 +19,24 @@ WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 JOB_LOCK_NAMESPACE = 0x54534A42
 
 
-@dataclass(slots=True)
-class RunProgress(RecordCounts):
-    """A run's counters, as the run row holds them. ``requests`` counts HTTP attempts."""
+class RunCounters(Protocol):
+    """A run's counters as the run row holds them (engine/result.py's ``RunProgress``)."""
 
-    fetched: int = 0
-    requests: int = 0
-    retries: int = 0
-    sanitized: int = 0
-    duplicates_in_source: int = 0  # records that repeated an id inside one answer
-    removed: int = 0  # rows marked or deleted for good, net (the mass-deletion guard's count)
-    units_total: int | None = None
-    units_done: int = 0
-    units_failed: int = 0
-    units_missing: int = 0
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def units_ok(self) -> int:
-        return self.units_done - self.units_failed - self.units_missing
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    fetched: int
+    requests: int
+    retries: int
+    sanitized: int
+    duplicates_in_source: int
+    removed: int
+    units_total: int | None
+    units_done: int
+    units_failed: int
+    units_missing: int
+    notes: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +99,7 @@ async def lock_waited_on(conn: asyncpg.Connection, pid: int) -> str | None:
     return str(value) if value is not None else None
 
 
-async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunProgress) -> None:
+async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunCounters) -> None:
     await conn.execute(
         query("run_progress"),
         run_id,
@@ -131,7 +129,7 @@ async def record_failure(
 async def finish_run(
     conn: asyncpg.Connection,
     run_id: int,
-    progress: RunProgress,
+    progress: RunCounters,
     *,
     status: str,
     error: str | None,

@@ -12,8 +12,8 @@ import asyncpg
 
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.db.run_connection import RunConnection
-from trialsync_async.db.runs import RunProgress
 from trialsync_async.db.units import Revisit
+from trialsync_async.engine.result import RunProgress
 from trialsync_async.inventory import JobSpec
 from trialsync_async.settings import RunOptions
 

@@ -24,11 +24,14 @@ import structlog
 
 from trialsync_async.db import deletions, fanout_probes, parameters
 from trialsync_async.engine.context import RunContext
-from trialsync_async.engine.global_probe import SHORT_LIST_RATIO
 from trialsync_async.errors import DeletionRefused, GlobalListShort
 from trialsync_async.inventory import format_share
 
 log = structlog.get_logger(__name__)
+
+SHORT_LIST_RATIO = 0.9
+"""A global list returning less than this share of the last per-parent pass is not trusted
+(no deletion on its word; ``jobs probe`` fails on it too)."""
 
 
 def _percent(rows: int, live: int) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -25,11 +24,12 @@ from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.committer import Committer
 from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.deletions import DeletionGuard, settle
+from trialsync_async.engine.estimate import JobPlan, plan_job
 from trialsync_async.engine.failures import UnitFailures
 from trialsync_async.engine.fetcher import JobClient, UnitFetcher
 from trialsync_async.engine.paging_choice import PagingChoice
-from trialsync_async.engine.plan import JobPlan, plan_job
 from trialsync_async.engine.planner import Planner
+from trialsync_async.engine.result import JobResult, RunProgress
 from trialsync_async.engine.stages import Stages
 from trialsync_async.errors import LockTimeout, StatementTimeout, TrialSyncError
 from trialsync_async.inventory import JobSpec
@@ -37,24 +37,6 @@ from trialsync_async.records import RowBuilder
 from trialsync_async.settings import RunOptions
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(slots=True)
-class JobResult:
-    job_id: int
-    name: str
-    status: str  # success | failed | interrupted | skipped | not started
-    run_id: int | None = None
-    error: str | None = None
-    progress: runs.RunProgress = field(default_factory=runs.RunProgress)
-    seconds: float = 0.0
-    continues_run_id: int | None = None
-    page_queue_high_water: int = 0
-    batch_queue_high_water: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
 
 
 ProgressCallback = Callable[["JobRun"], None]
@@ -95,7 +77,7 @@ class JobRun:
         self._stop_requested = False
 
     @property
-    def progress(self) -> runs.RunProgress:
+    def progress(self) -> RunProgress:
         return self.ctx.progress
 
     @property

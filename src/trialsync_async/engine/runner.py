@@ -14,10 +14,11 @@ from trialsync_async.db.catalog import get_job, list_jobs
 from trialsync_async.db.parameters import has_parents
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
-from trialsync_async.engine.dag import check_acyclic, dependencies, loaders, upstream
-from trialsync_async.engine.job_run import JobResult, JobRun, ProgressCallback
+from trialsync_async.engine.job_run import JobRun, ProgressCallback
+from trialsync_async.engine.result import JobResult
 from trialsync_async.errors import InactiveJobError, JobAlreadyRunning
 from trialsync_async.inventory import JobSpec
+from trialsync_async.jobgraph import check_acyclic, dependencies, loaders, upstream
 from trialsync_async.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -193,7 +194,7 @@ async def select_jobs(
     conn: asyncpg.Connection, job_ids: Sequence[int] | None, *, with_upstream: bool = False
 ) -> list[JobSpec]:
     """The given jobs (each must exist and be active) or every active job; ``with_upstream``
-    adds the active jobs the given ones depend on, transitively (see engine/dag.py)."""
+    adds the active jobs the given ones depend on, transitively (see jobgraph.py)."""
     if job_ids is None:
         return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
     jobs = [await get_job(conn, job_id) for job_id in dict.fromkeys(job_ids)]

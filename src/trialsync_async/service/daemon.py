@@ -34,16 +34,17 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from trialsync_async import schedule
 from trialsync_async.api import ApiClient
 from trialsync_async.app import TrialSync
 from trialsync_async.db import replicas, retention, runs, ticks
 from trialsync_async.db.catalog import JobRow, get_instance, list_jobs
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.engine.clients import ClientRegistry
-from trialsync_async.engine.job_run import JobResult, JobRun
+from trialsync_async.engine.job_run import JobRun
+from trialsync_async.engine.result import JobResult
 from trialsync_async.engine.runner import Runner
 from trialsync_async.errors import ConfigError, TrialSyncError
-from trialsync_async.service import schedule
 from trialsync_async.service.http import build_app
 from trialsync_async.service.metrics import ServiceMetrics
 from trialsync_async.settings import Settings
@@ -280,10 +281,10 @@ class Service:
             self.runs[tick.tick_id] = asyncio.create_task(self._run_tick(tick))
 
     def cron_of(self, row: JobRow) -> str | None:
-        """The job's schedule: its own, else the default for active jobs."""
-        if not row.spec.is_active:
-            return None
-        return row.spec.schedule or self.settings.default_schedule
+        """The job's schedule (schedule.py: its own, else the default for active jobs)."""
+        return schedule.effective_cron(
+            row.spec.schedule, row.spec.is_active, self.settings.default_schedule
+        )
 
     async def _run_tick(self, tick: ticks.Tick) -> None:
         status, run_id = "failed", None

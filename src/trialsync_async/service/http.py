@@ -35,10 +35,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from trialsync_async.db import runs as run_log
 from trialsync_async.db import status, ticks
 from trialsync_async.db.resilience import is_connection_lost
-from trialsync_async.errors import ConfigError, MigrationError, TrialSyncError
+from trialsync_async.errors import MigrationError, TrialSyncError
+from trialsync_async.schedule import JobSchedule
 from trialsync_async.service.metrics import ServiceMetrics
 from trialsync_async.service.render import html
-from trialsync_async.service.schedule import next_due
 from trialsync_async.service.view import ServiceView
 from trialsync_async.settings import Settings
 
@@ -121,17 +121,9 @@ class JobView:
 
 
 def job_view(job: status.JobStatus, settings: Settings, now: datetime) -> JobView:
-    cron, default = job.schedule_cron or None, False
-    if cron is None and job.active:
-        cron, default = settings.default_schedule, True
-    next_at: datetime | None = None
-    error: str | None = None
-    if cron is not None and job.active:
-        try:
-            next_at = next_due(cron, now)
-        except ConfigError as exc:
-            error = str(exc)
-    return JobView(job, cron, default, next_at, error)
+    own = job.schedule_cron or None
+    s = JobSchedule.of_values(own, job.active, settings.default_schedule, now)
+    return JobView(job, s.cron, s.is_default, s.next_run_at, s.error)
 
 
 class _Service:

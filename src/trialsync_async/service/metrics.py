@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from trialsync_async import __version__
 from trialsync_async.db import status
-from trialsync_async.engine.job_run import JobResult
+from trialsync_async.engine.result import JobResult
 from trialsync_async.service.view import ServiceView
 
 RECORD_KINDS = ("inserted", "updated", "unchanged", "deleted")

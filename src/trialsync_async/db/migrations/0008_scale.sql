@@ -14,3 +14,8 @@ CREATE INDEX IF NOT EXISTS idx_dw_etl_unit_state_failed ON dw_etl_unit_state (up
 -- only gave a planner with stale statistics a way to reach a batch's units by scanning every
 -- unit of the job. The queries by pass (plain jobs: a few key ranges) use the primary key.
 DROP INDEX IF EXISTS idx_dw_etl_unit_state_pass;
+
+-- Every job a job runs after (jobgraph.py: the loaders of its parameter source table and an
+-- explicit parent), written by `jobs sync`: the service's tick claims wait for all of them,
+-- as --all does (job 166 after both 9 and 160).
+ALTER TABLE dw_etl_jobs ADD COLUMN IF NOT EXISTS depends_on INTEGER[] NOT NULL DEFAULT '{}';

@@ -10,12 +10,13 @@ where ``trialsync-async simulate`` listens, so jobs can be run again on the same
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from trialsync_async.app import TrialSync
+from trialsync_async.cli.common import EXIT_FAILED, EXIT_OK, SubParsers, handles
+from trialsync_async.cli.run import add_run_options, run_settings, run_with_progress
 from trialsync_async.db.catalog import is_this_machine
 from trialsync_async.db.connect import (
     database_exists,
@@ -24,7 +25,6 @@ from trialsync_async.db.connect import (
     with_database,
 )
 from trialsync_async.embedded import DATABASE, EmbeddedPostgres
-from trialsync_async.engine.job_run import JobResult
 from trialsync_async.errors import DemoWouldReplaceData
 from trialsync_async.settings import Settings
 
@@ -35,15 +35,21 @@ DEMO_RATE_LIMIT = 0.0
 DEMO_INSTANCE = 1
 OLD_DEMO_DATABASE = "trialsync_demo"  # where earlier versions loaded the demo: dropped
 
-RunJobs = Callable[
-    [TrialSync, argparse.Namespace, Sequence[int] | None], Awaitable[list[JobResult]]
-]
+
+def add_commands(sub: SubParsers) -> None:
+    demo = sub.add_parser(
+        "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
+    )
+    demo.add_argument("--scale", type=float, default=None, help="simulator data scale")
+    add_run_options(demo)
+    handles(demo, run_demo)
 
 
-async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
+async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    settings = run_settings(settings, args)
     if settings.database_url:
         print("demo: loading into DATABASE_URL; instance 1 is pointed at the simulator")
-        return await _demo(settings, args, run_jobs)
+        return await _demo(settings, args)
     # A fresh database each time, so that staging tables hold exactly this simulator's data
     # (a smaller --scale than last time would leave orphans behind).
     data_dir = settings.embedded_path()
@@ -56,7 +62,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJo
         dsn = await recreate_database(server, DATABASE)
         await drop_database(server, OLD_DEMO_DATABASE)
         print(f"demo: embedded PostgreSQL in {data_dir}, database {DATABASE} (made afresh)")
-        return await _demo(settings.with_overrides(database_url=dsn), args, run_jobs)
+        return await _demo(settings.with_overrides(database_url=dsn), args)
 
 
 async def refuse_real_data(settings: Settings) -> None:
@@ -73,7 +79,7 @@ async def refuse_real_data(settings: Settings) -> None:
             raise DemoWouldReplaceData(database=DATABASE, instance_id=row.id, host=host)
 
 
-async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs) -> int:
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from ccsim import SimulatorOptions, SimulatorServer
 
     scale = args.scale if args.scale is not None else DEMO_SCALE
@@ -94,7 +100,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs)
             rate_limit=DEMO_RATE_LIMIT,
         )
         try:
-            results = await run_jobs(ts, args, None)
+            results, stop = await run_with_progress(ts, args, None)
         finally:  # this simulator stops now: point at where `simulate` listens
             await ts.set_instance(DEMO_INSTANCE, base_url=settings.default_instance_url)
     simulate = "trialsync-async simulate" + (f" --scale {scale:g}" if scale != DEMO_SCALE else "")
@@ -103,4 +109,4 @@ async def _demo(settings: Settings, args: argparse.Namespace, run_jobs: RunJobs)
         f"`{simulate}` in another terminal to run jobs on the same data, e.g. "
         "`trialsync-async --job 3`; see the README's First hour"
     )
-    return 0 if all(r.ok for r in results) else 1
+    return stop.exit_code or (EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)

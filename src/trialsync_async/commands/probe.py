@@ -16,9 +16,9 @@ from trialsync_async.api.client import ApiClient
 from trialsync_async.api.paging import OffsetPaging, walk
 from trialsync_async.api.urls import render_path
 from trialsync_async.db import fanout_probes
+from trialsync_async.engine.deletions import SHORT_LIST_RATIO
 from trialsync_async.inventory import JobSpec
 
-SHORT_LIST_RATIO = 0.9
 """A global list below this share of the last per-parent pass's records is not trusted."""
 
 

@@ -1,24 +1,34 @@
-"""The ``jobs`` commands: ``list``, ``show``, ``sync``, ``enable``, ``disable``, ``set``.
+"""The ``jobs`` commands: ``list``, ``show``, ``sync``, ``enable``, ``disable``, ``set``,
+``probe``.
 
-Argument parsing and printing only; the work is done by ``TrialSync`` (db/overrides.py). The
-``jobs set`` options come from ``overrides.SETTINGS``, so a new settable setting is one row
-there.
+Argument parsing and printing only; the work is done by ``TrialSync`` (db/overrides.py,
+commands/). The ``jobs set`` options come from ``overrides.SETTINGS``, so a new settable
+setting is one row there.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from trialsync_async.app import TrialSync
-from trialsync_async.cli_history import duration
+from trialsync_async.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    SubParsers,
+    UsageError,
+    add_json,
+    handles,
+)
+from trialsync_async.cli.tables import cell_text, print_json, print_table
+from trialsync_async.commands.job_views import JobDetail, list_document
 from trialsync_async.db.overrides import SETTINGS, SettingState
 from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import JobSpec
-from trialsync_async.job_views import JobDetail, list_document
-from trialsync_async.output import print_json, print_table
+from trialsync_async.settings import Settings
+from trialsync_async.text import duration, shorten
 
 ERROR_WIDTH = 60
 
@@ -35,25 +45,30 @@ def _parsed(parse: Callable[[object], Any]) -> Callable[[str], Any]:
     return check
 
 
-def add_jobs_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(sub: SubParsers) -> None:
     jobs = sub.add_parser("jobs", help="the jobs (dw_etl_jobs) and operator overrides")
     actions = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list jobs")
     listing.add_argument("--active", action="store_true", help="only active jobs")
-    _json(listing)
-    actions.add_parser(
+    add_json(listing)
+    handles(listing, list_jobs)
+    sync = actions.add_parser(
         "sync",
         help="load the job inventory (TRIALSYNC_JOBS_FILE, else the packaged one); "
         "operator overrides stay on top",
     )
+    handles(sync, sync_jobs)
     show = actions.add_parser("show", help="one job: settings and their source, schedule, runs")
     show.add_argument("job_id", type=int, metavar="ID")
-    _json(show)
+    add_json(show)
+    handles(show, show_job)
     enable = actions.add_parser("enable", help="enable a job (an override of the inventory)")
     enable.add_argument("job_id", type=int, metavar="ID")
+    handles(enable, enable_job)
     disable = actions.add_parser("disable", help="disable a job: its runs are refused")
     disable.add_argument("job_id", type=int, metavar="ID")
     disable.add_argument("--reason", required=True, help="why (shown when a run is refused)")
+    handles(disable, disable_job)
     change = actions.add_parser(
         "set", help="override settings of a job (kept across `jobs sync`), or --reset them"
     )
@@ -69,16 +84,14 @@ def add_jobs_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"back to the inventory's value (repeatable): {', '.join(SETTINGS)}",
     )  # fmt: skip
     change.add_argument("--reason", help="a note kept with the override")
+    handles(change, set_job)
     probe = actions.add_parser(
         "probe", help="compare a fan-out's global list with its per-parent calls for a sample"
     )
     probe.add_argument("job_id", type=int, metavar="ID")
     probe.add_argument("--sample", type=int, default=20, metavar="N", help="parents (default 20)")
-    _json(probe)
-
-
-def _json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
+    add_json(probe)
+    handles(probe, probe_job)
 
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,52 +102,69 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def usage_problem(args: argparse.Namespace) -> str | None:
-    """A usage error argparse cannot see (main() reports it, exit 2)."""
-    if args.command == "jobs" and args.jobs_command == "set" and not (_values(args) or args.reset):
-        flags = [s.flag for s in SETTINGS.values() if s.flag]
-        return f"jobs set: give at least one of {', '.join(flags)} or --reset SETTING"
-    return None
-
-
-async def dispatch(ts: TrialSync, args: argparse.Namespace) -> None:
-    command = args.jobs_command
-    if command == "list":
+async def list_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
         rows = [r for r in await ts.list_jobs() if r.spec.is_active or not args.active]
         overrides = await ts.job_overrides()
-        if args.json:
-            print_json(list_document(rows, overrides))
-        else:
-            _print_list(rows, overrides)
-    elif command == "sync":
-        report = await ts.sync_jobs()
-        print(f"jobs synced: {report.jobs_synced}; overrides applied: {report.overrides}")
-        for note in report.notes:
-            print(note)
-    elif command == "show":
-        detail = await ts.show_job(args.job_id)
-        if args.json:
-            print_json(detail.to_json())
-        else:
-            print_detail(detail)
-    elif command == "probe":
-        probe = await ts.probe_global_list(args.job_id, sample=max(1, args.sample))
-        if args.json:
-            print_json(probe.to_json())
-        else:
-            _print_probe(probe)
-        if not probe.passed:
-            raise SystemExit(1)
-    elif command == "enable":
-        _print_changed(*await ts.enable_job(args.job_id), ["is_active"])
-    elif command == "disable":
-        _print_changed(*await ts.disable_job(args.job_id, args.reason), ["is_active"])
+    if args.json:
+        print_json(list_document(rows, overrides))
     else:
-        values = _values(args)
+        _print_list(rows, overrides)
+    return EXIT_OK
+
+
+async def sync_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        report = await ts.sync_jobs()
+    print(f"jobs synced: {report.jobs_synced}; overrides applied: {report.overrides}")
+    for note in report.notes:
+        print(note)
+    return EXIT_OK
+
+
+async def show_job(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        detail = await ts.show_job(args.job_id)
+    if args.json:
+        print_json(detail.to_json())
+    else:
+        print_detail(detail)
+    return EXIT_OK
+
+
+async def probe_job(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        probe = await ts.probe_global_list(args.job_id, sample=max(1, args.sample))
+    if args.json:
+        print_json(probe.to_json())
+    else:
+        _print_probe(probe)
+    return EXIT_OK if probe.passed else EXIT_FAILED
+
+
+async def enable_job(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        _print_changed(*await ts.enable_job(args.job_id), ["is_active"])
+    return EXIT_OK
+
+
+async def disable_job(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        _print_changed(*await ts.disable_job(args.job_id, args.reason), ["is_active"])
+    return EXIT_OK
+
+
+async def set_job(settings: Settings, args: argparse.Namespace) -> int:
+    values = _values(args)
+    if not (values or args.reset):
+        flags = [s.flag for s in SETTINGS.values() if s.flag]
+        raise UsageError(f"jobs set: give at least one of {', '.join(flags)} or --reset SETTING")
+    async with TrialSync(settings) as ts:
         job, states = await ts.set_job(
             args.job_id, values=values, resets=args.reset, reason=args.reason
         )
-        _print_changed(job, states, [*values, *args.reset])
+    _print_changed(job, states, [*values, *args.reset])
+    return EXIT_OK
 
 
 def _print_list(rows: Sequence[Any], overrides: dict[int, Any]) -> None:
@@ -152,7 +182,7 @@ def _print_list(rows: Sequence[Any], overrides: dict[int, Any]) -> None:
 
 
 def _when(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "" if at is None else cell_text(at)
 
 
 def _source(state: SettingState) -> str:
@@ -161,8 +191,7 @@ def _source(state: SettingState) -> str:
 
 
 def _short(text: str | None) -> str:
-    line = " ".join((text or "").split())
-    return line if len(line) <= ERROR_WIDTH else line[: ERROR_WIDTH - 1] + "…"
+    return shorten(text, ERROR_WIDTH)
 
 
 def print_detail(d: JobDetail) -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from trialsync_async.engine.dag import check_acyclic, dependencies
 from trialsync_async.errors import DependencyCycleError
 from trialsync_async.inventory import load_inventory, parse_job
+from trialsync_async.jobgraph import check_acyclic, dependencies
 
 
 def _job(job_id: int, target: str, source: str | None = None):

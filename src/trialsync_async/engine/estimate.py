@@ -1,4 +1,5 @@
-"""``plan``: what the next run of each job would fetch and cost, from the database alone.
+"""What the next run of a job would fetch and cost, from the database alone: every run keeps
+this estimate on its row (``notes.planned``), and ``plan`` prints it for many jobs.
 
 A fan-out's parents are counted by the reason the run would fetch them (the same selection
 the run makes); its requests are those parents times the pages a parent took on average
@@ -9,7 +10,6 @@ successful run's. Time is requests over the instance's rate limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -80,10 +80,3 @@ async def _reasons(
     except _ReadOnly:
         pass
     return reasons
-
-
-async def plan_jobs(
-    pool: asyncpg.Pool, jobs: Sequence[JobSpec], *, full: bool = False, now: datetime | None = None
-) -> list[JobPlan]:
-    async with pool.acquire() as conn:
-        return [await plan_job(conn, job, full=full, now=now) for job in jobs]

@@ -5,33 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from trialsync_async.db.catalog import JobRow
 from trialsync_async.db.overrides import Override, SettingState
 from trialsync_async.db.status import RunStatus
-from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import JobSpec
-from trialsync_async.service.schedule import next_due
-
-
-@dataclass(frozen=True, slots=True)
-class JobSchedule:
-    cron: str | None  # the job's own, or the default for an active job; None: not scheduled
-    is_default: bool
-    next_run_at: datetime | None  # None: disabled, or a bad schedule
-    error: str | None
-
-    @classmethod
-    def of(cls, job: JobSpec, default: str, now: datetime) -> JobSchedule:
-        cron = job.schedule or (default if job.is_active else None)
-        if cron is None or not job.is_active:
-            return cls(cron, job.schedule is None and cron is not None, None, None)
-        try:
-            return cls(cron, job.schedule is None, next_due(cron, now), None)
-        except ConfigError as exc:
-            return cls(cron, job.schedule is None, None, str(exc))
+from trialsync_async.schedule import JobSchedule
 
 
 @dataclass(frozen=True, slots=True)

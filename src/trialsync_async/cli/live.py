@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TextIO
 
 import structlog
@@ -23,10 +24,11 @@ from rich.console import Console, ConsoleOptions
 from rich.live import Live
 from rich.text import Text
 
-from trialsync_async.db.runs import RunProgress
-from trialsync_async.engine.job_run import JobResult, JobRun
+from trialsync_async.cli.tables import format_table
+from trialsync_async.engine.job_run import JobRun
+from trialsync_async.engine.result import JobResult, RunProgress
 from trialsync_async.log import route_logs
-from trialsync_async.output import format_table, printable, shorten
+from trialsync_async.text import clock, cut, printable, shorten
 
 log = structlog.get_logger(__name__)
 
@@ -37,32 +39,21 @@ ELLIPSIS = "…"
 STATUS_STYLE = {"success": "green", "failed": "bold red", "interrupted": "yellow"}
 
 
-def _shorten(text: str, width: int) -> str:
-    if len(text) <= width:
-        return text
-    return text[: width - 1] + ELLIPSIS if width > 0 else ""
-
-
 def fit_line(head: str, name: str, tail: str, width: int) -> str:
     """``head name tail`` in at most ``width`` columns, never more than one line.
 
     The name gives way first (padded to ``NAME_WIDTH`` when there is room, shortened with
     an ellipsis when not); on a very narrow terminal the line itself is cut."""
     room = min(width - len(head) - len(tail) - 2, NAME_WIDTH)
-    shown = _shorten(name, max(room, MIN_NAME)).ljust(max(room, 0))
-    return _shorten(f"{head} {shown} {tail}", width)
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    shown = cut(name, max(room, MIN_NAME)).ljust(max(room, 0))
+    return cut(f"{head} {shown} {tail}", width)
 
 
 def eta(p: RunProgress, elapsed: float) -> str:
     """Time left at the pace so far, from units done of units total; ``-`` when unknown."""
     if not p.units_total or not p.units_done or p.units_done >= p.units_total:
         return "-"
-    return _clock(elapsed / p.units_done * (p.units_total - p.units_done))
+    return clock(elapsed / p.units_done * (p.units_total - p.units_done))
 
 
 def running_line(
@@ -80,7 +71,7 @@ def running_line(
     the ETA."""
     rate = p.requests / max(elapsed, 1e-6)
     total = "?" if p.units_total is None else f"{p.units_total:,}"
-    doing = f"{phase} {_clock(phase_seconds)}" if phase else f"ETA {eta(p, elapsed)}"
+    doing = f"{phase} {clock(phase_seconds)}" if phase else f"ETA {eta(p, elapsed)}"
     tail = (
         f"fetched {p.fetched:,}  written {p.written:,}  requests {p.requests:,} ({rate:.1f}/s)"
         f"  units {p.units_done:,}/{total}  {doing}"
@@ -160,6 +151,16 @@ class ProgressDisplay:
     def _print_log(self, line: str) -> None:
         # soft_wrap: the line is written whole (the terminal wraps it), never cut or split.
         self.console.print(Text.from_ansi(line), soft_wrap=True)
+
+    @asynccontextmanager
+    async def shown(self) -> AsyncIterator[None]:
+        """The live region redrawn while the block runs (a task, cancelled and awaited)."""
+        refresher = asyncio.create_task(self.refresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
 
     async def refresh(self) -> None:
         """Run as a task while jobs run; cancel it when they are done."""

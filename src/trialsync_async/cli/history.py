@@ -1,7 +1,6 @@
-"""Printing of the run-history commands (``runs``, ``runs show``, ``failures``, ``stats``):
-a rich table for people; with ``--json`` one document, db/history.py's dataclasses as
-objects with sorted keys. The library (db/history.py via ``TrialSync``) does the work;
-cli.py parses the arguments and calls these."""
+"""The run-history commands (``runs``, ``runs show``, ``failures``, ``stats``): a table for
+people; with ``--json`` one document, db/history.py's dataclasses as objects with sorted keys.
+The library (db/history.py via ``TrialSync``) does the work."""
 
 from __future__ import annotations
 
@@ -12,7 +11,11 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from trialsync_async.app import TrialSync
+from trialsync_async.cli.common import EXIT_OK, SubParsers, add_json, handles, int_at_least
+from trialsync_async.cli.tables import cell_text, print_json, print_table
 from trialsync_async.db.history import (
+    RUN_STATUSES,
     ChainRun,
     FailureReport,
     RunDetail,
@@ -20,15 +23,80 @@ from trialsync_async.db.history import (
     RunStats,
     RunTotals,
 )
+from trialsync_async.db.parameters import REASONS
 from trialsync_async.db.status import UnitFailure
-from trialsync_async.output import cell_text, plural, print_json, print_table, printable, shorten
+from trialsync_async.settings import Settings
+from trialsync_async.text import duration, plural, printable, shorten
 
 ERROR_WIDTH = 60
 _SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-FANOUT_REASONS = (
-    "new", "changed", "lost", "failed", "due", "full", "resume", "finished", "fresh",
-)  # fmt: skip
+FANOUT_REASONS = REASONS
+
+
+def add_commands(sub: SubParsers) -> None:
+    runs = sub.add_parser("runs", help="recent runs, newest first (`runs show RUN`: one run)")
+    runs.add_argument("--job", type=int, metavar="ID", help="only this job's runs")
+    runs.add_argument("--status", choices=RUN_STATUSES, help="only runs in this status")
+    runs.add_argument(
+        "--since", type=parse_since, metavar="SPAN",
+        help="only runs started within SPAN: 30m, 24h, 7d",
+    )  # fmt: skip
+    runs.add_argument("--limit", type=int_at_least(1), default=20, metavar="N", help="default 20")
+    add_json(runs)
+    handles(runs, list_runs)
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    show = runs_sub.add_parser("show", help="one run in full")
+    show.add_argument("run_id", type=int, metavar="RUN")
+    add_json(show, default=argparse.SUPPRESS)  # `runs --json show 5` keeps its --json
+    handles(show, show_run)
+
+    failures = sub.add_parser("failures", help="failed runs and their failed units")
+    which = failures.add_mutually_exclusive_group()
+    which.add_argument("--run", type=int, metavar="RUN", help="this run's failures")
+    which.add_argument("--job", type=int, metavar="ID", help="this job's failed runs")
+    failures.add_argument(
+        "--limit", type=int_at_least(1), default=50, metavar="N",
+        help="failed runs (and units still failed) shown, default 50",
+    )  # fmt: skip
+    add_json(failures)
+    handles(failures, list_failures)
+
+    stats = sub.add_parser("stats", help="per job: runs, success rate, records, requests")
+    stats.add_argument(
+        "--days", type=int_at_least(1), default=7, metavar="N",
+        help="runs started in the last N days (default 7)",
+    )  # fmt: skip
+    add_json(stats)
+    handles(stats, show_stats)
+
+
+async def list_runs(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        rows = await ts.run_history(
+            job_id=args.job, status=args.status, since=args.since, limit=args.limit
+        )
+    print_runs(rows, as_json=args.json, limit=args.limit)
+    return EXIT_OK
+
+
+async def show_run(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        print_run(await ts.run_detail(args.run_id), as_json=args.json)
+    return EXIT_OK
+
+
+async def list_failures(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        report = await ts.run_failures(run_id=args.run, job_id=args.job, limit=args.limit)
+    print_failures(report, as_json=args.json)
+    return EXIT_OK
+
+
+async def show_stats(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        print_stats(await ts.run_stats(days=args.days), as_json=args.json)
+    return EXIT_OK
 
 
 def parse_since(text: str) -> timedelta:
@@ -39,18 +107,6 @@ def parse_since(text: str) -> timedelta:
             f"{text!r} is not a time span: give a whole number and s, m, h, d or w (30m, 24h, 7d)"
         )
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-def duration(seconds: float | None) -> str:
-    """12.3 s, 4m 05s, 2h 07m."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole // 60 % 60:02d}m"
 
 
 def _short(text: str | None, width: int = ERROR_WIDTH) -> str:

@@ -1,0 +1,149 @@
+"""``instances list``, ``instances set``, ``instances test``: the API instances
+(``dw_api_credentials``). Keys are never printed nor taken as arguments."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import sys
+from collections.abc import Sequence
+
+from trialsync_async import facts
+from trialsync_async.app import TrialSync
+from trialsync_async.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    SubParsers,
+    UsageError,
+    add_json,
+    handles,
+    not_negative,
+)
+from trialsync_async.cli.tables import print_json, print_table
+from trialsync_async.commands.instance_check import InstanceProbe
+from trialsync_async.db.catalog import InstanceRow, is_this_machine
+from trialsync_async.settings import Settings
+
+PROBE_HEADERS = ["instance", "name", "base_url", "reachable", "status", "latency", "key", "rate/s"]
+
+
+def add_commands(sub: SubParsers) -> None:
+    inst = sub.add_parser("instances", help="API instances (dw_api_credentials)")
+    actions = inst.add_subparsers(dest="instances_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list instances (keys are never shown)")
+    add_json(listing)
+    handles(listing, list_instances)
+    test = actions.add_parser(
+        "test",
+        help="one cheap request: reachable?, latency, key accepted?, rate limit",
+        description="GET /api/v1/studies/odata?$top=1 once (no retries), with the client, "
+        "key and header the runs use. Exit 0 when the instance answers and accepts the key.",
+    )
+    test.add_argument("instance_id", type=int, metavar="ID")
+    add_json(test)
+    handles(test, test_instance)
+    change = actions.add_parser("set", help="create or update an instance")
+    change.add_argument("instance_id", type=int)
+    change.add_argument("--name")
+    change.add_argument("--base-url", help="e.g. https://host/CCSWEB")
+    key = change.add_mutually_exclusive_group()
+    key.add_argument(
+        "--api-key-env", metavar="VAR",
+        help="read the key at run time from this environment variable (only its name is stored)",
+    )  # fmt: skip
+    key.add_argument(
+        "--api-key-stdin", action="store_true",
+        help="read the key from standard input (or a prompt) and store it in the database",
+    )  # fmt: skip
+    key.add_argument("--clear-key", action="store_true", help="forget the stored key")
+    change.add_argument(
+        "--auth-header", help=f"header carrying the key (default {facts.AUTH_HEADER})"
+    )
+    change.add_argument(
+        "--rate-limit", type=not_negative, metavar="R",
+        help=f"requests/second for the instance (default {facts.RECOMMENDED_RATE:g}; 0 = none)",
+    )  # fmt: skip
+    active = change.add_mutually_exclusive_group()
+    active.add_argument("--active", dest="is_active", action="store_true", default=None)
+    active.add_argument("--inactive", dest="is_active", action="store_false")
+    handles(change, set_instance)
+
+
+async def list_instances(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        instances = await ts.list_instances()
+    if args.json:
+        print_json({"instances": [dataclasses.asdict(r) for r in instances]})
+    else:
+        _print_instances(instances)
+    return EXIT_OK
+
+
+async def test_instance(settings: Settings, args: argparse.Namespace) -> int:
+    async with TrialSync(settings) as ts:
+        probe = await ts.test_instance(args.instance_id)
+    return print_probe(probe, as_json=args.json)
+
+
+async def set_instance(settings: Settings, args: argparse.Namespace) -> int:
+    api_key = _read_key() if args.api_key_stdin else None
+    async with TrialSync(settings) as ts:
+        instance_id = await ts.set_instance(
+            args.instance_id,
+            name=args.name,
+            base_url=args.base_url,
+            api_key=api_key,
+            api_key_env=args.api_key_env,
+            auth_header=args.auth_header,
+            rate_limit=args.rate_limit,
+            is_active=args.is_active,
+            clear_key=args.clear_key,
+        )
+    print(f"instance {instance_id} saved")
+    return EXIT_OK
+
+
+def _read_key() -> str:
+    key = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if not key:
+        raise UsageError("no API key given on standard input")
+    return key
+
+
+def _print_instances(rows: Sequence[InstanceRow]) -> None:
+    def key(r: InstanceRow) -> str:
+        return f"env {r.api_key_env}" if r.api_key_env else ("stored" if r.has_key else "none")
+
+    print_table(
+        ["id", "name", "base_url", "header", "rate/s", "key", "active"],
+        [
+            (r.id, r.name, r.base_url, r.auth_header, r.rate_limit or "none", key(r), r.is_active)
+            for r in rows
+        ],
+    )
+
+
+def _key(probe: InstanceProbe) -> str:
+    if probe.key_accepted is None:
+        return "unknown"
+    return "accepted" if probe.key_accepted else "rejected"
+
+
+def print_probe(probe: InstanceProbe, *, as_json: bool) -> int:
+    """One row for the instance and a line saying what was learnt; exit 0 when reachable and
+    the key is accepted. The key itself is never printed, only its header's name."""
+    if as_json:
+        print_json(probe.to_json())
+    else:
+        latency = f"{probe.latency_ms:.0f} ms" if probe.latency_ms is not None else ""
+        rate = f"{probe.rate_limit:g}" if probe.rate_limit else "none"
+        row = (
+            probe.instance_id, probe.name, probe.base_url, probe.reachable, probe.status,
+            latency, _key(probe), rate,
+        )  # fmt: skip
+        print_table(PROBE_HEADERS, [row], keep=("instance", "reachable", "key"))
+        print(f"\nGET {probe.endpoint}?$top=1 ({probe.auth_header} header): {probe.detail}")
+        if not probe.reachable and is_this_machine(probe.base_url):
+            print("(this machine: is `trialsync-async simulate` running?)")
+    return EXIT_OK if probe.ok else EXIT_FAILED
