@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # trialsync-async image: `trialsync-async serve` (the daemon) by default; any other command
 # (`migrate`, `instances set ...`, `--all`, `simulate ...`) as arguments. Migrations and the
-# job inventory ship inside the package. Needs BuildKit (RUN --mount), the default since
+# job inventory (the top-level migrations/ and config/) ship inside the wheel. Needs BuildKit (RUN --mount), the default since
 # Docker 23. Checked by `.venv/bin/hadolint Dockerfile` (.ci/run).
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -21,6 +21,8 @@ COPY --from=requirements /src/requirements.txt /wheels/deps/requirements.txt
 RUN pip wheel --no-cache-dir --wheel-dir /wheels/deps -r /wheels/deps/requirements.txt
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY migrations ./migrations
+COPY config ./config
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels/app .
 
 # --- runtime: python:3.11-slim with only those wheels installed (no compiler, no sources) ------

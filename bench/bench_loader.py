@@ -43,11 +43,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from bench_support import bench_database, table
 from ccsim import SimulatorOptions, SimulatorProcess
 from trialsync_async.app import TrialSync
 from trialsync_async.db.connect import connect
-from trialsync_async.db.staging import StagingWriter
+from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.engine.clients import make_client
 from trialsync_async.engine.result import JobResult
 from trialsync_async.identifiers import quote_ident
@@ -181,6 +183,16 @@ class Bench:
         return Measured(phase, job, result, staged, int(truth["count"]), sim, peak_rss_mib())
 
 
+async def bare_write(
+    writer: StagingWriter, conn: asyncpg.Connection, rows: list[Row]
+) -> RecordCounts:
+    """COPY and merge ``rows`` in a transaction of their own: the write path alone."""
+    await writer.prepare(conn)
+    async with conn.transaction():
+        counts, _ = await writer.copy_merge(conn, rows)
+        return counts
+
+
 async def fetch_rows(sim: SimulatorProcess, job: JobSpec, total: int) -> list[Row]:
     """Every record of a plain OData job, as the loader's rows, in page order (not timed)."""
     client = make_client(
@@ -223,7 +235,7 @@ async def baseline(
         written = 0
         start = time.perf_counter()
         for i in range(0, len(rows), batch_rows):
-            counts = await writer.write(conn, rows[i : i + batch_rows])
+            counts = await bare_write(writer, conn, rows[i : i + batch_rows])
             written += counts.inserted + counts.updated
         return written, time.perf_counter() - start
     finally:

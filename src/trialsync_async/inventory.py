@@ -1,4 +1,4 @@
-"""The job inventory (``TRIALSYNC_JOBS_FILE``, else the packaged ``data/jobs.toml``), parsed
+"""The job inventory (``TRIALSYNC_JOBS_FILE``, else the packaged ``config/jobs.toml``), parsed
 into validated, typed job specifications.
 
 Every identifier is checked here, once, when the file is read: staging table names,
@@ -373,7 +373,8 @@ def parse_inventory(raw_jobs: Iterable[Mapping[str, Any]]) -> list[JobSpec]:
     return sorted(jobs, key=lambda j: j.id)
 
 
-PACKAGED_INVENTORY: Traversable = files("trialsync_async") / "data" / "jobs.toml"
+PACKAGED_INVENTORY: Traversable = files("trialsync_async.config") / "jobs.toml"
+"""config/jobs.toml at the repository's top, inside the wheel as trialsync_async.config."""
 """The default inventory (all 90 jobs), shipped inside the package."""
 
 

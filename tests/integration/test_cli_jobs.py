@@ -79,9 +79,9 @@ async def test_show_prints_settings_sources_schedule_parent_and_runs(db_dsn: str
     }  # fmt: skip
     assert doc["settings"]["max_refresh"]["value"] == 28 * 86400
     [run] = doc["runs"]
-    assert run["status"] == "success" and run["records_fetched"] > 0
+    assert run["status"] == "success" and run["fetched"] > 0
     assert set(run) == {"run_id", "status", "started_at", "completed_at", "seconds",
-                        "records_fetched", "records_loaded", "requests_made", "error"}  # fmt: skip
+                        "fetched", "written", "requests", "error"}  # fmt: skip
 
     listed = orjson.loads(await ok("jobs", "list", "--json", env=env))
     assert (listed["count"], listed["active"]) == (90, 68)

@@ -63,9 +63,9 @@ def _run_json(r: RunStatus) -> dict[str, Any]:
         "started_at": r.started_at,
         "completed_at": r.completed_at,
         "seconds": r.seconds,
-        "records_fetched": r.records_fetched,
-        "records_loaded": r.records_loaded,
-        "requests_made": r.requests_made,
+        "fetched": r.records_fetched,  # the words of `runs`
+        "written": r.records_loaded,
+        "requests": r.requests_made,
         "error": r.error,
     }
 

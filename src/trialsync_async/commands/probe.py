@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import asyncpg
 import orjson
 
 from trialsync_async.api.client import ApiClient
 from trialsync_async.api.paging import OffsetPaging, walk
 from trialsync_async.api.urls import render_path
 from trialsync_async.db import fanout_probes
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.deletions import SHORT_LIST_RATIO
 from trialsync_async.inventory import JobSpec
 
@@ -70,7 +70,7 @@ async def _all(client: ApiClient, path: str, extra: list[tuple[str, str | int]])
 
 
 async def probe(
-    conn: asyncpg.Connection, client: ApiClient, job: JobSpec, instance_id: int, sample: int
+    conn: Connection, client: ApiClient, job: JobSpec, instance_id: int, sample: int
 ) -> ProbeReport:
     """Fetch ``sample`` parents both ways, compare, record the result; returns the report."""
     assert job.global_endpoint and job.global_parameter and job.parameter_source_table

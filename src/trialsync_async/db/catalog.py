@@ -13,6 +13,7 @@ import asyncpg
 
 from trialsync_async import facts, jobgraph
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection, Row
 from trialsync_async.errors import (
     ConfigError,
     MissingApiKeyEnvError,
@@ -82,14 +83,14 @@ def _rate(value: Any) -> float | None:
 # --- instances ------------------------------------------------------------------------
 
 
-async def ensure_default_instance(conn: asyncpg.Connection, base_url: str) -> None:
+async def ensure_default_instance(conn: Connection, base_url: str) -> None:
     await conn.execute(
         query("instance_default"), base_url, facts.AUTH_HEADER, facts.RECOMMENDED_RATE
     )
     await conn.execute(query("instance_sequence_sync"))
 
 
-async def list_instances(conn: asyncpg.Connection) -> list[InstanceRow]:
+async def list_instances(conn: Connection) -> list[InstanceRow]:
     """Every instance, with ``has_key`` in place of the key itself."""
     return [
         InstanceRow(
@@ -107,7 +108,7 @@ async def list_instances(conn: asyncpg.Connection) -> list[InstanceRow]:
 
 
 async def get_instance(
-    conn: asyncpg.Connection, instance_id: int, *, environ: Mapping[str, str] | None = None
+    conn: Connection, instance_id: int, *, environ: Mapping[str, str] | None = None
 ) -> Instance:
     """The instance with its key: the row's ``api_key_env`` variable wins over ``api_key``."""
     row = await conn.fetchrow(query("instance_get"), instance_id)
@@ -151,7 +152,7 @@ def is_this_machine(base_url: str) -> bool:
 
 
 async def set_instance(
-    conn: asyncpg.Connection, instance_id: int, **changes: Unpack[InstanceChanges]
+    conn: Connection, instance_id: int, **changes: Unpack[InstanceChanges]
 ) -> int:
     """Create or update an instance."""
     name = changes.get("name")
@@ -233,7 +234,7 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
 
 
 async def sync_jobs(
-    conn: asyncpg.Connection, jobs: list[JobSpec], *, parents_from: list[JobSpec] | None = None
+    conn: Connection, jobs: list[JobSpec], *, parents_from: list[JobSpec] | None = None
 ) -> int:
     """Upsert the jobs into ``dw_etl_jobs`` (run columns untouched); return how many.
 
@@ -255,12 +256,12 @@ async def sync_jobs(
     return len(jobs)
 
 
-async def write_job(conn: asyncpg.Connection, job: JobSpec) -> None:
+async def write_job(conn: Connection, job: JobSpec) -> None:
     """Write one job's configuration columns (its parent and run columns untouched)."""
     await conn.execute(query("job_upsert"), *_job_args(job))
 
 
-def job_from_row(row: Mapping[str, Any]) -> JobSpec:
+def job_from_row(row: Row) -> JobSpec:
     """Re-validate a ``dw_etl_jobs`` row (operators may have edited it) into a JobSpec."""
     raw: dict[str, Any] = {
         "id": row["id"],
@@ -295,7 +296,7 @@ def job_from_row(row: Mapping[str, Any]) -> JobSpec:
     return parse_job(raw)
 
 
-async def list_jobs(conn: asyncpg.Connection, *, invalid: list[str] | None = None) -> list[JobRow]:
+async def list_jobs(conn: Connection, *, invalid: list[str] | None = None) -> list[JobRow]:
     """Every job. A row an operator broke raises ConfigError, or with ``invalid`` is left out
     and its error appended there (the service keeps scheduling the others)."""
     rows: list[JobRow] = []
@@ -311,7 +312,7 @@ async def list_jobs(conn: asyncpg.Connection, *, invalid: list[str] | None = Non
     return rows
 
 
-async def get_job(conn: asyncpg.Connection, job_id: int) -> JobSpec:
+async def get_job(conn: Connection, job_id: int) -> JobSpec:
     row = await conn.fetchrow(query("job_get"), job_id)
     if row is None:
         raise UnknownJobError(job_id=job_id)

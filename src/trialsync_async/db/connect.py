@@ -11,12 +11,13 @@ import asyncpg
 import orjson
 
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.embedded import DATABASE as EMBEDDED_DATABASE
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     # JSONB values cross the wire as text; orjson on both sides.
     await conn.set_type_codec(
         "jsonb",

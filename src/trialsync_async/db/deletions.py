@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from trialsync_async.db.planning import hash_joins
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident, validate_staging_table
 
 
@@ -59,9 +58,7 @@ LOST_SHARE = 0.5
 pass left has lost them (TRUNCATE, a restore): its next pass is a whole one."""
 
 
-async def rows_lost(
-    conn: asyncpg.Connection, table: str, instance_id: int, job_id: int
-) -> str | None:
+async def rows_lost(conn: Connection, table: str, instance_id: int, job_id: int) -> str | None:
     """Why a plain job's staged rows count as lost, or None (see ``LOST_SHARE``)."""
     expected = await conn.fetchval(query("run_last_staged_rows"), job_id, instance_id)
     if not expected:
@@ -72,13 +69,13 @@ async def rows_lost(
     return f"staging holds {live:,} of the {expected:,} rows its last complete pass left"
 
 
-async def live_rows(conn: asyncpg.Connection, table: str, instance_id: int, job_id: int) -> int:
+async def live_rows(conn: Connection, table: str, instance_id: int, job_id: int) -> int:
     sql = query("staging_live_count").format(table=_table(table))
     return int(await conn.fetchval(sql, instance_id, job_id))
 
 
 async def scope_counts(
-    conn: asyncpg.Connection, table: str, instance_id: int, job_id: int, scopes: Sequence[str]
+    conn: Connection, table: str, instance_id: int, job_id: int, scopes: Sequence[str]
 ) -> dict[str, int]:
     """Live rows of the job per scope (scopes without rows are absent)."""
     if not scopes:
@@ -89,7 +86,7 @@ async def scope_counts(
 
 
 async def pass_evidence(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
+    conn: Connection, job_id: int, instance_id: int, pass_id: int
 ) -> PassEvidence:
     row = await conn.fetchrow(query("pass_evidence"), job_id, instance_id, pass_id)
     assert row is not None
@@ -99,14 +96,12 @@ async def pass_evidence(
     )  # fmt: skip
 
 
-async def removed_before(conn: asyncpg.Connection, pass_id: int, run_id: int) -> int:
+async def removed_before(conn: Connection, pass_id: int, run_id: int) -> int:
     """Rows the earlier runs of the pass removed for good (the guard judges the whole pass)."""
     return int(await conn.fetchval(query("pass_removed_before"), pass_id, run_id))
 
 
-async def forget_pass(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
-) -> None:
+async def forget_pass(conn: Connection, job_id: int, instance_id: int, pass_id: int) -> None:
     """A plain pass whose deletions were refused starts over: its plan and seen keys go, so
     the next run walks the whole list again and judges afresh."""
     async with conn.transaction():
@@ -114,13 +109,13 @@ async def forget_pass(
         await conn.execute(query("seen_keys_forget"), pass_id)
 
 
-async def forget_keys(conn: asyncpg.Connection, pass_id: int) -> None:
+async def forget_keys(conn: Connection, pass_id: int) -> None:
     """The seen keys of a pass that will settle nothing (its deletions were skipped)."""
     await conn.execute(query("seen_keys_forget"), pass_id)
 
 
 async def settle_unseen(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     table: str,
     instance_id: int,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
 from trialsync_async.db import runs
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,7 @@ class History:
     open_pass_full: bool  # ... and whether it is a full one (the run would stay full)
 
 
-async def history(conn: asyncpg.Connection, job_id: int, instance_id: int) -> History:
+async def history(conn: Connection, job_id: int, instance_id: int) -> History:
     units = await conn.fetchrow(query("plan_unit_records"), job_id, instance_id)
     last = await conn.fetchrow(query("plan_last_run"), job_id)
     previous = await conn.fetchrow(query("run_previous"), job_id, instance_id, 0)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import JobSpec
 
 
-async def sample(conn: asyncpg.Connection, job: JobSpec, instance_id: int, n: int) -> list[str]:
+async def sample(conn: Connection, job: JobSpec, instance_id: int, n: int) -> list[str]:
     """Up to ``n`` parent values of a one-parameter fan-out, spread over the parent table."""
     assert job.parameter_source_table is not None
     [param] = job.parameters
@@ -22,12 +21,12 @@ async def sample(conn: asyncpg.Connection, job: JobSpec, instance_id: int, n: in
     return [str(r["v"]) for r in await conn.fetch(sql, instance_id, n)]
 
 
-async def last_records(conn: asyncpg.Connection, job_id: int, instance_id: int) -> int:
+async def last_records(conn: Connection, job_id: int, instance_id: int) -> int:
     return int(await conn.fetchval(query("fanout_last_records"), job_id, instance_id))
 
 
 async def record(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, passed: bool, report: dict[str, Any]
+    conn: Connection, job_id: int, instance_id: int, passed: bool, report: dict[str, Any]
 ) -> None:
     await conn.execute(
         query("fanout_probe_insert"), job_id, instance_id, passed,

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 
 from trialsync_async.db import status
 from trialsync_async.db.queries import query
 from trialsync_async.db.status import RunStatus, UnitFailure
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import UnknownRunError
 
 RUN_STATUSES = ("running", "success", "failed", "interrupted", "skipped")
@@ -148,7 +148,7 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str) else value
 
 
-async def _notes(conn: asyncpg.Connection, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def _notes(conn: Connection, run_ids: list[int]) -> dict[int, dict[str, Any]]:
     rows = await conn.fetch(query("history_run_notes"), run_ids)
     return {r["run_id"]: dict(_json(r["notes"]) or {}) for r in rows}
 
@@ -182,7 +182,7 @@ def _row(s: RunStatus, notes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_runs(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     job_id: int | None = None,
     status_is: str | None = None,
@@ -195,7 +195,7 @@ async def list_runs(
     return [RunRow(**_row(s, notes.get(s.run_id, {}))) for s in found]
 
 
-async def _chain(conn: asyncpg.Connection, run_id: int) -> tuple[list[ChainRun], list[ChainRun]]:
+async def _chain(conn: Connection, run_id: int) -> tuple[list[ChainRun], list[ChainRun]]:
     before: list[ChainRun] = []
     after: list[ChainRun] = []
     for r in await conn.fetch(query("history_resume_chain"), run_id):
@@ -205,7 +205,7 @@ async def _chain(conn: asyncpg.Connection, run_id: int) -> tuple[list[ChainRun],
     return before, after
 
 
-async def run_detail(conn: asyncpg.Connection, run_id: int) -> RunDetail:
+async def run_detail(conn: Connection, run_id: int) -> RunDetail:
     """One run in full; ``UnknownRunError`` when there is no such run."""
     s = await status.run(conn, run_id)
     if s is None:
@@ -241,7 +241,7 @@ async def run_detail(conn: asyncpg.Connection, run_id: int) -> RunDetail:
 
 
 async def failures(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     run_id: int | None = None,
     job_id: int | None = None,
@@ -283,7 +283,7 @@ def _failed_unit(fields: dict[str, Any]) -> FailedUnit:
     return FailedUnit(**fields)
 
 
-async def stats(conn: asyncpg.Connection, *, days: int = 7) -> RunStats:
+async def stats(conn: Connection, *, days: int = 7) -> RunStats:
     """Per job over the runs started in the last ``days`` days, and the total."""
     jobs: list[JobRunStats] = []
     total: RunTotals | None = None

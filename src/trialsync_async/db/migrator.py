@@ -24,6 +24,7 @@ from trialsync_async.db.catalog import ensure_default_instance
 from trialsync_async.db.queries import query
 from trialsync_async.db.retention import Pruned
 from trialsync_async.db.staging_schema import ensure_staging_tables
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import ConfigError, MigrationError
 from trialsync_async.inventory import JobSpec
 
@@ -44,7 +45,7 @@ class MigrationReport:
     pruned: Pruned = field(default_factory=Pruned)  # old bookkeeping past the retention
 
 
-PACKAGED_MIGRATIONS: Traversable = files("trialsync_async.db") / "migrations"
+PACKAGED_MIGRATIONS: Traversable = files("trialsync_async.migrations")
 """The numbered ``.sql`` files, shipped inside the package."""
 
 
@@ -65,7 +66,7 @@ def migration_files(directory: Path | Traversable | None = None) -> list[Travers
 
 
 @asynccontextmanager
-async def advisory_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[None]:
+async def advisory_lock(conn: Connection, key: int) -> AsyncIterator[None]:
     await conn.execute(query("advisory_lock"), key)
     try:
         yield
@@ -74,7 +75,7 @@ async def advisory_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[Non
 
 
 async def apply_sql_migrations(
-    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+    conn: Connection, directory: Path | Traversable | None = None
 ) -> MigrationReport:
     """Apply the files not yet recorded; the caller holds the migration lock."""
     report = MigrationReport()
@@ -100,7 +101,7 @@ async def apply_sql_migrations(
 
 
 async def migrate(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     jobs: list[JobSpec],
     migrations_dir: Path | None = None,
@@ -121,7 +122,7 @@ async def migrate(
 
 
 async def pending_migrations(
-    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+    conn: Connection, directory: Path | Traversable | None = None
 ) -> list[str]:
     """The migration files not applied to this database (all of them when none ever was)."""
     names = [f.name for f in migration_files(directory)]
@@ -131,7 +132,7 @@ async def pending_migrations(
     return [name for name in names if name not in applied]
 
 
-async def check_instances(conn: asyncpg.Connection, jobs: list[JobSpec]) -> None:
+async def check_instances(conn: Connection, jobs: list[JobSpec]) -> None:
     """Every instance the inventory names must exist before the inventory changes anything."""
     wanted = sorted({job.source_instance_id for job in jobs})
     found = {r["id"] for r in await conn.fetch(query("instance_ids_existing"), wanted)}
@@ -145,7 +146,7 @@ async def check_instances(conn: asyncpg.Connection, jobs: list[JobSpec]) -> None
         )
 
 
-async def sync_inventory(conn: asyncpg.Connection, jobs: list[JobSpec]) -> MigrationReport:
+async def sync_inventory(conn: Connection, jobs: list[JobSpec]) -> MigrationReport:
     """``jobs sync``: load the inventory and its staging tables into a migrated database."""
     report = MigrationReport()
     async with advisory_lock(conn, MIGRATION_LOCK_KEY):
@@ -154,7 +155,7 @@ async def sync_inventory(conn: asyncpg.Connection, jobs: list[JobSpec]) -> Migra
 
 
 async def _sync_inventory_locked(
-    conn: asyncpg.Connection, jobs: list[JobSpec], report: MigrationReport
+    conn: Connection, jobs: list[JobSpec], report: MigrationReport
 ) -> None:
     await check_instances(conn, jobs)
     outcome = await overrides.sync_jobs(conn, jobs)

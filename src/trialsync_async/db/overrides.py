@@ -23,6 +23,7 @@ import asyncpg
 from trialsync_async.db import catalog
 from trialsync_async.db.catalog import job_from_row
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection, Row
 from trialsync_async.errors import ConfigError, InvalidSettingError, UnknownJobError
 from trialsync_async.inventory import (
     FANOUT_KINDS,
@@ -158,11 +159,11 @@ def _problem(job: JobSpec) -> str | None:
     return None
 
 
-def _override(row: Mapping[str, Any]) -> Override:
+def _override(row: Row) -> Override:
     return Override(row["job_id"], row["setting"], row["value"], row["set_at"], row["reason"])
 
 
-async def overrides_by_job(conn: asyncpg.Connection) -> dict[int, dict[str, Override]]:
+async def overrides_by_job(conn: Connection) -> dict[int, dict[str, Override]]:
     found: dict[int, dict[str, Override]] = {}
     for r in await conn.fetch(query("job_overrides_all")):
         found.setdefault(r["job_id"], {})[r["setting"]] = _override(r)
@@ -170,15 +171,17 @@ async def overrides_by_job(conn: asyncpg.Connection) -> dict[int, dict[str, Over
 
 
 async def _save(
-    conn: asyncpg.Connection, job_id: int, name: str, value: Any, reason: str | None
+    conn: Connection, job_id: int, name: str, value: Any, reason: str | None
 ) -> Override:
-    return _override(await conn.fetchrow(query("job_override_upsert"), job_id, name, value, reason))
+    row = await conn.fetchrow(query("job_override_upsert"), job_id, name, value, reason)
+    assert row is not None  # an upsert RETURNING always returns its row
+    return _override(row)
 
 
 # --- jobs sync --------------------------------------------------------------------------
 
 
-async def sync_jobs(conn: asyncpg.Connection, jobs: list[JobSpec]) -> SyncOutcome:
+async def sync_jobs(conn: Connection, jobs: list[JobSpec]) -> SyncOutcome:
     """Write the inventory into ``dw_etl_jobs`` with the overrides on top, keeping (as
     overrides) settings an operator changed in ``dw_etl_jobs`` itself."""
     outcome = SyncOutcome(jobs=len(jobs))
@@ -200,7 +203,7 @@ async def sync_jobs(conn: asyncpg.Connection, jobs: list[JobSpec]) -> SyncOutcom
 
 
 async def _keep_edits(
-    conn: asyncpg.Connection, job: JobSpec, row: Mapping[str, Any], own: dict[str, Override]
+    conn: Connection, job: JobSpec, row: Row, own: dict[str, Override]
 ) -> list[str]:
     """Settings whose column differs from what the last sync (or override) wrote there were
     edited by hand: record them as overrides. A row from before overrides existed has no
@@ -263,21 +266,21 @@ def _applied(job: JobSpec, overrides: Iterable[Override]) -> JobSpec:
 # --- jobs show / set / enable / disable -------------------------------------------------
 
 
-async def _row(conn: asyncpg.Connection, sql: str, job_id: int) -> asyncpg.Record:
+async def _row(conn: Connection, sql: str, job_id: int) -> asyncpg.Record:
     row = await conn.fetchrow(sql, job_id)
     if row is None:
         raise UnknownJobError(job_id=job_id)
     return row
 
 
-async def settings_of(conn: asyncpg.Connection, job_id: int) -> tuple[JobSpec, list[SettingState]]:
+async def settings_of(conn: Connection, job_id: int) -> tuple[JobSpec, list[SettingState]]:
     """The job as ``dw_etl_jobs`` holds it and each setting's value and source."""
     row = await _row(conn, query("job_row"), job_id)
     job = job_from_row(row)
     return job, _states(job, row["inventory_settings"] or {}, await _overrides_of(conn, job_id))
 
 
-async def _overrides_of(conn: asyncpg.Connection, job_id: int) -> dict[str, Override]:
+async def _overrides_of(conn: Connection, job_id: int) -> dict[str, Override]:
     return {r["setting"]: _override(r) for r in await conn.fetch(query("job_overrides_of"), job_id)}
 
 
@@ -288,7 +291,7 @@ def _states(
 
 
 async def change_settings(
-    conn: asyncpg.Connection,
+    conn: Connection,
     job_id: int,
     *,
     values: Mapping[str, object] | None = None,

@@ -22,6 +22,7 @@ import asyncpg
 from trialsync_async.db.planning import hash_joins
 from trialsync_async.db.queries import query
 from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident, quote_literal
 from trialsync_async.inventory import JobSpec
 
@@ -103,7 +104,7 @@ class Selection:
 
 
 async def count_by_reason(
-    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection
+    conn: Connection, job: JobSpec, instance_id: int, selection: Selection
 ) -> dict[str, int]:
     """Parent tuples by the reason a run would fetch them (``fresh``: it would not)."""
     async with hash_joins(conn):
@@ -112,7 +113,7 @@ async def count_by_reason(
 
 
 async def select_parents(
-    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection, run_id: int
+    conn: Connection, job: JobSpec, instance_id: int, selection: Selection, run_id: int
 ) -> dict[str, int]:
     """The run's selection: its work list filled with the parents it fetches; returns every
     parent tuple counted by reason. Idempotent (a retried call starts the list afresh)."""
@@ -125,9 +126,7 @@ async def select_parents(
     return {r["reason"]: int(r["n"]) for r in rows}
 
 
-async def _page(
-    statement: str, args: tuple[Any, ...], conn: asyncpg.Connection
-) -> list[asyncpg.Record]:
+async def _page(statement: str, args: tuple[Any, ...], conn: Connection) -> list[asyncpg.Record]:
     return list(await conn.fetch(statement, *args))
 
 
@@ -159,12 +158,12 @@ async def selected(
         after = rows[-1]["seq"]
 
 
-async def drop_selection(conn: asyncpg.Connection, run_id: int) -> None:
+async def drop_selection(conn: Connection, run_id: int) -> None:
     """The run's work list, when the run ends."""
     await conn.execute(query("parameter_work_drop").format(work=work_table(run_id)))
 
 
-async def drop_orphan_selections(conn: asyncpg.Connection) -> int:
+async def drop_orphan_selections(conn: Connection) -> int:
     """Work lists of runs that no longer run (a process killed), dropped; returns how many."""
     names = [r["relname"] for r in await conn.fetch(query("parameter_work_orphans"))]
     for name in names:
@@ -189,7 +188,7 @@ class _Refused(Exception):
 
 
 async def settle_gone_parents(
-    conn: asyncpg.Connection, job: JobSpec, instance_id: int, *, max_share: float | None = None
+    conn: Connection, job: JobSpec, instance_id: int, *, max_share: float | None = None
 ) -> GoneParents:
     """Children of parents that left the parent table (or answered 404), by the job's
     ``deletes`` policy; the units of parents that left are forgotten. Nothing happens while
@@ -230,7 +229,7 @@ async def settle_gone_parents(
     return GoneParents(units=len(left), rows=settled, live_before=settled + live_after)
 
 
-async def mark_lost(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> int:
+async def mark_lost(conn: Connection, job: JobSpec, instance_id: int) -> int:
     """Mark the fan-out's units whose scope lost rows in staging since their last fetch (one
     set-based statement); returns how many were marked. Their parents are fetched as 'lost'."""
     sql = query("unit_state_mark_lost").format(table=quote_ident(job.target_table))
@@ -239,7 +238,7 @@ async def mark_lost(conn: asyncpg.Connection, job: JobSpec, instance_id: int) ->
     return int(status.split()[-1])
 
 
-async def has_parents(conn: asyncpg.Connection, job: JobSpec, instance_id: int) -> bool:
+async def has_parents(conn: Connection, job: JobSpec, instance_id: int) -> bool:
     """Whether the fan-out's source table holds any parent tuple of the instance."""
     if job.parameter_source_table is None:
         raise ValueError(f"job {job.id} has no parameter source table")

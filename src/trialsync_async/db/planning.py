@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 
-async def key_lookups(conn: asyncpg.Connection) -> None:
+async def key_lookups(conn: Connection) -> None:
     """In the caller's transaction (``SET LOCAL``): no sequential or bitmap scan, so rows are
     found through the index on their key. A temporary table without index is still read
     whole (the planner has no other way), which is what a batch's COPY target needs."""
@@ -34,7 +33,7 @@ async def key_lookups(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def hash_joins(conn: asyncpg.Connection) -> AsyncIterator[None]:
+async def hash_joins(conn: Connection) -> AsyncIterator[None]:
     """A transaction whose statements plan no nested loop (``SET LOCAL``: it ends with it)."""
     async with conn.transaction():
         await conn.execute(query("planner_hash_joins"))

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 APPLICATION_PREFIX = "trialsync:"
 
@@ -32,14 +31,12 @@ class Replica:
     stopping: bool
 
 
-async def register(
-    conn: asyncpg.Connection, replica_id: str, host: str, pid: int, lease: float
-) -> None:
+async def register(conn: Connection, replica_id: str, host: str, pid: int, lease: float) -> None:
     await conn.execute(query("replica_register"), replica_id, host, pid, lease)
 
 
 async def heartbeat(
-    conn: asyncpg.Connection, replica_id: str, lease: float, *, stopping: bool = False
+    conn: Connection, replica_id: str, lease: float, *, stopping: bool = False
 ) -> tuple[bool, int]:
     """Renew this replica's lease: (renewed, live replicas including this one). Not renewed:
     the others presumed this replica dead (it stalled past its lease) and removed it."""
@@ -48,7 +45,7 @@ async def heartbeat(
     return bool(row["renewed"]), int(row["live"])
 
 
-async def end_expired(conn: asyncpg.Connection) -> list[str]:
+async def end_expired(conn: Connection) -> list[str]:
     """End the sessions of replicas whose lease expired and forget them; their ids."""
     gone: list[str] = []
     for row in await conn.fetch(query("replica_expired")):
@@ -58,9 +55,9 @@ async def end_expired(conn: asyncpg.Connection) -> list[str]:
     return gone
 
 
-async def remove(conn: asyncpg.Connection, replica_id: str) -> None:
+async def remove(conn: Connection, replica_id: str) -> None:
     await conn.execute(query("replica_delete"), replica_id)
 
 
-async def live(conn: asyncpg.Connection) -> list[Replica]:
+async def live(conn: Connection) -> list[Replica]:
     return [Replica(**dict(r)) for r in await conn.fetch(query("replicas_live"))]

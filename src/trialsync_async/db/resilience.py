@@ -18,6 +18,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import DatabaseUnavailable
 
 log = structlog.get_logger(__name__)
@@ -91,7 +92,7 @@ class DbRetry:
 async def pooled(
     pool: asyncpg.Pool,
     retry: DbRetry,
-    fn: Callable[[asyncpg.Connection], Awaitable[T]],
+    fn: Callable[[Connection], Awaitable[T]],
     *,
     what: str,
 ) -> T:

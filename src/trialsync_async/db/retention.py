@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
 from trialsync_async.db.planning import hash_joins
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 RETENTION_EVERY = 3600.0
 
@@ -36,7 +35,7 @@ def _count(status: str) -> int:
     return int(status.split()[-1])
 
 
-async def prune(conn: asyncpg.Connection, days: int) -> Pruned:
+async def prune(conn: Connection, days: int) -> Pruned:
     """Apply the retention of ``days`` days (0: keep everything)."""
     if days <= 0:
         return Pruned()
@@ -51,7 +50,7 @@ async def prune(conn: asyncpg.Connection, days: int) -> Pruned:
     return Pruned(runs, ticks, probes, keys)
 
 
-async def sizes(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
+async def sizes(conn: Connection) -> dict[str, tuple[int, int]]:
     """Rows and bytes on disk of each bookkeeping table."""
     rows = await conn.fetch(query("retention_sizes"))
     return {r["name"]: (int(r["rows"]), int(r["bytes"])) for r in rows}

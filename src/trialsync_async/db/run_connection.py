@@ -19,6 +19,7 @@ import structlog
 from trialsync_async.db import runs
 from trialsync_async.db.connect import connect
 from trialsync_async.db.resilience import DbRetry
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import JobLockLost
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ class RunConnection:
         self.job_id = job_id
         self.retry = retry
         self.generation = 0  # bumped on every (re)connect: session state must be rebuilt
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Connection | None = None
         self._locked = False
 
     @property
@@ -43,7 +44,7 @@ class RunConnection:
         return int(self._conn.get_server_pid())
 
     @property
-    def conn(self) -> asyncpg.Connection:
+    def conn(self) -> Connection:
         if self._conn is None:
             raise RuntimeError("RunConnection is not open")
         return self._conn
@@ -78,7 +79,7 @@ class RunConnection:
             raise JobLockLost(job_id=self.job_id)
         log.info("database connection re-established", job_id=self.job_id)
 
-    async def run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, what: str) -> T:
+    async def run(self, fn: Callable[[Connection], Awaitable[T]], *, what: str) -> T:
         """``fn(conn)``, again on a new connection if the old one was lost."""
 
         async def attempt() -> T:

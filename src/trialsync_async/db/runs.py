@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import asyncpg
 import orjson
 
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import JobAlreadyRunning
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -48,7 +48,7 @@ class RunStart:
 
 
 async def start_run(
-    conn: asyncpg.Connection,
+    conn: Connection,
     job_id: int,
     credential_id: int,
     *,
@@ -83,23 +83,23 @@ RESUMABLE = ("failed", "interrupted")
 """A previous run in one of these left its pass unfinished: the next run continues it."""
 
 
-async def pass_is_full(conn: asyncpg.Connection, pass_id: int) -> bool:
+async def pass_is_full(conn: Connection, pass_id: int) -> bool:
     """Whether a run of the pass ran with ``--full`` (so the pass goes on full)."""
     return bool(await conn.fetchval(query("run_pass_full"), pass_id))
 
 
-async def close_run(conn: asyncpg.Connection, run_id: int, *, status: str, error: str) -> None:
+async def close_run(conn: Connection, run_id: int, *, status: str, error: str) -> None:
     """Close a run row with its status and error only (when its counts cannot be written)."""
     await conn.execute(query("run_close_bare"), run_id, status, error)
 
 
-async def lock_waited_on(conn: asyncpg.Connection, pid: int) -> str | None:
+async def lock_waited_on(conn: Connection, pid: int) -> str | None:
     """The table session ``pid`` is waiting to lock, or None when it waits for none."""
     value = await conn.fetchval(query("session_lock_wait"), pid)
     return str(value) if value is not None else None
 
 
-async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunCounters) -> None:
+async def save_progress(conn: Connection, run_id: int, p: RunCounters) -> None:
     await conn.execute(
         query("run_progress"),
         run_id,
@@ -121,13 +121,13 @@ async def save_progress(conn: asyncpg.Connection, run_id: int, p: RunCounters) -
 
 
 async def record_failure(
-    conn: asyncpg.Connection, run_id: int, parameters: Mapping[str, str], error: str
+    conn: Connection, run_id: int, parameters: Mapping[str, str], error: str
 ) -> None:
     await conn.execute(query("run_failure_insert"), run_id, dict(parameters), error)
 
 
 async def finish_run(
-    conn: asyncpg.Connection,
+    conn: Connection,
     run_id: int,
     progress: RunCounters,
     *,
@@ -142,37 +142,35 @@ async def finish_run(
         await conn.execute(query("job_last_run"), row["job_id"], status, row["records_loaded"])
 
 
-async def skip_run(
-    conn: asyncpg.Connection, job_id: int, credential_id: int | None, reason: str
-) -> int:
+async def skip_run(conn: Connection, job_id: int, credential_id: int | None, reason: str) -> int:
     async with conn.transaction():
         run_id = int(await conn.fetchval(query("run_skipped"), job_id, reason, credential_id))
         await conn.execute(query("job_last_run"), job_id, "skipped", 0)
     return run_id
 
 
-async def take_job_lock(conn: asyncpg.Connection, job_id: int) -> bool:
+async def take_job_lock(conn: Connection, job_id: int) -> bool:
     """Session-level advisory lock: one run of a job at a time across every process."""
     return bool(await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, job_id))
 
 
-async def release_job_lock(conn: asyncpg.Connection, job_id: int) -> None:
+async def release_job_lock(conn: Connection, job_id: int) -> None:
     await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, job_id)
 
 
-async def already_running(conn: asyncpg.Connection, job_id: int) -> JobAlreadyRunning:
+async def already_running(conn: Connection, job_id: int) -> JobAlreadyRunning:
     """The error for a job whose lock another process holds, naming its run and worker."""
     row = await conn.fetchrow(query("run_running_elsewhere"), job_id)
     where = f" (run {row['run_id']} on {row['worker']})" if row is not None else " elsewhere"
     return JobAlreadyRunning(job_id=job_id, where=where)
 
 
-async def close_abandoned(conn: asyncpg.Connection, job_id: int) -> list[int]:
+async def close_abandoned(conn: Connection, job_id: int) -> list[int]:
     """Holding the job's lock: close its runs still marked running (their process died)."""
     return [r["run_id"] for r in await conn.fetch(query("runs_abandon"), job_id, 0)]
 
 
-async def close_all_abandoned(conn: asyncpg.Connection) -> list[int]:
+async def close_all_abandoned(conn: Connection) -> list[int]:
     """Close every run marked running whose job lock nobody holds (its process is gone)."""
     closed: list[int] = []
     for job_id in sorted({r["job_id"] for r in await conn.fetch(query("runs_running"))}):
@@ -184,25 +182,23 @@ async def close_all_abandoned(conn: asyncpg.Connection) -> list[int]:
     return closed
 
 
-async def request_cancel(conn: asyncpg.Connection, run_id: int) -> bool:
+async def request_cancel(conn: Connection, run_id: int) -> bool:
     """Ask the replica running ``run_id`` to stop it; False if the run is not running."""
     return await conn.fetchval(query("run_cancel_request"), run_id) is not None
 
 
-async def cancel_requested(conn: asyncpg.Connection, run_ids: list[int]) -> set[int]:
+async def cancel_requested(conn: Connection, run_ids: list[int]) -> set[int]:
     return {r["run_id"] for r in await conn.fetch(query("runs_cancel_requested"), run_ids)}
 
 
-async def retries_of(conn: asyncpg.Connection, run_id: int) -> list[tuple[int, str]]:
+async def retries_of(conn: Connection, run_id: int) -> list[tuple[int, str]]:
     """(run id, status) of the runs that retried run ``run_id``'s failed units, newest first."""
     return [
         (int(r["run_id"]), str(r["status"])) for r in await conn.fetch(query("run_retries"), run_id)
     ]
 
 
-async def failed_units(
-    conn: asyncpg.Connection, run_id: int
-) -> tuple[int, list[dict[str, str]]] | None:
+async def failed_units(conn: Connection, run_id: int) -> tuple[int, list[dict[str, str]]] | None:
     """The job of run ``run_id`` and the parameters of its failed units (distinct), or None
     when there is no such run. Units that answered 404 are not failures to retry."""
     rows = await conn.fetch(query("run_failed_units"), run_id)

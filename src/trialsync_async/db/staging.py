@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident, validate_staging_table
 from trialsync_async.records import Row
 
@@ -61,12 +60,12 @@ class StagingWriter:
         self._merge_sql = merge.format(table=self.table)
         self._delete_sql = query("staging_delete_unseen").format(table=self.table)
 
-    async def prepare(self, conn: asyncpg.Connection) -> None:
+    async def prepare(self, conn: Connection) -> None:
         """Create the connection's batch temp table (once per connection)."""
         await conn.execute(query("batch_temp_create"))
 
     async def copy_merge(
-        self, conn: asyncpg.Connection, rows: Sequence[Row], *, seen_pass: int | None = None
+        self, conn: Connection, rows: Sequence[Row], *, seen_pass: int | None = None
     ) -> tuple[RecordCounts, set[str]]:
         """COPY ``rows`` into the temp table and merge them (inside the caller's transaction);
         with ``seen_pass``, their keys join that pass's seen keys (see db/units.py). Returns
@@ -90,16 +89,9 @@ class StagingWriter:
         )
         return counts, set(result["changed_scopes"] or ())
 
-    async def delete_unseen(self, conn: asyncpg.Connection, scope: str, keys: Sequence[str]) -> int:
+    async def delete_unseen(self, conn: Connection, scope: str, keys: Sequence[str]) -> int:
         """Keyless jobs: drop this scope's rows that the completed unit did not return."""
         status = await conn.execute(
             self._delete_sql, self.instance_id, self.job_id, scope, list(keys)
         )
         return int(status.split()[-1])
-
-    async def write(self, conn: asyncpg.Connection, rows: Sequence[Row]) -> RecordCounts:
-        """COPY and merge ``rows`` in a transaction of their own (the bare path, for benchmarks)."""
-        await self.prepare(conn)
-        async with conn.transaction():
-            counts, _ = await self.copy_merge(conn, rows)
-            return counts

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident, staging_index_name, validate_staging_table
 
 STANDARD_COLUMNS = (
@@ -36,7 +35,7 @@ def staging_table_ddl(table: str) -> list[str]:
     return statements
 
 
-async def ensure_staging_tables(conn: asyncpg.Connection, tables: Iterable[str]) -> list[str]:
+async def ensure_staging_tables(conn: Connection, tables: Iterable[str]) -> list[str]:
     """Create every staging table that is missing (in one transaction); return the names."""
     names = sorted({validate_staging_table(t) for t in tables})
     async with conn.transaction():

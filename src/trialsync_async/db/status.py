@@ -18,6 +18,7 @@ import orjson
 
 from trialsync_async.db.migrator import migration_files
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +114,13 @@ class LastSuccess:
     at: float  # seconds since the epoch
 
 
-async def ping(conn: asyncpg.Connection) -> None:
+async def ping(conn: Connection) -> None:
     """Raises unless the database answers a trivial query (bound it with asyncio.timeout)."""
     await conn.fetchval(query("status_ping"))
 
 
 async def pending_migrations(
-    conn: asyncpg.Connection, directory: Path | Traversable | None = None
+    conn: Connection, directory: Path | Traversable | None = None
 ) -> list[str]:
     """Migration files (``None``: the packaged ones) not recorded as applied, in order; all of
     them when the database was never migrated."""
@@ -131,23 +132,23 @@ async def pending_migrations(
     return [name for name in wanted if name not in applied]
 
 
-async def jobs(conn: asyncpg.Connection) -> list[JobStatus]:
+async def jobs(conn: Connection) -> list[JobStatus]:
     return [JobStatus(**dict(r)) for r in await conn.fetch(query("status_jobs"))]
 
 
-async def job_state(conn: asyncpg.Connection, job_id: int) -> JobState | None:
+async def job_state(conn: Connection, job_id: int) -> JobState | None:
     row = await conn.fetchrow(query("status_job_state"), job_id)
     return JobState(**dict(row)) if row is not None else None
 
 
-async def run_state(conn: asyncpg.Connection, run_id: int) -> str | None:
+async def run_state(conn: Connection, run_id: int) -> str | None:
     """The run's status; None when there is no such run."""
     row = await conn.fetchrow(query("status_run_state"), run_id)
     return None if row is None else str(row["run_status"])
 
 
 async def runs(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     job_id: int | None = None,
     status: str | None = None,
@@ -160,14 +161,14 @@ async def runs(
     return [RunStatus(**dict(r)) for r in rows]
 
 
-async def run(conn: asyncpg.Connection, run_id: int) -> RunStatus | None:
+async def run(conn: Connection, run_id: int) -> RunStatus | None:
     """One run row; None when there is no such run."""
     rows = await conn.fetch(query("status_runs"), None, None, 1, None, run_id)
     return RunStatus(**dict(rows[0])) if rows else None
 
 
 async def unit_failures(
-    conn: asyncpg.Connection, run_ids: list[int], *, units: int = 5
+    conn: Connection, run_ids: list[int], *, units: int = 5
 ) -> dict[int, tuple[list[UnitFailure], int]]:
     """Each run's first ``units`` failed units (``dw_etl_run_failures``) and how many it has;
     runs without any are left out."""
@@ -182,20 +183,18 @@ async def unit_failures(
     return found
 
 
-async def recent_failures(
-    conn: asyncpg.Connection, *, limit: int = 20, units: int = 5
-) -> list[FailedRun]:
+async def recent_failures(conn: Connection, *, limit: int = 20, units: int = 5) -> list[FailedRun]:
     """The latest ``limit`` failed runs, each with its first ``units`` failed units."""
     failed = await runs(conn, status="failed", limit=limit)
     found = await unit_failures(conn, [r.run_id for r in failed], units=units)
     return [FailedRun(r, *found.get(r.run_id, ([], 0))) for r in failed]
 
 
-async def queued_ticks(conn: asyncpg.Connection, *, limit: int = 100) -> list[QueuedTick]:
+async def queued_ticks(conn: Connection, *, limit: int = 100) -> list[QueuedTick]:
     """Pending ticks (scheduled, manual or resumed), the next due first."""
     return [QueuedTick(**dict(r)) for r in await conn.fetch(query("status_ticks_pending"), limit)]
 
 
-async def last_successes(conn: asyncpg.Connection) -> list[LastSuccess]:
+async def last_successes(conn: Connection) -> list[LastSuccess]:
     """When each job last succeeded (jobs that never did are left out)."""
     return [LastSuccess(**dict(r)) for r in await conn.fetch(query("status_last_success"))]

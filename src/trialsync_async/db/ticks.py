@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 TickSource = Literal["schedule", "manual", "resume"]
 
@@ -30,7 +29,7 @@ class Tick:
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     job_id: int,
     due_at: datetime,
     source: TickSource = "schedule",
@@ -43,12 +42,12 @@ async def insert(
     return int(tick_id) if tick_id is not None else None
 
 
-async def last_scheduled(conn: asyncpg.Connection) -> dict[int, datetime]:
+async def last_scheduled(conn: Connection) -> dict[int, datetime]:
     """The latest scheduled tick of each job (the baseline for the next one)."""
     return {r["job_id"]: r["due_at"] for r in await conn.fetch(query("tick_last_scheduled"))}
 
 
-async def claim(conn: asyncpg.Connection, replica_id: str, limit: int) -> list[Tick]:
+async def claim(conn: Connection, replica_id: str, limit: int) -> list[Tick]:
     async with conn.transaction():
         rows = await conn.fetch(query("tick_claim"), replica_id, limit)
     return [
@@ -57,14 +56,14 @@ async def claim(conn: asyncpg.Connection, replica_id: str, limit: int) -> list[T
     ]
 
 
-async def finish(conn: asyncpg.Connection, tick_id: int, status: str, run_id: int | None) -> None:
+async def finish(conn: Connection, tick_id: int, status: str, run_id: int | None) -> None:
     await conn.execute(query("tick_finish"), tick_id, status, run_id)
 
 
-async def requeue(conn: asyncpg.Connection, tick_id: int) -> None:
+async def requeue(conn: Connection, tick_id: int) -> None:
     await conn.execute(query("tick_requeue"), tick_id)
 
 
-async def release_orphans(conn: asyncpg.Connection) -> list[int]:
+async def release_orphans(conn: Connection) -> list[int]:
     """Ticks whose claimer is no longer live: back to pending; returns their job ids."""
     return [r["job_id"] for r in await conn.fetch(query("tick_release_orphans"))]

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
-
 from trialsync_async.db.queries import query
+from trialsync_async.db.types import Connection
 
 UnitStatus = Literal["pending", "partial", "done", "failed", "missing"]
 """``missing``: the parent answered 404 (gone upstream); not retried by a resumed run."""
@@ -59,7 +58,7 @@ class PlannedUnit:
 
 
 async def upsert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     job_id: int,
     instance_id: int,
@@ -102,14 +101,14 @@ REVISIT = query("unit_state_revisit").format(refresh=query("unit_state_refresh")
 
 
 async def planned_units(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
+    conn: Connection, job_id: int, instance_id: int, pass_id: int
 ) -> list[PlannedUnit]:
     rows = await conn.fetch(query("units_of_pass"), job_id, instance_id, pass_id)
     return [PlannedUnit(r["unit_key"], r["status"], r["bounds"], r["position"]) for r in rows]
 
 
 async def save_plan(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     job_id: int,
     instance_id: int,
@@ -131,15 +130,13 @@ async def save_plan(
 
 
 async def still_failed(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, keys: Sequence[str]
+    conn: Connection, job_id: int, instance_id: int, keys: Sequence[str]
 ) -> list[str]:
     """Of these unit keys, those whose last attempt failed (a later run fetched the others)."""
     rows = await conn.fetch(query("units_still_failed"), job_id, instance_id, list(keys))
     return [r["unit_key"] for r in rows]
 
 
-async def forget_plan(
-    conn: asyncpg.Connection, job_id: int, instance_id: int, pass_id: int
-) -> None:
+async def forget_plan(conn: Connection, job_id: int, instance_id: int, pass_id: int) -> None:
     """A plain pass's ranges, to plan it again (its rows vanished from staging)."""
     await conn.execute(query("pass_units_forget"), job_id, instance_id, pass_id)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import asyncpg
 import structlog
 
 from trialsync_async.db import deletions, planning, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.staging import RecordCounts, StagingWriter
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.deletions import DeletionGuard
 from trialsync_async.engine.pipeline import Batch, UnitEnd
@@ -63,7 +63,7 @@ class Committer:
         ctx = self.ctx
         revisit = ctx.revisit()
 
-        async def transaction(conn: asyncpg.Connection) -> _Written:
+        async def transaction(conn: Connection) -> _Written:
             if self._prepared_generation != ctx.conn.generation:
                 await self.writer.prepare(conn)
                 self._prepared_generation = ctx.conn.generation
@@ -94,7 +94,7 @@ class Committer:
 
     async def _replace_keyless(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         ended: list[UnitEnd],
         written: _Written,
         changed: set[str],
@@ -118,14 +118,14 @@ class Committer:
         written.removed = max(0, net) - p.removed
         await self.guard.check_keyless(conn, written.removed)
 
-    async def _staged_rows(self, conn: asyncpg.Connection, ended: list[UnitEnd]) -> dict[str, int]:
+    async def _staged_rows(self, conn: Connection, ended: list[UnitEnd]) -> dict[str, int]:
         """Live rows of each ended unit's scope, by unit key (for the 'lost' check)."""
         if not self._counts_scopes or not ended:
             return {}
         counts = await self._scope_counts(conn, [end.unit.scope for end in ended])
         return {end.unit.key: counts.get(end.unit.scope, 0) for end in ended}
 
-    async def _scope_counts(self, conn: asyncpg.Connection, scopes: list[str]) -> dict[str, int]:
+    async def _scope_counts(self, conn: Connection, scopes: list[str]) -> dict[str, int]:
         ctx = self.ctx
         return await deletions.scope_counts(
             conn, ctx.job.target_table, ctx.instance_id, ctx.job.id, scopes

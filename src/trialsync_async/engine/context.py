@@ -12,6 +12,7 @@ import asyncpg
 
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.db.run_connection import RunConnection
+from trialsync_async.db.types import Connection
 from trialsync_async.db.units import Revisit
 from trialsync_async.engine.result import RunProgress
 from trialsync_async.inventory import JobSpec
@@ -67,6 +68,6 @@ class RunContext:
         self.phase = phase
         self.phase_since = time.monotonic()
 
-    async def pooled(self, work: Callable[[asyncpg.Connection], Awaitable[T]], what: str) -> T:
+    async def pooled(self, work: Callable[[Connection], Awaitable[T]], what: str) -> T:
         """``work`` on a pooled connection, retried while the database is briefly away."""
         return await pooled(self.pool, self.retry, work, what=what)

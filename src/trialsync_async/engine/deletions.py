@@ -19,10 +19,10 @@ record whose content changed is one row out and one in).
 
 from __future__ import annotations
 
-import asyncpg
 import structlog
 
 from trialsync_async.db import deletions, fanout_probes, parameters
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.context import RunContext
 from trialsync_async.errors import DeletionRefused, GlobalListShort
 from trialsync_async.inventory import format_share
@@ -65,7 +65,7 @@ class DeletionGuard:
             ),
         )  # fmt: skip
 
-    async def check_keyless(self, conn: asyncpg.Connection, rows: int) -> None:
+    async def check_keyless(self, conn: Connection, rows: int) -> None:
         """Keyless scopes of this batch are losing ``rows`` net (inside the batch's
         transaction, after its deletes): raise DeletionRefused, rolling the batch back, when
         the pass would go past its share. The caller adds ``rows`` to ``progress.removed``
@@ -101,7 +101,7 @@ async def settle(ctx: RunContext, guard: DeletionGuard, *, seen_pass: int | None
 async def _settle_unseen(ctx: RunContext, guard: DeletionGuard, pass_id: int) -> None:
     job, p = ctx.job, ctx.progress
 
-    async def evidence(conn: asyncpg.Connection) -> deletions.PassEvidence:
+    async def evidence(conn: Connection) -> deletions.PassEvidence:
         return await deletions.pass_evidence(conn, job.id, ctx.instance_id, pass_id)
 
     proof = await ctx.conn.run(evidence, what="reading the pass's evidence")
@@ -118,14 +118,14 @@ async def _settle_unseen(ctx: RunContext, guard: DeletionGuard, pass_id: int) ->
         p.notes.setdefault("warnings", []).append(warning)
         log.warning("deletions skipped", job_id=job.id, detail=warning)
 
-        async def forget_keys(conn: asyncpg.Connection) -> None:
+        async def forget_keys(conn: Connection) -> None:
             await deletions.forget_keys(conn, pass_id)
 
         await ctx.conn.run(forget_keys, what="forgetting the pass's keys")
         return
     ctx.enter_phase("settling deletions")
 
-    async def run_settle(conn: asyncpg.Connection) -> deletions.Settled:
+    async def run_settle(conn: Connection) -> deletions.Settled:
         return await deletions.settle_unseen(
             conn, table=job.target_table, instance_id=ctx.instance_id, job_id=job.id,
             pass_id=pass_id, by_id=job.record_key.kind == "id", policy=job.deletes,
@@ -135,7 +135,7 @@ async def _settle_unseen(ctx: RunContext, guard: DeletionGuard, pass_id: int) ->
     settled = await ctx.conn.run(run_settle, what="settling deletions")
     if not settled.applied:
 
-        async def forget(conn: asyncpg.Connection) -> None:
+        async def forget(conn: Connection) -> None:
             await deletions.forget_pass(conn, job.id, ctx.instance_id, pass_id)
 
         await ctx.conn.run(forget, what="starting the refused pass over")
@@ -152,7 +152,7 @@ async def _settle_gone_parents(ctx: RunContext, guard: DeletionGuard) -> None:
     job = ctx.job
     ctx.enter_phase("settling gone parents")
 
-    async def settle_gone(conn: asyncpg.Connection) -> parameters.GoneParents:
+    async def settle_gone(conn: Connection) -> parameters.GoneParents:
         return await parameters.settle_gone_parents(
             conn, job, ctx.instance_id, max_share=guard.limit
         )
@@ -174,7 +174,7 @@ async def _refuse_short_global_list(ctx: RunContext) -> None:
     fails before anything is deleted (what it returned is merged all the same)."""
     job = ctx.job
 
-    async def last(conn: asyncpg.Connection) -> int:
+    async def last(conn: Connection) -> int:
         return await fanout_probes.last_records(conn, job.id, ctx.instance_id)
 
     expected = await ctx.pooled(last, what="reading the last per-parent total")

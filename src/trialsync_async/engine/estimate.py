@@ -13,11 +13,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
-
 from trialsync_async.db.catalog import get_instance
 from trialsync_async.db.estimates import history
 from trialsync_async.db.parameters import FETCHED_REASONS, Selection, count_by_reason, mark_lost
+from trialsync_async.db.types import Connection
 from trialsync_async.inventory import JobSpec
 
 
@@ -40,7 +39,7 @@ class JobPlan:
 
 
 async def plan_job(
-    conn: asyncpg.Connection, job: JobSpec, *, full: bool = False, now: datetime | None = None
+    conn: Connection, job: JobSpec, *, full: bool = False, now: datetime | None = None
 ) -> JobPlan:
     instance = await get_instance(conn, job.source_instance_id)
     past = await history(conn, job.id, instance.id)
@@ -68,7 +67,7 @@ class _ReadOnly(Exception):
 
 
 async def _reasons(
-    conn: asyncpg.Connection, job: JobSpec, instance_id: int, selection: Selection
+    conn: Connection, job: JobSpec, instance_id: int, selection: Selection
 ) -> dict[str, int]:
     """Parents by reason as the run would count them: its 'lost' marks made, then undone."""
     reasons: dict[str, int] = {}

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import asyncpg
 import structlog
 
 from trialsync_async.db import planning, runs
 from trialsync_async.db import units as unit_state
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import (
     ApiError,
     AuthError,
@@ -100,7 +100,7 @@ class UnitFailures:
                 self.first.append(f"{unit.scope or unit.key}: {error}")
             log.warning("unit failed", unit=unit.scope or unit.key, error=error)
 
-        async def record(conn: asyncpg.Connection) -> None:
+        async def record(conn: Connection) -> None:
             async with conn.transaction():
                 await planning.key_lookups(conn)
                 await runs.record_failure(conn, ctx.run_id, unit.parameters, error)

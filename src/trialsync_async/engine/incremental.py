@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import asyncpg
-
 from trialsync_async.db import deletions
 from trialsync_async.db import incremental as db
+from trialsync_async.db.types import Connection
 from trialsync_async.inventory import JobSpec
 
 
@@ -58,7 +57,7 @@ def since_from(watermark: str, overlap_seconds: float) -> str:
 
 
 async def decide(
-    conn: asyncpg.Connection,
+    conn: Connection,
     job: JobSpec,
     instance_id: int,
     *,

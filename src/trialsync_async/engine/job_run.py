@@ -20,6 +20,7 @@ from trialsync_async.db import parameters, runs
 from trialsync_async.db.catalog import Instance, get_instance
 from trialsync_async.db.resilience import DbRetry
 from trialsync_async.db.run_connection import RunConnection
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.committer import Committer
 from trialsync_async.engine.context import RunContext
@@ -135,7 +136,7 @@ class JobRun:
         ctx = self.ctx
 
         async def begin(
-            conn: asyncpg.Connection,
+            conn: Connection,
         ) -> tuple[Instance, list[int], JobPlan, runs.RunStart]:
             instance = await get_instance(conn, ctx.job.source_instance_id)
             abandoned = await runs.close_abandoned(conn, ctx.job.id)
@@ -194,7 +195,7 @@ class JobRun:
             p.notes.pop("phase", None)
             if ctx.run_id:
 
-                async def finish(conn: asyncpg.Connection) -> None:
+                async def finish(conn: Connection) -> None:
                     if ctx.job.parameters:  # its work list, if it selected parents
                         await parameters.drop_selection(conn, ctx.run_id)
                     await runs.finish_run(conn, ctx.run_id, p, status=status, error=error)
@@ -224,7 +225,7 @@ class JobRun:
         if not ctx.run_id:
             return
 
-        async def close(conn: asyncpg.Connection) -> None:
+        async def close(conn: Connection) -> None:
             await runs.close_run(conn, ctx.run_id, status=status, error=error)
 
         try:
@@ -271,7 +272,7 @@ class JobRun:
         connection waits for a lock (shown as its phase), and the display callback."""
         ctx = self.ctx
 
-        async def save(conn: asyncpg.Connection) -> str | None:
+        async def save(conn: Connection) -> str | None:
             if ctx.phase:  # on the run row too: what a run that stopped fetching is doing
                 ctx.progress.notes["phase"] = ctx.phase
             else:

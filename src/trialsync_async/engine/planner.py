@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import structlog
 
 from trialsync_async.api.paging import PageFetcher, probe_ids
 from trialsync_async.db import deletions, runs
 from trialsync_async.db import units as unit_state
 from trialsync_async.db.parameters import FETCHED_REASONS, Selection, mark_lost
+from trialsync_async.db.types import Connection
 from trialsync_async.engine import incremental
 from trialsync_async.engine.context import RunContext
 from trialsync_async.engine.incremental import IncrementalPass
@@ -80,7 +80,7 @@ class Planner:
         ('lost'), however fresh their unit state says they are."""
         ctx = self.ctx
 
-        async def mark(conn: asyncpg.Connection) -> int:
+        async def mark(conn: Connection) -> int:
             return await mark_lost(conn, ctx.job, ctx.instance_id)
 
         lost = await ctx.pooled(mark, what="checking the unit state against staging")
@@ -93,7 +93,7 @@ class Planner:
         (a later run may have fetched some since: those are not fetched twice)."""
         ctx = self.ctx
 
-        async def read(conn: asyncpg.Connection) -> list[dict[str, str]]:
+        async def read(conn: Connection) -> list[dict[str, str]]:
             found = await runs.failed_units(conn, run_id)
             if not found:
                 return []
@@ -132,7 +132,7 @@ class Planner:
         """The ranges of a plain job: those its unfinished pass left, or a new plan."""
         ctx, job = self.ctx, self.ctx.job
 
-        async def planned(conn: asyncpg.Connection) -> list[unit_state.PlannedUnit]:
+        async def planned(conn: Connection) -> list[unit_state.PlannedUnit]:
             return await unit_state.planned_units(conn, job.id, ctx.instance_id, ctx.pass_id)
 
         previous = await ctx.pooled(planned, what="reading the plan")
@@ -155,7 +155,7 @@ class Planner:
         )
         plan = range_units(job.source_endpoint, ranges, since=since)
 
-        async def save(conn: asyncpg.Connection) -> None:
+        async def save(conn: Connection) -> None:
             await unit_state.save_plan(
                 conn, job_id=job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
                 run_id=ctx.run_id, units=[u.update("pending") for u in plan],
@@ -172,7 +172,7 @@ class Planner:
         most of the job's rows vanished since (a TRUNCATE, a restore), it starts over whole."""
         ctx, job = self.ctx, self.ctx.job
 
-        async def check(conn: asyncpg.Connection) -> str | None:
+        async def check(conn: Connection) -> str | None:
             lost = await deletions.rows_lost(conn, job.target_table, ctx.instance_id, job.id)
             if lost is not None:
                 await unit_state.forget_plan(conn, job.id, ctx.instance_id, ctx.pass_id)
@@ -198,7 +198,7 @@ class Planner:
         with one 1-record request that the endpoint takes the filter."""
         ctx, job = self.ctx, self.ctx.job
 
-        async def choose(conn: asyncpg.Connection) -> IncrementalPass:
+        async def choose(conn: Connection) -> IncrementalPass:
             return await incremental.decide(
                 conn, job, ctx.instance_id, full=ctx.options.full, now=ctx.clock(),
                 overlap_seconds=ctx.options.incremental_overlap_seconds,

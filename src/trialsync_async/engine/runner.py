@@ -13,6 +13,7 @@ from trialsync_async.db import runs
 from trialsync_async.db.catalog import get_job, list_jobs
 from trialsync_async.db.parameters import has_parents
 from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobRun, ProgressCallback
 from trialsync_async.engine.result import JobResult
@@ -142,7 +143,7 @@ class Runner:
             self.running.pop(job.id, None)
 
     async def _active_jobs(self) -> list[JobSpec]:
-        async def active(conn: asyncpg.Connection) -> list[JobSpec]:
+        async def active(conn: Connection) -> list[JobSpec]:
             return [row.spec for row in await list_jobs(conn) if row.spec.is_active]
 
         return await pooled(self.pool, self.retry, active, what="reading the job inventory")
@@ -153,7 +154,7 @@ class Runner:
         assert job.parameter_source_table is not None
         table = job.parameter_source_table
 
-        async def check(conn: asyncpg.Connection) -> bool:
+        async def check(conn: Connection) -> bool:
             return await has_parents(conn, job, job.source_instance_id)
 
         if await pooled(self.pool, self.retry, check, what="looking for parent rows"):
@@ -180,7 +181,7 @@ class Runner:
             f" (run {upstream.run_id})" if upstream.run_id else ""
         )
 
-        async def skip(conn: asyncpg.Connection) -> int:
+        async def skip(conn: Connection) -> int:
             return await runs.skip_run(conn, job.id, job.source_instance_id, reason)
 
         run_id = await pooled(self.pool, self.retry, skip, what="recording a skipped job")
@@ -191,7 +192,7 @@ class Runner:
 
 
 async def select_jobs(
-    conn: asyncpg.Connection, job_ids: Sequence[int] | None, *, with_upstream: bool = False
+    conn: Connection, job_ids: Sequence[int] | None, *, with_upstream: bool = False
 ) -> list[JobSpec]:
     """The given jobs (each must exist and be active) or every active job; ``with_upstream``
     adds the active jobs the given ones depend on, transitively (see jobgraph.py)."""

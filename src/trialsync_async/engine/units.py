@@ -18,6 +18,7 @@ import asyncpg
 from trialsync_async.api.urls import render_path
 from trialsync_async.db import parameters, units
 from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.db.types import Connection
 from trialsync_async.inventory import JobSpec
 from trialsync_async.records import scope_of
 
@@ -110,7 +111,7 @@ async def fanout_selection(
     """Select the parents this run fetches (new, changed, lost, failed, due, or all with
     ``full``) into its work list; returns every parent tuple counted by reason."""
 
-    async def select(conn: asyncpg.Connection) -> dict[str, int]:
+    async def select(conn: Connection) -> dict[str, int]:
         return await parameters.select_parents(conn, job, instance_id, selection, run_id)
 
     return await pooled(pool, retry, select, what="selecting parameter values")

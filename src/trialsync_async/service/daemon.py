@@ -40,6 +40,7 @@ from trialsync_async.app import TrialSync
 from trialsync_async.db import replicas, retention, runs, ticks
 from trialsync_async.db.catalog import JobRow, get_instance, list_jobs
 from trialsync_async.db.resilience import DbRetry, pooled
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry
 from trialsync_async.engine.job_run import JobRun
 from trialsync_async.engine.result import JobResult
@@ -340,7 +341,7 @@ class Service:
         reason = f"skipped: the parent job's run of this tick ({tick.due_at:%Y-%m-%d %H:%M:%S}) "
         reason += f"ended {tick.parent_status}"
 
-        async def skip(conn: asyncpg.Connection) -> int:
+        async def skip(conn: Connection) -> int:
             return await runs.skip_run(conn, tick.job_id, None, reason)
 
         run_id = await self._db(skip)
@@ -348,6 +349,6 @@ class Service:
         self.metrics.run_finished(JobResult(tick.job_id, tick.job_name, "skipped", run_id=run_id))
         return run_id
 
-    async def _db(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _db(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection (the database briefly away: retried)."""
         return await pooled(self.pool, self.retry, work, what="the service")

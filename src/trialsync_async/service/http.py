@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from trialsync_async.db import runs as run_log
 from trialsync_async.db import status, ticks
 from trialsync_async.db.resilience import is_connection_lost
+from trialsync_async.db.types import Connection
 from trialsync_async.errors import MigrationError, TrialSyncError
 from trialsync_async.schedule import JobSchedule
 from trialsync_async.service.metrics import ServiceMetrics
@@ -263,7 +264,7 @@ class _Service:
         return refusal
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self) -> AsyncIterator[Connection]:
         async with asyncio.timeout(QUERY_TIMEOUT), self.view.pool.acquire() as conn:
             yield conn
 

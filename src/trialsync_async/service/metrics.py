@@ -18,13 +18,13 @@ from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable
 
-import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trialsync_async import __version__
 from trialsync_async.db import status
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.result import JobResult
 from trialsync_async.service.view import ServiceView
 
@@ -99,7 +99,7 @@ class ServiceMetrics:
             self._refreshed_at is None or time.monotonic() - self._refreshed_at >= REFRESH_SECONDS
         )
 
-    async def refresh(self, conn: asyncpg.Connection) -> None:
+    async def refresh(self, conn: Connection) -> None:
         """Last-success timestamps from the run log: a fresh replica exposes them too, and
         other replicas' successes show up. A newer time already known is kept."""
         for row in await status.last_successes(conn):
