@@ -21,6 +21,7 @@ from trialsync_async import __version__
 from trialsync_async.cli import demo, history, instances, jobs, migrate, plan, run, serve, validate
 from trialsync_async.cli.common import (
     EXIT_FAILED,
+    EXIT_OK,
     EXIT_USAGE,
     Handler,
     Stopped,
@@ -117,10 +118,10 @@ def main(
 ) -> int:
     try:
         return _main(list(sys.argv[1:] if argv is None else argv), settings_factory)
-    except BrokenPipeError:  # `trialsync-async runs | head`: the reader left; end quietly
+    except BrokenPipeError:  # `trialsync-async jobs list | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit, no traceback
+        return EXIT_OK
 
 
 def _main(argv: list[str], settings_factory: Callable[[], Settings]) -> int:
