@@ -1,9 +1,11 @@
-"""Helpers for engine tests: a loader pointed at an in-process simulator, truth checks."""
+"""Helpers for engine tests: a loader pointed at an in-process simulator, truth checks, a fake
+clock."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -61,3 +63,19 @@ async def fetch(db_dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
+
+
+DAY = 86_400  # seconds
+
+
+class Clock:
+    """A fake clock the runs count revisits on."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

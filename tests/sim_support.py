@@ -2,12 +2,14 @@
 
 The ``sim`` and ``http`` fixtures live in tests/conftest.py; a module that needs other
 simulator options, or a simulator of each test's own, overrides ``sim`` with one line made by
-:func:`sim_fixture` (see the conftest docstring).
+:func:`sim_fixture` (see the conftest docstring). :func:`brute` and :func:`random_query` check
+the simulator's query engine against brute force (no sockets).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -17,6 +19,8 @@ import orjson
 import pytest_asyncio
 
 from ccsim.catalog import Kind, Parent
+from ccsim.dataset import View
+from ccsim.odata import Query
 from ccsim.options import SimulatorOptions
 from ccsim.server import SimulatorServer
 
@@ -130,3 +134,50 @@ def fill(template: str, values: tuple[int, ...]) -> str:
         start = out.index("{")
         out = out[:start] + str(v) + out[out.index("}", start) + 1 :]
     return out
+
+
+# --- the query engine against brute force ---------------------------------------------------
+
+
+def brute(view: View, q: Query) -> tuple[list[int], int]:
+    sp = view.space
+    exc = view.exceptions()
+    dead = set(exc.deleted)
+    rows = []
+    for r in range(view.n):
+        if r in dead:
+            continue
+        slot = view.slot_of(r)
+        rid, ts = sp.id_of(slot), sp.ts_of(slot)
+        if q.id_lo is not None and rid < q.id_lo:
+            continue
+        if q.id_hi is not None and rid >= q.id_hi:
+            continue
+        if q.ts_lo is not None and ts < q.ts_lo:
+            continue
+        if q.ts_hi is not None and ts >= q.ts_hi:
+            continue
+        rows.append((ts if q.order_by == "ts" else rid, slot))
+    rows.sort(reverse=q.desc)
+    return [s for _, s in rows[q.skip : q.skip + q.top]], len(rows)
+
+
+def random_query(rng: random.Random, view: View) -> Query:
+    sp = view.space
+    ids = [sp.id_of(view.slot_of(r)) for r in range(view.n)] or [0]
+    tss = [sp.ts_of(view.slot_of(r)) for r in range(view.n)] or [0]
+    kw: dict = {
+        "top": rng.choice([0, 1, 3, 10, 50, 1000]),
+        "skip": rng.choice([0, 0, 1, 5, 17, 40]),
+        "order_by": rng.choice(["id", "ts"]),
+        "desc": rng.random() < 0.5,
+    }
+    if rng.random() < 0.5:
+        kw["id_lo"] = rng.choice(ids) + rng.choice([-1, 0, 1])
+    if rng.random() < 0.3:
+        kw["id_hi"] = rng.choice(ids) + rng.choice([-1, 0, 1])
+    if rng.random() < 0.5:
+        kw["ts_lo"] = rng.choice(tss) + rng.choice([-1, 0, 1])
+    if rng.random() < 0.3:
+        kw["ts_hi"] = rng.choice(tss) + rng.choice([-1, 0, 1])
+    return Query(**kw)

@@ -5,28 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-from pathlib import Path
 
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli, start_cli
 from tests.engine_support import fetch, loader
 from tests.sim_support import sim_fixture, sim_options
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def cli(*args: str, env: dict[str, str], stdin: bytes | None = None):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args,
-        env={**os.environ, "TRIALSYNC_LOG_FORMAT": "json", **env}, cwd=REPO,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate(stdin)
-    return proc.returncode, out.decode(), err.decode()
-
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
@@ -105,12 +92,7 @@ async def _wait_for_running(db_dsn: str, job_id: int) -> None:
 
 
 async def _start(db_dsn: str, sim, *args: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key,
-           "TRIALSYNC_LOG_FORMAT": "json"}  # fmt: skip
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args, env=env, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    return await start_cli(*args, env={"DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key})
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
@@ -149,4 +131,5 @@ async def test_the_same_job_never_runs_twice_at_once(db_dsn: str) -> None:
     statuses = sorted([first[0].status, second[0].status])
     assert statuses == ["failed", "success"]
     loser = first[0] if first[0].status == "failed" else second[0]
+    assert loser.error is not None
     assert "already running" in loser.error

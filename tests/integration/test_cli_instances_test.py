@@ -3,29 +3,19 @@ checking the key over a socket. Keys are never printed."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from pathlib import Path
+from functools import partial
 
 import orjson
+import pytest
 
 from ccsim import SimulatorServer
+from tests import cli_support
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 KEY_VAR = "TRIALSYNC_TEST_SIM_KEY"
 
-
-async def cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if k != KEY_VAR}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args,
-        env={**base, "TRIALSYNC_LOG_FORMAT": "json", **env}, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+cli = partial(cli_support.cli, unset=[KEY_VAR])  # the key only where a test passes it
 
 
 async def point_at(sim: SimulatorServer, db_dsn: str, base_url: str | None = None) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ccsim import SimulatorServer
+from tests.cli_support import start_cli
 from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_options
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 VISITS = "/api/v1/studies/{studyId}/visits/odata"
 SCALE = 0.4  # about 630 studies: one request each for the visits fan-out
 
@@ -65,14 +66,10 @@ async def test_a_database_gone_too_long_ends_the_run_in_one_line_and_a_rerun_is_
             await ts.set_instance(1, rate_limit=150, api_key_env="SIM_KEY")
         sim.reset_stats()
         env = {
-            **os.environ, "DATABASE_URL": dsn, "SIM_KEY": sim.api_key,
-            "TRIALSYNC_LOG_FORMAT": "json", "TRIALSYNC_DB_RETRY_SECONDS": "2",
+            "DATABASE_URL": dsn, "SIM_KEY": sim.api_key, "TRIALSYNC_DB_RETRY_SECONDS": "2",
             "TRIALSYNC_COMMIT_SECONDS": "0.05",
         }  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "trialsync_async", "--job", "11", env=env, cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        proc = await start_cli("--job", "11", env=env)
         await _when(sim, studies.progress.inserted // 3)
         await asyncio.to_thread(restartable_pg.stop)
         out, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -10,6 +10,8 @@ from tests.engine_support import fetch, loader, staged
 from tests.sim_support import items_of, sim_fixture, sim_options
 from trialsync_async.errors import InactiveJobError, UnknownJobError
 
+pytestmark = pytest.mark.integration
+
 PATIENTS = "/api/v1/patients/odata"
 
 
@@ -119,6 +121,7 @@ async def test_missing_endpoint_fails_with_a_clear_error(db_dsn: str, sim) -> No
         await fetch(db_dsn, "UPDATE dw_etl_jobs SET is_active = true WHERE id IN (4, 30)")
         results = await ts.run_jobs([4, 30])
     assert [r.status for r in results] == ["failed", "failed"]
+    assert results[0].error is not None and results[1].error is not None
     assert "HTTP 404 for endpoint /api/v1/users/odata" in results[0].error
     assert "HTTP 501" in results[1].error
     [run] = await fetch(db_dsn, "SELECT error_message FROM dw_etl_runs WHERE job_id = 4")
@@ -129,7 +132,7 @@ async def test_wrong_key_fails_the_run_at_once(db_dsn: str, sim) -> None:
     async with loader(db_dsn, sim) as ts:
         await ts.set_instance(1, api_key="wrong-key")
         [result] = await ts.run_jobs([3])
-    assert result.status == "failed"
+    assert result.status == "failed" and result.error is not None
     assert "check the API key of instance 1" in result.error
     assert "wrong-key" not in result.error
     assert result.progress.requests == 1
@@ -146,7 +149,7 @@ async def test_one_failing_parent_fails_the_run_but_not_the_others(db_dsn: str, 
         children = await _count_children(sim, f"/api/v1/studies/{bad}/visits/odata")
         sim.configure(fail_parents={template: {bad}})
         [result] = await ts.run_jobs([11])
-    assert studies.ok and result.status == "failed"
+    assert studies.ok and result.status == "failed" and result.error is not None
     assert result.error.startswith(f"1 of {studies.progress.inserted} units failed")
     assert f"studyId={bad}" in result.error
     failures = await fetch(
@@ -200,6 +203,6 @@ async def test_a_dead_parameterized_endpoint_fails_fast(db_dsn: str, sim) -> Non
             db_dsn, "UPDATE dw_etl_jobs SET is_active = true WHERE id = 14"
         )  # /studies/{studyId}/screenings/odata: a 404
         [result] = await ts.run_jobs([14], concurrency=2)
-    assert result.status == "failed"
+    assert result.status == "failed" and result.error is not None
     assert "HTTP 404 for endpoint /api/v1/studies/{studyId}/screenings/odata" in result.error
     assert result.progress.requests < 31  # gave up before calling every study

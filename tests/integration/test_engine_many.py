@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from ccsim import SimulatorServer
 from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_fixture, sim_options
 from trialsync_async.engine.stages import PAGE_QUEUE_PAGES
+
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")  # every test gets a simulator of its own
 
@@ -34,9 +40,9 @@ async def test_dependency_order_and_skipped_dependents(db_dsn: str, sim) -> None
         results = await ts.run_jobs([175, 11, 2, 3])
     by_id = {r.job_id: r for r in results}
     assert by_id[2].status == "failed" and by_id[3].ok
-    assert by_id[11].status == "skipped"
+    assert by_id[11].status == "skipped" and by_id[11].error is not None
     assert "upstream job 2 (Studies) failed" in by_id[11].error
-    assert by_id[175].status == "skipped"
+    assert by_id[175].status == "skipped" and by_id[175].error is not None
     assert "upstream job 11 (Visits) skipped" in by_id[175].error
     order = await fetch(
         db_dsn,
@@ -56,7 +62,7 @@ async def test_dependency_order_and_skipped_dependents(db_dsn: str, sim) -> None
 async def test_memory_stays_bounded_on_a_200k_record_job(db_dsn: str) -> None:
     template = "/api/v1/appointments/odata"
     options = sim_options(scale=1.0, size_overrides={template: 200_000})
-    run = {"concurrency": 4, "batch_rows": 2_000, "batches_in_flight": 2}
+    run: dict[str, Any] = {"concurrency": 4, "batch_rows": 2_000, "batches_in_flight": 2}
     async with SimulatorServer(options) as sim, loader(db_dsn, sim) as ts:
         truth = sim.truth(template)
         [result] = await ts.run_jobs([25], **run)

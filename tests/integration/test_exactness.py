@@ -17,6 +17,8 @@ from ccsim import SimulatorServer
 from tests.engine_support import fetch, loader
 from tests.sim_support import sim_options
 
+pytestmark = pytest.mark.integration
+
 APPOINTMENTS = "/api/v1/appointments/odata"
 PATIENT_VISITS = "/api/v1/patient-visits/odata"
 SUBJECT_STATUSES = "/api/v1/subject-statuses/odata"

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli
 from tests.engine_support import fetch, loader, staged
-from tests.integration.test_cli import cli
 from trialsync_async.app import TrialSync
 from trialsync_async.cli.live import summary_table
 from trialsync_async.errors import NotMigratedError
 from trialsync_async.inventory import load_inventory
 from trialsync_async.jobgraph import upstream
 from trialsync_async.settings import Settings, find_embedded_dir
+
+pytestmark = pytest.mark.integration
 
 NOT_MIGRATED = "error: database not migrated: run trialsync-async migrate"
 

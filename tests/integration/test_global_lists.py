@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli
 from tests.engine_support import fetch, loader
-from tests.integration.test_cli import cli
 from tests.sim_support import sim_fixture
 from trialsync_async.errors import InvalidSettingError
+
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")
 

@@ -3,10 +3,13 @@ changed since the staged watermark, with a full pass every max_refresh to catch 
 
 from __future__ import annotations
 
+import pytest
+
 from ccsim import SimulatorServer
-from tests.engine_support import fetch, loader
-from tests.integration.test_refresh import DAY, Clock
+from tests.engine_support import DAY, Clock, fetch, loader
 from tests.sim_support import sim_fixture
+
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")
 

@@ -3,10 +3,14 @@ real API restores the recommended rate limit an instance without one would other
 
 from __future__ import annotations
 
+import pytest
+
 from tests.engine_support import fetch
 from trialsync_async import facts
 from trialsync_async.app import TrialSync
 from trialsync_async.settings import Settings
+
+pytestmark = pytest.mark.integration
 
 LOCAL = "http://127.0.0.1:8800/CCSWEB"
 REMOTE = "https://cc.example.com/CCSWEB"

@@ -16,17 +16,17 @@ import sys
 import termios
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import pyte
 import pytest
 
+from tests.cli_support import REPO, cli
 from tests.engine_support import fetch, loader
-from tests.integration.test_cli import cli
 from tests.sim_support import sim_fixture
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 JOBS = {1: "Sites", 2: "Studies", 3: "Patients"}  # independent plain jobs: run side by side
 # Small pages and some latency: the jobs overlap (each job's "run started" line redraws
 # the live region with the job in it, however short its run).

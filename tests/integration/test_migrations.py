@@ -19,6 +19,8 @@ from trialsync_async.db.staging_schema import KEY_COLUMNS, STANDARD_COLUMNS
 from trialsync_async.errors import ConfigError, UnknownJobError
 from trialsync_async.inventory import PACKAGED_INVENTORY, load_inventory
 
+pytestmark = pytest.mark.integration
+
 
 async def test_migrations_apply_twice(empty_db_dsn: str) -> None:
     first = await migrate_database(empty_db_dsn)
@@ -102,6 +104,7 @@ async def test_sync_keeps_run_columns(db_dsn: str) -> None:
         row = await conn.fetchrow(
             "SELECT last_run_status, last_run_records FROM dw_etl_jobs WHERE id=3"
         )
+        assert row is not None
         assert tuple(row) == ("success", 7)
     finally:
         await conn.close()

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import REPO
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _wheel(out: Path) -> Path:

@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 import orjson
+import pytest
 
 from trialsync_async.db.catalog import get_job, set_instance
 from trialsync_async.db.connect import create_pool
 from trialsync_async.db.parameters import Selection, count_by_reason
 from trialsync_async.db.resilience import DbRetry
 from trialsync_async.engine.units import fanout_selection, fanout_units
+
+pytestmark = pytest.mark.integration
 
 FIRST = Selection(pass_id=0, full=False, now=datetime.now(UTC))
 

@@ -9,17 +9,14 @@ afterwards is exact and clean again.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli, start_cli
 from tests.engine_support import fetch, loader
 from tests.sim_support import sim_fixture, sim_options
 from trialsync_async.app import TrialSync
@@ -29,7 +26,6 @@ from trialsync_async.identifiers import quote_ident
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 SCALE = 0.1  # 153 patients, 861 appointments, 120 subject statuses, 157 studies
 
 sim = sim_fixture(scale=SCALE)
@@ -327,7 +323,7 @@ async def test_retry_failed_skips_units_a_later_run_fetched(db_dsn: str) -> None
         server.configure(fail_parents={})
         assert broken.progress.units_failed == 4
         [later] = await ts.run_jobs([10])  # continues the pass: fetches the 4
-        assert later.ok
+        assert later.ok and broken.run_id is not None
         assert await ts.still_failed_of(broken.run_id) == []
         server.reset_stats()
         [retry] = await ts.run_jobs([10], retry_of=broken.run_id)
@@ -338,13 +334,10 @@ async def test_retry_failed_skips_units_a_later_run_fetched(db_dsn: str) -> None
 
 
 async def _planted(stage: str, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from tests.plant_support import main; main()", *args,
-        env={**os.environ, "TRIALSYNC_LOG_FORMAT": "json", "PLANT_STAGE": stage, **env},
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    return await cli(
+        *args, env={"PLANT_STAGE": stage, **env},
+        python=["-c", "from tests.plant_support import main; main()"],
     )  # fmt: skip
-    out, err = await proc.communicate()
-    return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 @pytest.mark.parametrize("stage", ["plan", "fetch", "parse", "write", "settle", "finish"])
@@ -404,19 +397,13 @@ async def test_api_text_reaches_a_terminal_without_its_control_bytes(
         pass
     await fetch(db_dsn, "INSERT INTO dw_etl_runs (job_id, run_status, started_at, completed_at, "
                 "error_message) VALUES (3, 'failed', now(), now(), $1)", evil)  # fmt: skip
-    env = {**os.environ, "DATABASE_URL": db_dsn, "TRIALSYNC_LOG_FORMAT": "json"}
+    env = {"DATABASE_URL": db_dsn}
     for args in (["runs"], ["failures"], ["runs", "show", "1"]):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "trialsync_async", *args, env=env, cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        proc = await start_cli(*args, env=env)
         out, err = await proc.communicate()
         assert proc.returncode == 0, err
         assert b"\x1b" not in out and b"\x07" not in out and b"\\x1b[31mred" in out, out
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", "runs", "--json", env=env, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await start_cli("runs", "--json", env=env)
     out, _ = await proc.communicate()
     [run] = orjson.loads(out)["runs"]
     assert run["error"] == evil  # JSON keeps the text exact

@@ -3,31 +3,21 @@ revisits the others on an interval that doubles while their children stay unchan
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from ccsim import SimulatorServer
-from tests.engine_support import fetch, loader, staged
+from tests.engine_support import DAY, Clock, fetch, loader, staged
 from tests.sim_support import sim_fixture
 from trialsync_async.app import TrialSync
+
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")
 
 STUDIES = "/api/v1/studies/odata"
 VISITS = "/api/v1/studies/{studyId}/visits/odata"
-DAY = 86_400
-
-
-class Clock:
-    """A fake clock the runs count revisits on."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 async def _studies_then_visits(ts: TrialSync, clock: Clock) -> None:
@@ -73,8 +63,8 @@ async def test_nothing_changed_means_no_requests_and_changed_parents_are_fetched
     await _visits_match_truth(db_dsn, sim)
 
 
-async def _unit_state(db_dsn: str) -> dict[str, tuple[int, int, float]]:
-    """unit key -> (records, refresh_seconds, seconds until due)."""
+async def _unit_state(db_dsn: str) -> dict[str, tuple[int, int, datetime]]:
+    """unit key -> (records, refresh_seconds, due at)."""
     rows = await fetch(
         db_dsn,
         "SELECT unit_key, records, refresh_seconds, due_at FROM dw_etl_unit_state"

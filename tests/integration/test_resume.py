@@ -7,19 +7,18 @@ runs here and counts what is asked of it.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import start_cli
 from tests.engine_support import fetch, loader, staged
 from tests.sim_support import sim_options
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 VISITS = "/api/v1/studies/{studyId}/visits/odata"
 SCALE_600_STUDIES = 600 / 1573 * 0.999  # about 600 studies
 
@@ -31,14 +30,10 @@ def _visit_requests(sim: SimulatorServer) -> int:
 
 async def _start(db_dsn: str, sim: SimulatorServer, *args: str, **env: str) -> Any:
     environ = {
-        **os.environ, "DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key,
-        "TRIALSYNC_LOG_FORMAT": "json", "TRIALSYNC_COMMIT_SECONDS": "0.1",
+        "DATABASE_URL": db_dsn, "SIM_KEY": sim.api_key, "TRIALSYNC_COMMIT_SECONDS": "0.1",
         "TRIALSYNC_PROGRESS_SECONDS": "0.2", **env,
     }  # fmt: skip
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args, env=environ, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    return await start_cli(*args, env=environ)
 
 
 async def _when(sim: SimulatorServer, requests: int, seconds: float = 60) -> None:

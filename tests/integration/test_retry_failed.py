@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli
 from tests.engine_support import loader
-from tests.integration.test_cli import cli
 from tests.sim_support import sim_fixture
 from trialsync_async.errors import UnknownRunError
+
+pytestmark = pytest.mark.integration
 
 sim = sim_fixture(scope="function")
 

@@ -32,7 +32,7 @@ PER_STUDY = {
     SUBJECTS: "/api/v1/studies/{studyId}/subjects/odata",
     VISITS: "/api/v1/studies/{studyId}/visits/odata",
 }
-MORE = {"size_overrides": {"subjects": 4.0}}  # ~120 subjects: several pages
+MORE: dict[str, Any] = {"size_overrides": {"subjects": 4.0}}  # ~120 subjects: several pages
 
 sim = sim_fixture(**MORE)  # read-only tests share one simulator
 

@@ -11,6 +11,8 @@ from tests.sim_support import fetch_all, items_of
 from trialsync_async.api.urls import render_path
 from trialsync_async.inventory import JobSpec, load_inventory
 
+pytestmark = pytest.mark.integration
+
 JOBS = load_inventory()
 CCE_ONLY = {30, 31}
 DEAD = {4, 5, 6, 7, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22}

@@ -176,7 +176,9 @@ async def test_records_dump_matches_the_api_by_content() -> None:
         for sid, vid in pairs[:25]:
             crawled = await fetch_all(http, sim.base_url, fill(VISIT_ELEMENTS, (sid, vid)))
             status, dumped = await records_http(http, sim, VISIT_ELEMENTS, f"{sid}/{vid}")
-            assert status == 200 and dumped == crawled == sim.records(VISIT_ELEMENTS, [sid, vid])
+            assert status == 200 and dumped == crawled == sim.records(
+                VISIT_ELEMENTS, [str(sid), str(vid)]
+            )
             total += len(dumped)
         assert total > 0
         sid = pairs[0][0]

@@ -42,7 +42,7 @@ async def post_config(http: aiohttp.ClientSession, sim: SimulatorServer, **chang
         return resp.status, await resp.json()
 
 
-def page_ids(payload: Any) -> list[int]:
+def page_ids(payload: Any) -> list[Any]:  # ints, or strings where a transform says so
     return [r["id"] for r in items_of(payload)]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.unit.test_api_paging import PATH, FakeList, ids_of, run
+from tests.paging_support import PATH, FakeList, ids_of, run
 from trialsync_async.api.pages import Page, nesting_depth, parse_page
 from trialsync_async.api.paging import KeysetPaging, LinkPaging, OffsetPaging, walk
 from trialsync_async.api.retry import RetryPolicy

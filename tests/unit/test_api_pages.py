@@ -8,6 +8,8 @@ import pytest
 from trialsync_async.api.pages import Page, parse_page
 from trialsync_async.errors import MalformedResponse
 
+pytestmark = pytest.mark.unit
+
 
 def test_odata_envelope() -> None:
     body = orjson.dumps(

@@ -11,6 +11,8 @@ import pytest
 from trialsync_async.api.retry import RetryPolicy, parse_retry_after
 from trialsync_async.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -23,7 +25,7 @@ def test_settings_hand_out_the_policy_and_it_is_keyword_only() -> None:
     s = Settings(http_max_attempts=4, http_backoff_base=0.25)
     assert (s.retry_policy().max_attempts, s.retry_policy().base_delay) == (4, 0.25)
     with pytest.raises(TypeError):
-        RetryPolicy(3)  # type: ignore[misc]
+        RetryPolicy(3)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("kwargs", [{"max_attempts": 0}, {"base_delay": -1}, {"max_delay": -1}])

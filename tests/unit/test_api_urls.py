@@ -7,6 +7,8 @@ import pytest
 from trialsync_async.api.urls import placeholders, render_path
 from trialsync_async.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 TEMPLATE = "/api/v1/studies/{studyId}/visits/{visitId}/elements/odata"
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from trialsync_async import errors
 
+pytestmark = pytest.mark.unit
+
 
 def test_message_comes_from_the_docstring_template() -> None:
     exc = errors.UnknownJobError(job_id=7)

@@ -11,6 +11,8 @@ from trialsync_async.identifiers import (
     validate_staging_table,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_json_expressions_are_built_from_segments() -> None:
     assert json_text_expr(("id",)) == "data->>'id'"

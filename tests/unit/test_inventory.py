@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import REPO
 from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import RecordKey, load_inventory, parse_job
+
+pytestmark = pytest.mark.unit
 
 DISABLED_IN_DESIGN_DOC = {4, 5, 6, 7, 12, 18, 19, 21, 22, 27, 30, 31, 143, 146}
 DEAD_ENDPOINTS = {14, 15, 16, 17, 20}
@@ -21,7 +24,7 @@ def jobs() -> dict:
     return {job.id: job for job in load_inventory()}
 
 
-SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED_DIR = REPO.parent / "shared"
 """The shared reference checkout that sits beside the clone (always there in CI)."""
 EXPORT_FILE = SHARED_DIR / "reference" / "etl_jobs_export.txt"
 

@@ -6,6 +6,8 @@ from trialsync_async.errors import DependencyCycleError
 from trialsync_async.inventory import load_inventory, parse_job
 from trialsync_async.jobgraph import check_acyclic, dependencies
 
+pytestmark = pytest.mark.unit
+
 
 def _job(job_id: int, target: str, source: str | None = None):
     raw = {"id": job_id, "name": f"j{job_id}", "target_table": target}

@@ -10,6 +10,8 @@ import structlog
 
 from trialsync_async.log import configure_logging, emit_line, route_logs
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def json_logging() -> Iterator[None]:

@@ -10,6 +10,8 @@ from trialsync_async.errors import ConfigError
 from trialsync_async.inventory import parse_job
 from trialsync_async.schedule import check, due_tick, latest_due, next_due
 
+pytestmark = pytest.mark.unit
+
 T = datetime(2026, 12, 2, 2, 30, 0, tzinfo=UTC)
 NIGHTLY = "0 2 * * *"
 

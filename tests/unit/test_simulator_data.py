@@ -19,11 +19,11 @@ from ccsim.catalog import (
 )
 from ccsim.dataset import Dataset, FlatView, ParentView, Space, View
 from ccsim.mutations import MutationError, mutate
-from ccsim.odata import Query
 from ccsim.query import all_slots, run_query
 from ccsim.records import Renderer
 from ccsim.resolve import resolve_parent
 from ccsim.truth import Truth, parent_ordinals
+from tests.sim_support import brute, random_query
 
 pytestmark = pytest.mark.unit
 
@@ -40,50 +40,6 @@ def views(ds: Dataset) -> list[View]:
     busiest = max(range(pv.n_parents()), key=pv.count)
     out.append(ParentView(pv, busiest))
     return out
-
-
-def brute(view: View, q: Query) -> tuple[list[int], int]:
-    sp = view.space
-    exc = view.exceptions()
-    dead = set(exc.deleted)
-    rows = []
-    for r in range(view.n):
-        if r in dead:
-            continue
-        slot = view.slot_of(r)
-        rid, ts = sp.id_of(slot), sp.ts_of(slot)
-        if q.id_lo is not None and rid < q.id_lo:
-            continue
-        if q.id_hi is not None and rid >= q.id_hi:
-            continue
-        if q.ts_lo is not None and ts < q.ts_lo:
-            continue
-        if q.ts_hi is not None and ts >= q.ts_hi:
-            continue
-        rows.append((ts if q.order_by == "ts" else rid, slot))
-    rows.sort(reverse=q.desc)
-    return [s for _, s in rows[q.skip : q.skip + q.top]], len(rows)
-
-
-def random_query(rng: random.Random, view: View) -> Query:
-    sp = view.space
-    ids = [sp.id_of(view.slot_of(r)) for r in range(view.n)] or [0]
-    tss = [sp.ts_of(view.slot_of(r)) for r in range(view.n)] or [0]
-    kw: dict = {
-        "top": rng.choice([0, 1, 3, 10, 50, 1000]),
-        "skip": rng.choice([0, 0, 1, 5, 17, 40]),
-        "order_by": rng.choice(["id", "ts"]),
-        "desc": rng.random() < 0.5,
-    }
-    if rng.random() < 0.5:
-        kw["id_lo"] = rng.choice(ids) + rng.choice([-1, 0, 1])
-    if rng.random() < 0.3:
-        kw["id_hi"] = rng.choice(ids) + rng.choice([-1, 0, 1])
-    if rng.random() < 0.5:
-        kw["ts_lo"] = rng.choice(tss) + rng.choice([-1, 0, 1])
-    if rng.random() < 0.3:
-        kw["ts_hi"] = rng.choice(tss) + rng.choice([-1, 0, 1])
-    return Query(**kw)
 
 
 def check_queries(ds: Dataset, rng: random.Random, rounds: int = 60) -> None:

@@ -17,7 +17,7 @@ from ccsim.odata import FilterFieldRejected, ODataError, parse_query, parse_time
 from ccsim.ordering import SHUFFLED, NaturalOrder
 from ccsim.query import all_slots, run_query
 from ccsim.records import Renderer
-from tests.unit.test_simulator_data import brute, random_query
+from tests.sim_support import brute, random_query
 
 pytestmark = pytest.mark.unit
 

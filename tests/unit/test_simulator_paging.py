@@ -180,7 +180,9 @@ def test_shuffled_order_under_inserts_deletes_and_updates() -> None:
     for _ in range(12):
         res = mutate(ds, "appointments", insert=1, rng=rng)
         now = order.shuffled(ParentView(sp, 0))
-        positions.append(now.index(sp.slot_of_id(res["inserted"][0])))
+        slot = sp.slot_of_id(res["inserted"][0])
+        assert slot is not None
+        positions.append(now.index(slot))
         assert len(now) == len(after) + len(positions)
     tail = len(after)
     assert any(p < tail for p in positions)  # inserts land inside the order, not at its end
@@ -380,7 +382,10 @@ def test_dump_records_matches_the_api_and_rejects_unknowns() -> None:
     visits = dump_records(ds, r, "/api/v1/studies/{studyId}/visits/odata", [str(sid)])
     assert visits and [v["id"] for v in visits] == sorted(v["id"] for v in visits)
     elems = dump_records(
-        ds, r, "/api/v1/studies/{studyId}/visits/{visitId}/elements/odata", (sid, visits[0]["id"])
+        ds,
+        r,
+        "/api/v1/studies/{studyId}/visits/{visitId}/elements/odata",
+        (str(sid), str(visits[0]["id"])),
     )
     assert isinstance(elems, list)
     one = dump_records(ds, r, "/api/v1/studies/{studyId}", [str(sid)])

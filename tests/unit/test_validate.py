@@ -3,63 +3,30 @@ parameter path, record key, paging, parameter source, parent or a cycle fail, na
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
-from trialsync_async.inventory import PACKAGED_INVENTORY, read_job_tables
+from tests.inventory_support import Jobs, job_tables, write_copy
+from trialsync_async.inventory import PACKAGED_INVENTORY
 from trialsync_async.swagger import load_swagger
 from trialsync_async.validate import REFERENCE_ONLY, Report, validate_inventory, validate_jobs
 
-REPO = Path(__file__).resolve().parents[2]
-Jobs = dict[int, dict[str, Any]]
+pytestmark = pytest.mark.unit
+
 SWAGGER = load_swagger()
 
 
-def _tables() -> list[dict[str, Any]]:
-    return [dict(t) for t in read_job_tables()]
-
-
 def _mutated(change: Callable[[Jobs], None]) -> Report:
-    tables = _tables()
+    tables = job_tables()
     change({t["id"]: t for t in tables})
     return validate_jobs(tables, SWAGGER)
 
 
 def _errors(report: Report) -> list[tuple[int | None, str, str]]:
     return [(f.job_id, f.check, f.message) for f in report.findings if f.severity == "error"]
-
-
-def _toml(tables: list[dict[str, Any]]) -> str:
-    """The inventory written back as TOML (strings, ints, bools and {name, path} lists)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + ", ".join("{ " + ", ".join(f"{k} = {value(x)}" for k, x in item.items())
-                                   + " }" for item in v) + "]"  # fmt: skip
-        return orjson.dumps(v).decode()
-
-    return "\n".join(
-        "[[jobs]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in table.items()) for table in tables
-    )
-
-
-def write_copy(tmp_path: Path, change: Callable[[Jobs], None] | None = None) -> Path:
-    tables = _tables()
-    if change is not None:
-        change({t["id"]: t for t in tables})
-    path = tmp_path / "jobs.toml"
-    path.write_text(_toml(tables))
-    return path
 
 
 def test_the_shipped_inventory_passes() -> None:
@@ -213,7 +180,7 @@ def test_parameter_sources_parents_and_cycles() -> None:
 
 
 def test_duplicate_ids_and_refused_tables_are_reported_not_raised() -> None:
-    tables = _tables()
+    tables = job_tables()
     tables.append({**next(t for t in tables if t["id"] == 3), "name": "Patients again"})
     tables.append({"id": 500, "name": "Broken", "source_endpoint": "/api/v1/x",
                    "target_table": "not_a_staging_table"})  # fmt: skip
@@ -228,69 +195,3 @@ def test_json_document_has_stable_keys() -> None:
     doc = validate_inventory().to_json()
     assert set(doc) == {"ok", "jobs_checked", "findings"}
     assert all(set(f) == {"job_id", "job", "severity", "check", "message"} for f in doc["findings"])
-
-
-# --- the command ----------------------------------------------------------------------
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "TRIALSYNC_JOBS_FILE"}
-    return subprocess.run(
-        [sys.executable, "-m", "trialsync_async", *args],
-        capture_output=True, text=True, cwd=REPO,
-        env={**environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", **(env or {})},
-    )  # fmt: skip
-
-
-def test_cli_passes_on_the_shipped_inventory_without_a_database() -> None:
-    done = run_cli("validate")
-    assert done.returncode == 0, done.stderr
-    header = next(line for line in done.stdout.splitlines() if "severity" in line)
-    assert header.split() == ["job", "name", "severity", "check", "message"]
-    assert "90 jobs checked: 0 error, " in done.stdout and done.stdout.rstrip().endswith(": ok")
-    assert "shared-target" in done.stdout
-
-
-def test_cli_json_and_exit_1_on_a_broken_copy(tmp_path: Path) -> None:
-    def change(jobs: Jobs) -> None:
-        jobs[11]["source_endpoint"] = "/api/v1/studies/{studyId}/visitz/odata"
-
-    done = run_cli("validate", "--json", "--jobs", str(write_copy(tmp_path, change)))
-    assert done.returncode == 1, done.stderr
-    doc = orjson.loads(done.stdout)
-    assert doc["ok"] is False and doc["jobs_checked"] == 90
-    [error] = [f for f in doc["findings"] if f["severity"] == "error"]
-    assert error == {
-        "job_id": 11,
-        "job": "Visits",
-        "severity": "error",
-        "check": "endpoint",
-        "message": "/api/v1/studies/{studyId}/visitz/odata is not in the swagger",
-    }
-
-
-def test_cli_reads_trialsync_jobs_file(tmp_path: Path) -> None:
-    def change(jobs: Jobs) -> None:
-        jobs[160]["parameters"] = [
-            {"name": "studyId", "path": "studie.id"},
-            {"name": "subjectId", "path": "id"},
-        ]
-
-    done = run_cli("validate", env={"TRIALSYNC_JOBS_FILE": str(write_copy(tmp_path, change))})
-    assert done.returncode == 1
-    assert "1 error" in done.stdout and "FAILED" in done.stdout
-    assert "studie.id" in done.stdout
-
-
-def test_cli_missing_file_is_one_line(tmp_path: Path) -> None:
-    done = run_cli("validate", "--jobs", str(tmp_path / "nope.toml"))
-    assert done.returncode == 1
-    assert done.stderr.strip().startswith("error: Invalid configuration: job inventory")
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-
-
-def test_cli_version() -> None:
-    from trialsync_async import __version__
-
-    done = run_cli("--version")
-    assert (done.returncode, done.stdout) == (0, f"trialsync-async {__version__}\n")
