@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test typecheck lint format bench bench-refresh bench-scale clean
+.PHONY: install demo test typecheck lint format bench bench-refresh bench-scale bench-pressure clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-refresh: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python bench/bench_scale.py
+
+bench-pressure: $(STAMP)
+	$(BIN)/python bench/bench_pressure.py
 
 clean:
 	rm -rf $(VENV) .trialsync .pytest_cache .ruff_cache

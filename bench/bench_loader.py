@@ -15,8 +15,9 @@ One run, phases in order (fresh database; the simulator has latency 0 and no fau
   comparison; records present for the whole run (a snapshot before and after) that were not
   staged are "missed" (must be 0 with keyset);
 * baseline: the same appointment records (fetched beforehand, serialised as the loader does)
-  written with ``StagingWriter.write`` in batches of ``--batch-rows`` into the emptied table:
-  the COPY -> temp -> merge path without HTTP; loader rows/s over baseline rows/s.
+  written with ``bench_support.bare_write`` in batches of ``--batch-rows`` into the emptied
+  table: the writer's own COPY -> temp -> merge statements without HTTP; loader rows/s over
+  baseline rows/s.
 
 PostgreSQL: ``TRIALSYNC_BENCH_DSN`` (a fresh database is created there and dropped at the end),
 else an embedded PostgreSQL in a temporary directory (deleted at the end).
@@ -43,19 +44,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
-from bench_support import bench_database, table
+from bench_support import baseline, bench_database, fetch_rows, table
 from ccsim import SimulatorOptions, SimulatorProcess
 from trialsync_async.app import TrialSync
-from trialsync_async.db.connect import connect
-from trialsync_async.db.staging import RecordCounts, StagingWriter
-from trialsync_async.engine.clients import make_client
 from trialsync_async.engine.result import JobResult
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.inventory import JobSpec
 from trialsync_async.log import configure_logging
-from trialsync_async.records import Row, RowBuilder
 from trialsync_async.settings import Settings
 
 PLAIN_JOB = 25  # Appointments: /api/v1/appointments/odata, keyset ranges walked in parallel
@@ -181,65 +176,6 @@ class Bench:
         truth = await asyncio.to_thread(self.sim.truth, job.source_endpoint)
         staged = await self.staged(job)
         return Measured(phase, job, result, staged, int(truth["count"]), sim, peak_rss_mib())
-
-
-async def bare_write(
-    writer: StagingWriter, conn: asyncpg.Connection, rows: list[Row]
-) -> RecordCounts:
-    """COPY and merge ``rows`` in a transaction of their own: the write path alone."""
-    await writer.prepare(conn)
-    async with conn.transaction():
-        counts, _ = await writer.copy_merge(conn, rows)
-        return counts
-
-
-async def fetch_rows(sim: SimulatorProcess, job: JobSpec, total: int) -> list[Row]:
-    """Every record of a plain OData job, as the loader's rows, in page order (not timed)."""
-    client = make_client(
-        Settings(),
-        instance_id=0,  # a limiter of its own, unlimited
-        base_url=sim.base_url,
-        api_key=sim.api_key,
-        auth_header=sim.options.api_key_header,
-        rate_limit=None,
-        max_connections=BASELINE_FETCH_CONNECTIONS,
-    )
-    builder = RowBuilder(job.record_key, endpoint=job.source_endpoint)
-    page_size = job.page_size
-
-    async def page(skip: int) -> list[Row]:
-        got = await client.get_page(
-            job.source_endpoint, [("$top", page_size), ("$skip", skip), ("$orderby", "id")]
-        )
-        return [builder.row(r) for r in got.records]
-
-    async with client:
-        pages = await asyncio.gather(*(page(s) for s in range(0, total, page_size)))
-    return [row for rows in pages for row in rows]
-
-
-async def baseline(
-    dsn: str, job: JobSpec, rows: Sequence[Row], batch_rows: int
-) -> tuple[int, float]:
-    """Rows merged and seconds of ``StagingWriter.write`` over ``rows`` into the emptied table."""
-    conn = await connect(dsn)
-    try:
-        await conn.execute(f"TRUNCATE {quote_ident(job.target_table)}")
-        writer = StagingWriter(
-            table=job.target_table,
-            keyed_by_id=job.record_key.kind == "id",
-            instance_id=INSTANCE_ID,
-            job_id=job.id,
-            run_id=0,
-        )
-        written = 0
-        start = time.perf_counter()
-        for i in range(0, len(rows), batch_rows):
-            counts = await bare_write(writer, conn, rows[i : i + batch_rows])
-            written += counts.inserted + counts.updated
-        return written, time.perf_counter() - start
-    finally:
-        await conn.close()
 
 
 def job_label(job: JobSpec) -> str:
@@ -374,7 +310,7 @@ async def main(args: argparse.Namespace) -> int:
         )
         plain_m = unlimited[0]
         print(
-            f"baseline: StagingWriter.write, {base_rows:,} rows in batches of "
+            f"baseline: bare_write, {base_rows:,} rows in batches of "
             f"{args.batch_rows:,} in {base_s:.2f} s = {base_rate:,.0f} rows/s "
             f"(records fetched beforehand in {fetch_s:.1f} s, not timed)"
         )

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import statistics
 import time
+from typing import Any
 
 import aiohttp
 import orjson
@@ -28,7 +29,7 @@ TARGET_RPS = 2_000
 TARGET_RECORDS = 50_000
 
 
-def items(payload: object) -> list:
+def items(payload: object) -> list[Any]:
     if isinstance(payload, dict):
         return payload.get("Items") or payload.get("value") or []
     return payload  # type: ignore[return-value]

@@ -224,6 +224,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=o.DEFAULT_MAX_CONCURRENCY,
         help="requests in flight, beyond -> 503 (default: unlimited)",
     )
+    g.add_argument(
+        "--load-latency",
+        type=float,
+        default=0.0,
+        help="extra seconds per other request in flight: a server that queues "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--no-retry-after",
+        action="store_true",
+        help="answer 429 and overload 503 without a Retry-After header",
+    )
     g = parser.add_argument_group("faults (probability per request)")
     for kind, text in (
         ("500", "HTTP 500"),
@@ -274,6 +286,8 @@ def options_from_args(args: argparse.Namespace) -> o.SimulatorOptions:
         rate_limit_rps=args.rate_limit,
         rate_limit_burst=args.rate_burst,
         max_concurrency=args.max_concurrency,
+        load_latency_s=args.load_latency,
+        retry_after_hints=not args.no_retry_after,
         faults=o.FaultOptions(
             p_500=args.p_500,
             p_503=args.p_503,
@@ -309,6 +323,7 @@ def options_to_argv(opts: o.SimulatorOptions) -> list[str]:
         "--seed", str(opts.seed), "--api-key-header", opts.api_key_header,
         "--latency", repr(opts.latency_mean_s), "--jitter", repr(opts.latency_jitter_s),
         "--per-record-cost", repr(opts.per_record_cost_s), "--churn", repr(opts.churn),
+        "--load-latency", repr(opts.load_latency_s),
         "--page-cache", str(opts.page_cache_size), "--hang-seconds", repr(f.hang_seconds),
         "--p-500", repr(f.p_500), "--p-503", repr(f.p_503), "--p-429", repr(f.p_429),
         "--p-reset", repr(f.p_reset), "--p-hang", repr(f.p_hang),
@@ -325,6 +340,8 @@ def options_to_argv(opts: o.SimulatorOptions) -> list[str]:
         argv += ["--rate-burst", str(opts.rate_limit_burst)]
     if opts.max_concurrency is not None:
         argv += ["--max-concurrency", str(opts.max_concurrency)]
+    if not opts.retry_after_hints:
+        argv.append("--no-retry-after")
     for t, vals in opts.fail_parents.items():
         argv += [a for v in sorted(vals) for a in ("--fail-parent", f"{t}={v}")]
     for k, shape in opts.shape_overrides.items():

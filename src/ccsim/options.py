@@ -149,6 +149,9 @@ class SimulatorOptions:
     rate_limit_rps: float | None = DEFAULT_RATE_LIMIT_RPS  # per API key; beyond -> 429
     rate_limit_burst: int | None = DEFAULT_RATE_LIMIT_BURST
     max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY  # beyond -> 503
+    # a 429 or an overload 503 says when to come back (Retry-After); False: bare statuses
+    retry_after_hints: bool = True
+    load_latency_s: float = 0.0  # extra delay per other request already in flight (queueing)
     faults: FaultOptions = field(default_factory=FaultOptions)
     # template -> parent values ("123", or "12/34" for two path parameters) answered with 500
     fail_parents: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -184,7 +187,7 @@ class SimulatorOptions:
             raise ValueError("scale must be > 0")
         if not self.api_key or not self.api_key_header:
             raise ValueError("api_key and api_key_header must be non-empty")
-        for name in ("latency_mean_s", "latency_jitter_s", "per_record_cost_s"):
+        for name in ("latency_mean_s", "latency_jitter_s", "per_record_cost_s", "load_latency_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.rate_limit_rps is not None and self.rate_limit_rps <= 0:

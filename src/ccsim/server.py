@@ -379,11 +379,11 @@ class SimulatorServer:
         if retry is not None:
             stats.finished(template, "429")
             ans = error_answer(429, "TooManyRequests", "Rate limit exceeded")
-            return self._send(ans, {"Retry-After": str(retry)})
+            return self._send(ans, {"Retry-After": str(retry)} if opts.retry_after_hints else None)
         if opts.max_concurrency is not None and stats.in_flight >= opts.max_concurrency:
             stats.finished(template, "503")
             ans = error_answer(503, "ServiceUnavailable", "Too many concurrent requests")
-            return self._send(ans, {"Retry-After": "1"})
+            return self._send(ans, {"Retry-After": "1"} if opts.retry_after_hints else None)
         stats.enter()
         try:
             return await self._serve(request, route, template, opts, parent)
@@ -400,8 +400,9 @@ class SimulatorServer:
     ) -> web.StreamResponse:
         st = self.state
         stats = st.stats
-        if opts.latency_mean_s > 0 or opts.latency_jitter_s > 0:
+        if opts.latency_mean_s > 0 or opts.latency_jitter_s > 0 or opts.load_latency_s > 0:
             delay = st.latency_rng.gauss(opts.latency_mean_s, opts.latency_jitter_s)
+            delay += opts.load_latency_s * (stats.in_flight - 1)  # a server that queues
             if delay > 0:
                 await asyncio.sleep(delay)
         if route is None:

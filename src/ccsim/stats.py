@@ -37,6 +37,7 @@ class Stats:
         self.faults: Counter[str] = Counter()
         self.transforms: Counter[str] = Counter()
         self.per_second: Counter[int] = Counter()
+        self.served_per_second: Counter[int] = Counter()  # answered 200, by second
         self.in_flight = 0
         self.max_in_flight = 0
         self.by_parameters: dict[str, Counter[str]] = {}
@@ -73,6 +74,11 @@ class Stats:
 
     def finished(self, template: str, status: str, records: int = 0) -> None:
         self.by_status[status] += 1
+        if status == "200":
+            sec = int(time.time())
+            self.served_per_second[sec] += 1
+            if len(self.served_per_second) > _KEEP_SECONDS:
+                del self.served_per_second[min(self.served_per_second)]
         per = self.by_template.get(template)
         if per is None:
             per = self.by_template[template] = Counter()
@@ -110,5 +116,6 @@ class Stats:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "per_second": per_second,
+            "served_per_second": {str(k): v for k, v in sorted(self.served_per_second.items())},
             "max_per_second": max(self.per_second.values(), default=0),
         }

@@ -64,7 +64,7 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"upper": True})
     log_format: LogFormat = "auto"
     # --- a run -----------------------------------------------------------------------
-    concurrency: int = field(default=8, metadata=_POSITIVE)  # workers per job
+    concurrency: int = field(default=32, metadata=_POSITIVE)  # workers per job (a ceiling)
     page_size: int = facts.MAX_PAGE_SIZE  # $top, 1..the API's cap
     parallel_jobs: int = field(default=4, metadata=_POSITIVE)  # independent jobs at once
     batch_rows: int = field(default=5000, metadata=_POSITIVE)
@@ -89,6 +89,10 @@ class Settings:
     http_backoff_base: float = field(default=0.5, metadata=_NOT_NEGATIVE)
     http_backoff_max: float = field(default=30.0, metadata=_NOT_NEGATIVE)
     http_max_retry_after: float = field(default=120.0, metadata=_NOT_NEGATIVE)
+    # a request answered nothing but 429 this long, the rate at its floor, gives up
+    http_throttle_patience: float = field(default=300.0, metadata=_NOT_NEGATIVE)
+    # requests in flight per instance to start from (then adapted: api/concurrency.py)
+    http_start_concurrency: int = field(default=8, metadata=_POSITIVE)
     breaker_failures: int = field(default=12, metadata=_POSITIVE)
     breaker_seconds: float = field(default=20.0, metadata=_NOT_NEGATIVE)
     # --- the service (`serve`) -------------------------------------------------------

@@ -10,6 +10,8 @@ import pytest
 from trialsync_async.api import limits
 from trialsync_async.api.limits import InstanceLimiter
 
+pytestmark = pytest.mark.unit
+
 
 def _assert_never_over_rate(stamps: list[float], rate: float) -> None:
     """No k+1 acquisitions within k/rate seconds, for every k — so never more than

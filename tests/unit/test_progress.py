@@ -14,6 +14,8 @@ from trialsync_async.cli.live import (
 )
 from trialsync_async.engine.result import JobResult, RunProgress
 
+pytestmark = pytest.mark.unit
+
 # Job 160 at its end: 13,733 records fetched, none of them new or changed.
 P160 = RunProgress(unchanged=25_541, fetched=13_733, requests=1_204, units_total=40, units_done=10)
 

@@ -9,6 +9,8 @@ from trialsync_async.errors import MalformedResponse
 from trialsync_async.inventory import RecordKey, parse_job
 from trialsync_async.records import NUL_REPLACEMENT, Row, RowBuilder, scope_of, serialize
 
+pytestmark = pytest.mark.unit
+
 
 def test_keys_by_strategy() -> None:
     assert RowBuilder(RecordKey("id"), endpoint="/x").row({"id": 1}).key is None

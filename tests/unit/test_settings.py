@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import REPO
 from trialsync_async.errors import ConfigError
 from trialsync_async.log import MASK, redact_secrets
 from trialsync_async.settings import Settings
+
+pytestmark = pytest.mark.unit
 
 
 def test_defaults_and_environment(tmp_path: Path) -> None:
@@ -50,7 +53,7 @@ def test_dsn_passwords_are_masked() -> None:
 
 
 def test_every_setting_is_documented_and_coerced_from_its_annotation() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     missing = [env for env in Settings.ENV.values() if f"`{env}`" not in readme]
     assert not missing, f"README's environment table lacks {missing}"
     s = Settings.from_env(

@@ -1,14 +1,18 @@
 """HTTP client for one Clinical Conductor API instance.
 
-Per attempt: take a connection slot, then the instance limiter, then send — in that
-order, so time spent queueing for a connection never bunches requests past the rate
-limit, and never counts against the request timeout.
+Per attempt: take an in-flight slot (api/concurrency.py: the adaptive limit), then the
+instance's rate slot (api/limits.py), then send — in that order, so time spent queueing for a
+slot never bunches requests past the rate limit, and never counts against the request
+timeout. A 429 or 503 slows the instance down (AIMD on the rate; a 503 or a timeout also
+lowers the in-flight limit); a 429 is not an attempt that counts toward giving up, until the
+instance has been throttled for ``throttle_patience`` seconds without a break.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +26,10 @@ from yarl import URL
 
 from trialsync_async import __version__, facts
 from trialsync_async.api.breaker import CircuitBreaker
+from trialsync_async.api.concurrency import AdaptiveSlots
 from trialsync_async.api.limits import InstanceLimiter
 from trialsync_async.api.pages import Expect, Page, parse_page
-from trialsync_async.api.retry import RetryPolicy
+from trialsync_async.api.retry import RetryPolicy, parse_retry_after
 from trialsync_async.errors import (
     ApiError,
     AuthError,
@@ -68,6 +73,7 @@ class Tally(Protocol):
 
     requests: int
     retries: int
+    throttled: int  # 429 and 503 answers
 
 
 class _Transient(Exception):
@@ -80,12 +86,16 @@ class _Transient(Exception):
         retry_after: str | None = None,
         throttled: bool = False,
         connection: bool = False,
+        overload: bool = False,
+        rate_limited: bool = False,
     ):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-        self.throttled = throttled
+        self.throttled = throttled  # 429 or 503: slow down (AIMD)
+        self.rate_limited = rate_limited  # 429: not an attempt toward giving up
         self.connection = connection
+        self.overload = overload  # 503 or a timeout: fewer requests in flight
 
 
 def _error_detail(body: bytes, fallback: str) -> str:
@@ -117,11 +127,13 @@ class ApiClient:
         base_url: str,
         api_key: str,
         limiter: InstanceLimiter,
+        slots: AdaptiveSlots,
         retry: RetryPolicy,
         breaker: CircuitBreaker,
         timeout: float,
         connect_timeout: float,
         max_connections: int,
+        throttle_patience: float,
         auth_header: str = facts.AUTH_HEADER,
     ) -> None:
         if not api_key:
@@ -137,6 +149,8 @@ class ApiClient:
         self._base = str(base).rstrip("/")
         self._headers = {auth_header: api_key}
         self.limiter = limiter
+        self.slots = slots  # requests in flight: the adaptive limit
+        self.throttle_patience = throttle_patience  # seconds of nothing but throttles
         self.retry = retry
         self._timeout = aiohttp.ClientTimeout(
             total=timeout, sock_connect=connect_timeout, sock_read=timeout
@@ -146,7 +160,6 @@ class ApiClient:
         self.breaker = breaker
         self.host = f"{base.host}:{base.port}"
         self._session: aiohttp.ClientSession | None = None
-        self._slots: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"ApiClient(instance_id={self.instance_id!r}, limiter={self.limiter!r})"
@@ -180,7 +193,6 @@ class ApiClient:
             raise_for_status=False,
             headers={"Accept": "application/json", "User-Agent": f"trialsync-async/{__version__}"},
         )
-        self._slots = asyncio.Semaphore(self.max_connections)
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -221,20 +233,22 @@ class ApiClient:
         InstanceUnreachable (the circuit breaker is open), RecordRejected (a body no retry
         can fix), ApiError (other client errors).
         """
-        if self._session is None or self._slots is None:
+        if self._session is None:
             raise RuntimeError("ApiClient is not open: use `async with ApiClient(...)`")
         url = self.url(path, params)
-        attempt = 0
+        attempt = tries = 0
+        throttled_since: float | None = None
         while True:
-            attempt += 1
+            tries += 1
             limiter = self.limiter
-            async with self._slots:
+            async with self.slots.held() as slot:
                 self._check_breaker()
                 await limiter.acquire()
                 self._check_breaker()
+                sent_at = slot.start()
                 if tally is not None:
                     tally.requests += 1
-                    tally.retries += attempt > 1
+                    tally.retries += tries > 1
                 try:
                     page = await self._attempt(self._session, url, path, expect)
                 except _Transient as failure:
@@ -243,21 +257,45 @@ class ApiClient:
                         self.breaker.failure(failure.reason)
                     else:
                         self.breaker.success()
+                    if failure.overload:
+                        slot.overloaded()
                 except ApiError:
                     self.breaker.success()  # an HTTP answer: the host is there
+                    slot.answered()
+                    limiter.served()
                     raise
                 else:
                     self.breaker.success()
+                    slot.answered()
+                    limiter.served()
                     return page
             self._check_breaker()
+            self.stats.retries += 1
+            if transient.throttled:  # 429 or 503: slow the instance down (AIMD)
+                if tally is not None:
+                    tally.throttled += 1
+                hinted = parse_retry_after(transient.retry_after)
+                asked = min(hinted, self.retry.max_retry_after) if hinted else None
+                limiter.throttled(asked, sent_at=sent_at)
+            if transient.rate_limited:  # a 429 is a signal, not an attempt that fails
+                now = time.monotonic()
+                throttled_since = throttled_since if throttled_since is not None else now
+                if now - throttled_since <= self.throttle_patience:
+                    await asyncio.sleep(asked or 0)  # as the server asks; then a slot anew
+                    continue
+                raise RetriesExhausted(
+                    endpoint=path, attempts=tries,
+                    detail=f"{transient.reason} for {now - throttled_since:.0f} s "
+                    f"(TRIALSYNC_HTTP_THROTTLE_PATIENCE), the rate down to "
+                    f"{limiter.rate or 0:.2g} requests/s: the API key stays throttled",
+                ) from transient.__cause__  # fmt: skip
+            throttled_since = None
+            attempt += 1
             if not self.retry.can_retry(attempt):
                 raise RetriesExhausted(
                     endpoint=path, attempts=attempt, detail=transient.reason
                 ) from transient.__cause__
             delay = self.retry.delay(attempt, transient.retry_after)
-            if transient.throttled:
-                limiter.pause(delay)  # the key is throttled: hold all workers back
-            self.stats.retries += 1
             log.warning(
                 "api_retry",
                 instance_id=self.instance_id,
@@ -281,7 +319,7 @@ class ApiClient:
                 body = await resp.read()
         except TimeoutError as exc:
             outcomes["timeout"] += 1
-            raise _Transient("timeout", connection=True) from exc
+            raise _Transient("timeout", connection=True, overload=True) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             outcomes["connection"] += 1
             raise _Transient(
@@ -299,7 +337,9 @@ class ApiClient:
             raise _Transient(
                 f"HTTP {status}",
                 retry_after=retry_after,
-                throttled=status == 429 or (status == 503 and retry_after is not None),
+                throttled=status in (429, 503),
+                overload=status == 503,
+                rate_limited=status == 429,
             )
         if 200 <= status < 300:
             try:

@@ -24,6 +24,7 @@ from rich.console import Console, ConsoleOptions
 from rich.live import Live
 from rich.text import Text
 
+from trialsync_async.api import ApiClient
 from trialsync_async.cli.tables import format_table
 from trialsync_async.engine.job_run import JobRun
 from trialsync_async.engine.result import JobResult, RunProgress
@@ -79,6 +80,21 @@ def running_line(
     return fit_line(f"job {job_id:>3}", name, tail, width)
 
 
+def instance_line(client: ApiClient, width: int) -> str:
+    """An API instance's adaptive limits under the running jobs: the rate requests are held
+    to now (of the configured ceiling), AIMD's decreases, requests in flight of the limit."""
+    limiter, slots = client.limiter, client.slots
+    rate = "not limited" if limiter.rate is None else f"{limiter.rate:.1f}/s"
+    if limiter.ceiling is not None:
+        rate += f" of {limiter.ceiling:g}/s"
+    limit = int(slots.limit.limit)
+    line = (
+        f"api instance {client.instance_id}  rate {rate}  decreases {limiter.decreases:,}"
+        f"  throttled {limiter.throttles:,}  in flight {slots.in_flight} of {limit}"
+    )
+    return cut(line, width)
+
+
 def finished_line(result: JobResult, width: int) -> str:
     """The line a job leaves when it ends (the error, if any, last: cut first)."""
     p = result.progress
@@ -88,7 +104,12 @@ def finished_line(result: JobResult, width: int) -> str:
     )
     if result.error and not result.ok:
         tail += f"  {printable(result.error)}"
-    return fit_line(f"job {result.job_id:>3}", result.name, tail, width)
+    return fit_line(f"job {result.job_id:>3}", named(result.name, result.instance_id), tail, width)
+
+
+def named(name: str, instance_id: int | None) -> str:
+    """A job's name in the live lines; a run for an instance other than 1 says which."""
+    return name if instance_id in (None, 1) else f"{name} (instance {instance_id})"
 
 
 class _RunningJobs:
@@ -102,10 +123,15 @@ class _RunningJobs:
         for run in self.display.running():
             ctx = run.ctx
             line = running_line(
-                run.job.id, run.job.name, run.progress, now - run.started, options.max_width,
+                run.job.id, named(run.job.name, run.job.source_instance_id), run.progress,
+                now - run.started, options.max_width,
                 phase=ctx.phase, phase_seconds=now - ctx.phase_since,
             )  # fmt: skip
             yield Text(line, no_wrap=True, overflow="ellipsis")
+        clients = {id(r.api): r.api for r in self.display.running() if r.api is not None}
+        for client in clients.values():
+            line = instance_line(client, options.max_width)
+            yield Text(line, style="dim", no_wrap=True, overflow="ellipsis")
 
 
 class ProgressDisplay:
@@ -123,26 +149,27 @@ class ProgressDisplay:
         self.console = console or Console(
             file=self.stream, highlight=False, markup=False, emoji=False
         )
-        self.active: dict[int, JobRun] = {}
+        self.active: dict[tuple[int, int | None], JobRun] = {}  # by (job, instance)
 
     def running(self) -> list[JobRun]:
         return [r for r in self.active.values() if r.run_id is not None and not r.finished]
 
     def started(self, run: JobRun) -> None:
-        self.active[run.job.id] = run
+        self.active[(run.job.id, run.job.source_instance_id)] = run
 
     def progressed(self, run: JobRun) -> None:
         if not self.live:
             p = run.progress
             log.info(
-                "progress", job_id=run.job.id, run_id=run.run_id, units_done=p.units_done,
+                "progress", job_id=run.job.id, run_id=run.run_id,
+                instance_id=run.job.source_instance_id, units_done=p.units_done,
                 units_total=p.units_total, fetched=p.fetched, written=p.written,
                 requests=p.requests,
             )  # fmt: skip
 
     def finished(self, result: JobResult) -> None:
         """A job ended: off the live region, printed once above it."""
-        self.active.pop(result.job_id, None)
+        self.active.pop((result.job_id, result.instance_id), None)
         if self.live:
             line = finished_line(result, self.console.width)
             style = STATUS_STYLE.get(result.status, "yellow")
@@ -206,6 +233,18 @@ def summary_table(results: Sequence[JobResult]) -> str:
     ]
     headers = ["job", "name", "status", "fetched", "written", "inserted", "updated", "unchanged",
                "deleted", "requests", "retries", "sanitized", "seconds", "error"]  # fmt: skip
+    if len({r.instance_id for r in results}) > 1:  # several API instances: say which
+        headers.insert(1, "instance")
+        by_instance: list[tuple[object, ...]] = [
+            (row[0], r.instance_id, *row[1:]) for r, row in zip(results, rows, strict=True)
+        ]
+        return _summary(headers, by_instance, results)
+    return _summary(headers, list(rows), results)
+
+
+def _summary(
+    headers: list[str], rows: list[tuple[object, ...]], results: Sequence[JobResult]
+) -> str:
     ok = sum(r.ok for r in results)
     warnings = [
         f"warning: {printable(w)}" for r in results for w in r.progress.notes.get("warnings", [])

@@ -22,12 +22,15 @@ from trialsync_async.cli.live import ProgressDisplay, summary_table
 from trialsync_async.engine.result import JobResult
 from trialsync_async.settings import Settings
 
+_DEFAULTS = Settings()  # the one place a default lives
+
 
 def add_run_options(group: argparse._ActionsContainer) -> None:
     """The options of a run (``--job``/``--all`` and ``demo``)."""
     group.add_argument(
         "--concurrency", type=int_at_least(1), metavar="N",
-        help="workers per job, at least 1 (default TRIALSYNC_CONCURRENCY or 8)",
+        help="workers per job, a ceiling (requests in flight adapt below it), at least 1 "
+        f"(default TRIALSYNC_CONCURRENCY or {_DEFAULTS.concurrency})",
     )  # fmt: skip
     group.add_argument(
         "--page-size", type=int_at_least(1, facts.MAX_PAGE_SIZE), metavar="N",
@@ -35,7 +38,8 @@ def add_run_options(group: argparse._ActionsContainer) -> None:
     )  # fmt: skip
     group.add_argument(
         "--parallel-jobs", type=int_at_least(1), metavar="N",
-        help="independent jobs run at once, at least 1 (default TRIALSYNC_PARALLEL_JOBS or 4)",
+        help="independent jobs run at once, at least 1 "
+        f"(default TRIALSYNC_PARALLEL_JOBS or {_DEFAULTS.parallel_jobs})",
     )  # fmt: skip
     group.add_argument(
         "--fresh", action="store_true",
@@ -57,6 +61,10 @@ def add_commands(parser: argparse.ArgumentParser, sub: SubParsers) -> None:
         "--job", type=int, action="append", metavar="ID", help="run this job (repeatable)"
     )
     run.add_argument("--all", action="store_true", help="run every active job once")
+    run.add_argument(
+        "--instance", type=int, action="append", metavar="N",
+        help="for this API instance (repeatable; default: every instance each job runs for)",
+    )  # fmt: skip
     run.add_argument(
         "--with-upstream", action="store_true",
         help="first run the jobs the given jobs depend on (transitively, in dependency order)",
@@ -84,6 +92,8 @@ def check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--with-upstream goes with --job (--all runs every active job already)")
     if args.job and args.all:
         raise UsageError("give --job or --all, not both")
+    if getattr(args, "instance", None) and not (args.job or args.all):
+        raise UsageError("--instance goes with --job or --all")
 
 
 async def run_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,6 +109,7 @@ async def run_with_progress(
     job_ids: Sequence[int] | None,
     *,
     retry_of: int | None = None,
+    instance_ids: Sequence[int] | None = None,
 ) -> tuple[list[JobResult], GracefulStop]:
     """Run jobs with the live display (terminal) or progress log events, under a stop that
     SIGINT/SIGTERM trigger; print the summary."""
@@ -111,6 +122,7 @@ async def run_with_progress(
             allow_deletes=getattr(args, "allow_deletes", False),
             with_upstream=getattr(args, "with_upstream", False),
             retry_of=retry_of,
+            instance_ids=instance_ids or getattr(args, "instance", None),
             on_start=display.started,
             on_progress=display.progressed,
             on_finish=display.finished,
@@ -143,6 +155,9 @@ async def retry_failed(settings: Settings, args: argparse.Namespace) -> int:
             print(f"run {run_id}'s failed units were all fetched since by later runs: "
                   "nothing to retry")  # fmt: skip
             return EXIT_OK
-        results, stop = await run_with_progress(ts, args, [job_id], retry_of=run_id)
+        instance_id = await ts.instance_of_run(run_id)  # the retry runs for the same instance
+        results, stop = await run_with_progress(
+            ts, args, [job_id], retry_of=run_id, instance_ids=[instance_id]
+        )
     code = EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
     return stop.exit_code or code

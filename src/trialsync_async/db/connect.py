@@ -16,14 +16,28 @@ from trialsync_async.embedded import DATABASE as EMBEDDED_DATABASE
 from trialsync_async.embedded import EmbeddedPostgres
 from trialsync_async.identifiers import quote_ident
 
+JSONB_VERSION = b"\x01"
+"""jsonb's binary wire format: this version byte, then the JSON text."""
+
+
+def _jsonb_encode(value: object) -> bytes:
+    # orjson.Fragment (JSON text already written, as staging rows are) passes through as is
+    return JSONB_VERSION + orjson.dumps(value)
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return orjson.loads(data[1:])
+
 
 async def _init_connection(conn: Connection) -> None:
-    # JSONB values cross the wire as text; orjson on both sides.
+    # JSONB values cross the wire in binary (so a batch's COPY can fill a jsonb column);
+    # orjson on both sides.
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda v: orjson.dumps(v).decode(),
-        decoder=orjson.loads,
+        encoder=_jsonb_encode,
+        decoder=_jsonb_decode,
         schema="pg_catalog",
+        format="binary",
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from trialsync_async.db.queries import query
 from trialsync_async.db.types import Connection
 from trialsync_async.identifiers import quote_ident, validate_staging_table
@@ -37,6 +39,13 @@ class RecordCounts:
         self.deleted += other.deleted
 
 
+def _id_text(row: Row) -> str | None:
+    """The id of a row built without one (``data->>'id'``, as PostgreSQL reads it)."""
+    record = orjson.loads(row.data)
+    value = record.get("id") if isinstance(record, dict) else None
+    return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+
+
 class StagingWriter:
     """Writes batches of one job run into its staging table."""
 
@@ -61,21 +70,26 @@ class StagingWriter:
         self._delete_sql = query("staging_delete_unseen").format(table=self.table)
 
     async def prepare(self, conn: Connection) -> None:
-        """Create the connection's batch temp table (once per connection)."""
+        """Create the connection's batch temp table, and set its session (once per
+        connection)."""
         await conn.execute(query("batch_temp_create"))
+        await conn.execute(query("batch_session_settings"))
 
     async def copy_merge(
         self, conn: Connection, rows: Sequence[Row], *, seen_pass: int | None = None
     ) -> tuple[RecordCounts, set[str]]:
         """COPY ``rows`` into the temp table and merge them (inside the caller's transaction);
         with ``seen_pass``, their keys join that pass's seen keys (see db/units.py). Returns
-        the counts and the scopes (units) whose staged rows the merge inserted or changed."""
+        the counts and the scopes (units) whose staged rows the merge inserted or changed.
+        A key that repeats in ``rows`` is written once: its last record."""
         if not rows:
             return RecordCounts(), set()
         await conn.copy_records_to_table(
-            "trialsync_batch",
-            records=[(row.data, row.key, row.scope, i) for i, row in enumerate(rows)],
-            columns=("data", "k", "scope", "ord"),
+            "trialsync_batch_v2",
+            records=[
+                (orjson.Fragment(row.data), k, row.scope) for k, row in self._latest(rows).items()
+            ],
+            columns=("data", "k", "scope"),
         )
         args = (str(self.instance_id), self.instance_id, self.job_id, self.run_id, seen_pass)
         result = await conn.fetchrow(self._merge_sql, *args)
@@ -88,6 +102,12 @@ class StagingWriter:
             unchanged=int(result["distinct_rows"]) - inserted - updated,
         )
         return counts, set(result["changed_scopes"] or ())
+
+    def _latest(self, rows: Sequence[Row]) -> dict[str | None, Row]:
+        """Each key's last row, in first-seen order (id jobs: keyed by the id)."""
+        if self.keyed_by_id:
+            return {(row.ident if row.ident is not None else _id_text(row)): row for row in rows}
+        return {row.key: row for row in rows}
 
     async def delete_unseen(self, conn: Connection, scope: str, keys: Sequence[str]) -> int:
         """Keyless jobs: drop this scope's rows that the completed unit did not return."""

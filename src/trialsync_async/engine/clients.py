@@ -6,6 +6,7 @@ import asyncio
 
 from trialsync_async.api import ApiClient, InstanceLimiter
 from trialsync_async.api.breaker import CircuitBreaker
+from trialsync_async.api.concurrency import AdaptiveSlots, VegasLimit
 from trialsync_async.db.catalog import Instance
 from trialsync_async.settings import Settings
 
@@ -21,19 +22,26 @@ def make_client(
     max_connections: int | None = None,
 ) -> ApiClient:
     """A client with its own limiter and breaker, configured from ``settings``."""
+    connections = max_connections or settings.http_connections
     return ApiClient(
         instance_id=instance_id,
         base_url=base_url,
         api_key=api_key,
         auth_header=auth_header,
         limiter=InstanceLimiter(rate_limit),
+        slots=AdaptiveSlots(
+            VegasLimit(
+                initial=min(settings.http_start_concurrency, connections), maximum=connections
+            )
+        ),
+        throttle_patience=settings.http_throttle_patience,
         retry=settings.retry_policy(),
         breaker=CircuitBreaker(
             failures=settings.breaker_failures, seconds=settings.breaker_seconds
         ),
         timeout=settings.http_timeout,
         connect_timeout=settings.http_connect_timeout,
-        max_connections=max_connections or settings.http_connections,
+        max_connections=connections,
     )
 
 
@@ -58,7 +66,7 @@ class ClientRegistry:
         self._rates.update(rates or {})
         for instance_id, client in self._clients.items():
             wanted = self._rate(self._rates.get(instance_id))
-            if wanted != client.limiter.rate:
+            if wanted != client.limiter.ceiling:  # AIMD moves the rate, not the ceiling
                 client.limiter.set_rate(wanted)
 
     @property

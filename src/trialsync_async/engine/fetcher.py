@@ -112,11 +112,10 @@ class UnitFetcher:
         """Parse a page's records into rows and queue them for the batcher."""
         p = self.ctx.progress
         place = unit.scope or unit.key
-        rows = [
-            self.rows.row(r, scope=unit.scope, seen=seen, where=f"#{i + 1} of page {page_number}"
-                          f" ({place})")
-            for i, r in enumerate(records)
-        ]  # fmt: skip
+        rows = self.rows.rows(
+            records, scope=unit.scope, seen=seen,
+            where=lambda i: f"#{i + 1} of page {page_number} ({place})",
+        )  # fmt: skip
         if keys is not None:
             keys.extend(row.key for row in rows if row.key is not None)
         sanitized = sum(row.sanitized for row in rows)

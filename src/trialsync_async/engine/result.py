@@ -18,6 +18,7 @@ class RunProgress(RecordCounts):
     requests: int = 0
     retries: int = 0
     sanitized: int = 0
+    throttled: int = 0  # 429 and 503 answers (kept in notes["pressure"])
     duplicates_in_source: int = 0  # records that repeated an id inside one answer
     removed: int = 0  # rows marked or deleted for good, net (the mass-deletion guard's count)
     units_total: int | None = None
@@ -43,6 +44,7 @@ class JobResult:
     continues_run_id: int | None = None
     page_queue_high_water: int = 0
     batch_queue_high_water: int = 0
+    instance_id: int | None = None  # the API instance the run was for
 
     @property
     def ok(self) -> bool:

@@ -26,6 +26,11 @@ from trialsync_async.errors import TrialSyncError
 PAGE_QUEUE_PAGES = 16
 """Pages parsed and waiting for the batcher. Independent of the concurrency, so memory is
 not: the batcher drains this queue at once unless the committer is behind."""
+PLAIN_WALKERS = 4
+"""Id ranges a plain job walks at once. Its pages are full, so the writer bounds it (15–30
+pages a second here); four walkers keep the writer fed up to 130 ms and more of latency per
+page, while more would only hold more pages in memory and take the event loop's turns from
+the writer (measured: 32 walkers took 25 s and 210 MiB where one took 17 s and 103 MiB)."""
 
 
 class Stages:
@@ -45,7 +50,10 @@ class Stages:
 
     async def run(self) -> None:
         """Run every stage to its end; raise the error that ended the run, if any."""
+        job = self.ctx.job
         workers = self.ctx.options.concurrency
+        if not job.parameters or job.fanout == "global":  # one list, walked in id ranges
+            workers = min(workers, PLAIN_WALKERS)
         units: asyncio.Queue[Unit | None] = asyncio.Queue(workers * 2)
         try:
             async with asyncio.TaskGroup() as tg:
