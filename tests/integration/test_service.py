@@ -29,6 +29,8 @@ from trialsync_async.app import TrialSync
 from trialsync_async.errors import ConfigError
 from trialsync_async.service.daemon import Service
 
+pytestmark = pytest.mark.integration
+
 sim = sim_fixture(scope="function")
 
 EVERY_2S = "*/2 * * * * *"

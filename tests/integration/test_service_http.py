@@ -8,11 +8,14 @@ aiohttp server (port 0) reached over real sockets.
 from __future__ import annotations
 
 import asyncio
+import base64
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,10 +28,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.browser_support import browser, require_browser
 from tests.pg_support import free_tcp_port
 from tests.service_support import StubView
-from trialsync_async.db import runs, ticks
+from trialsync_async.db import replicas, runs, ticks
 from trialsync_async.db.connect import create_pool
 from trialsync_async.db.status import RunStatus
-from trialsync_async.engine.result import JobResult
+from trialsync_async.engine.clients import make_client
+from trialsync_async.engine.result import JobResult, RunProgress
 from trialsync_async.service.http import build_app
 from trialsync_async.service.metrics import ServiceMetrics
 from trialsync_async.settings import Settings
@@ -52,7 +56,7 @@ def view(db_dsn: str, pool: asyncpg.Pool) -> StubView:
 
 @asynccontextmanager
 async def serve(view: StubView, metrics: ServiceMetrics | None = None) -> AsyncIterator[TestClient]:
-    app = build_app(view, metrics or ServiceMetrics(view))  # type: ignore[arg-type]
+    app = build_app(view, metrics or ServiceMetrics(view))
     async with TestClient(TestServer(app, port=0)) as client:
         yield client
 
@@ -73,9 +77,7 @@ async def finished_run(
     db: asyncpg.Connection, job_id: int, status: str, error: str | None = None
 ) -> int:
     start = await runs.start_run(db, job_id, 1, fresh=True)
-    await runs.finish_run(
-        db, start.run_id, runs.RunProgress(inserted=3), status=status, error=error
-    )
+    await runs.finish_run(db, start.run_id, RunProgress(inserted=3), status=status, error=error)
     return start.run_id
 
 
@@ -95,6 +97,7 @@ async def test_healthz_follows_the_loop_lag(view: StubView) -> None:
 async def test_readyz_needs_the_database_and_current_migrations(
     view: StubView, db: asyncpg.Connection
 ) -> None:
+    await replicas.register(db, view.replica_id, "host", 1, 60)
     async with serve(view) as client:
         resp = await client.get("/readyz")
         assert resp.status == 200, await resp.text()
@@ -108,6 +111,30 @@ async def test_readyz_needs_the_database_and_current_migrations(
         assert resp.status == 503
         assert body["pending"] == ["0003_service.sql"]
         assert "migrations pending: 0003_service.sql" in body["reason"]
+
+
+async def test_readyz_needs_a_live_lease_as_a_replica(
+    view: StubView, db: asyncpg.Connection
+) -> None:
+    async with serve(view) as client:
+        resp = await client.get("/readyz")  # listening, not registered yet
+        body = await resp.json()
+        assert resp.status == 503 and body["status"] == "not ready"
+        assert f"replica {view.replica_id} holds no live lease" in body["reason"]
+
+        await replicas.register(db, view.replica_id, "host", 1, 60)
+        resp = await client.get("/readyz")
+        assert resp.status == 200, await resp.text()
+
+        await db.execute(  # its lease ran out (e.g. the database was away longer than it)
+            "UPDATE dw_etl_replicas SET lease_until = now() - interval '1 second' "
+            "WHERE replica_id = $1",
+            view.replica_id,
+        )
+        resp = await client.get("/readyz")
+        assert resp.status == 503 and "no live lease" in (await resp.json())["reason"]
+        resp = await client.get("/healthz")  # liveness is not about the database
+        assert resp.status == 200
 
 
 async def test_readyz_when_the_database_is_away(view: StubView) -> None:
@@ -134,7 +161,7 @@ async def test_readyz_when_the_database_is_away(view: StubView) -> None:
 async def test_metrics_exposition(view: StubView, db: asyncpg.Connection) -> None:
     job_id, name = await a_job(db)
     await finished_run(db, job_id, "success")  # another replica's success, in the run log
-    metrics = ServiceMetrics(view)  # type: ignore[arg-type]
+    metrics = ServiceMetrics(view)
     metrics.run_started(job_id, name)
     metrics.run_finished(JobResult(job_id, name, "failed", run_id=99, seconds=2.0))
     view.replicas = 2
@@ -162,6 +189,71 @@ async def test_metrics_exposition(view: StubView, db: asyncpg.Connection) -> Non
     assert TOKEN not in text
 
 
+async def test_freshness_metrics(view: StubView, db: asyncpg.Connection) -> None:
+    fresh, stale, running = [r["id"] for r in await db.fetch(
+        "SELECT id FROM dw_etl_jobs WHERE is_active AND NOT requires_parameters ORDER BY id "
+        "LIMIT 3"
+    )]  # fmt: skip
+    await finished_run(db, fresh, "success")
+    old = await finished_run(db, stale, "success")
+    await db.execute(
+        "UPDATE dw_etl_runs SET completed_at = completed_at - interval '10 days' WHERE run_id = $1",
+        old,
+    )
+    beating = await runs.start_run(db, running, 1, fresh=True)
+    await db.execute(
+        "UPDATE dw_etl_runs SET heartbeat_at = LOCALTIMESTAMP - interval '20 seconds' "
+        "WHERE run_id = $1",
+        beating.run_id,
+    )
+    # a per-parent fan-out: four parents, two last fetched longer than max_refresh ago; a
+    # range unit and another instance's unit do not count
+    fanout = await db.fetchval(
+        "SELECT id FROM dw_etl_jobs WHERE is_active AND requires_parameters AND fanout = 'parent' "
+        "ORDER BY id LIMIT 1"
+    )
+    await db.execute(
+        "INSERT INTO dw_etl_unit_state (job_id, instance_id, unit_key, pass_id, run_id, status, "
+        "parameters, fetched_at) SELECT $1, i, k, 1, 1, 'done', p::jsonb, "
+        "LOCALTIMESTAMP - make_interval(days => d) FROM (VALUES "
+        "(1, 'a=1', '{\"a\": \"1\"}', 1), (1, 'a=2', '{\"a\": \"2\"}', 1), "
+        "(1, 'a=3', '{\"a\": \"3\"}', 40), (1, 'a=4', '{\"a\": \"4\"}', 40), "
+        "(1, 'all', '{}', 90), (2, 'a=5', '{\"a\": \"5\"}', 90)) AS v(i, k, p, d)",
+        fanout,
+    )
+    await db.execute("INSERT INTO dw_api_credentials (id, name, base_url) "
+                     "VALUES (2, 'other', 'http://other/CCSWEB')")  # fmt: skip
+    async with serve(view) as client:
+        text = await (await client.get("/metrics")).text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    jobs = {r["id"]: r for r in await db.fetch("SELECT id, name, is_active FROM dw_etl_jobs")}
+
+    def by_job(family: str) -> dict[int, Any]:
+        return {int(s.labels["job_id"]): s for s in families[family].samples}
+
+    stale_gauge = by_job("trialsync_job_stale")
+    assert set(stale_gauge) == set(jobs)
+    assert {j for j, s in stale_gauge.items() if s.value == 1} == {stale}
+    assert all(s.labels["job_name"] == jobs[j]["name"] for j, s in stale_gauge.items())
+    states = families["trialsync_job_freshness_state"].samples
+    assert sorted(int(s.labels["job_id"]) for s in states) == sorted(jobs)  # one each
+    assert all(s.value == 1 for s in states)
+    state_of = {int(s.labels["job_id"]): s.labels["state"] for s in states}
+    assert (state_of[fresh], state_of[stale], state_of[running]) == ("fresh", "stale", "running")
+    assert all(state_of[j] == "disabled" for j, r in jobs.items() if not r["is_active"])
+    overdue = by_job("trialsync_job_parents_overdue_ratio")
+    assert set(overdue) == {fanout} and overdue[fanout].value == 0.5
+    age = by_job("trialsync_run_heartbeat_age_seconds")
+    assert set(age) == {running} and 19 <= age[running].value < 29  # the lease: 30 s
+    await db.execute("UPDATE dw_etl_runs SET run_status = 'interrupted' WHERE run_id = $1",
+                     beating.run_id)  # fmt: skip
+    metrics = ServiceMetrics(view)  # a new scrape reads the database again
+    async with serve(view, metrics) as client:
+        text = await (await client.get("/metrics")).text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["trialsync_run_heartbeat_age_seconds"].samples == []  # none running
+
+
 # --- the page --------------------------------------------------------------------------------
 
 
@@ -178,14 +270,14 @@ async def test_page_shows_jobs_runs_ticks_and_failures_escaped(
     running = await runs.start_run(db, job_id, 1, fresh=True)
     await runs.save_progress(
         db, running.run_id,
-        runs.RunProgress(units_total=10, units_done=4, fetched=12345, requests=56),
+        RunProgress(units_total=10, units_done=4, fetched=12345, requests=56),
     )  # fmt: skip
     tick_id = await ticks.insert(db, job_id, datetime.now(UTC), "schedule")
     failed = await runs.start_run(db, job_id, 1, fresh=True)
     for i in range(7):
         await runs.record_failure(db, failed.run_id, {"studyId": f"<b>{i}</b>"}, f"HTTP 500 #{i}")
     await runs.finish_run(
-        db, failed.run_id, runs.RunProgress(), status="failed", error="7 of 9 units <failed>"
+        db, failed.run_id, RunProgress(), status="failed", error="7 of 9 units <failed>"
     )
 
     async with serve(view) as client:
@@ -251,6 +343,7 @@ async def test_run_now(view: StubView, db: asyncpg.Connection) -> None:
         body = await resp.json()
         assert set(body) == {"tick_id", "job_id"} and body["job_id"] == job_id
         tick = await db.fetchrow("SELECT * FROM dw_etl_ticks WHERE tick_id = $1", body["tick_id"])
+        assert tick is not None
         assert (tick["job_id"], tick["source"], tick["status"]) == (job_id, "manual", "pending")
 
         resp = await client.post("/api/jobs/999999/run", headers=auth())
@@ -310,7 +403,8 @@ JOB_KEYS = {
     "id", "name", "active", "disabled_reason", "source_endpoint", "target_table",
     "parent_job_id", "schedule", "schedule_is_default", "next_run_at", "schedule_error",
     "running_run_id", "last_run_id", "last_run_status", "last_run_records",
-    "last_run_started_at", "last_run_completed_at", "last_run_seconds",
+    "last_run_started_at", "last_run_completed_at", "last_run_seconds", "last_run_fetched",
+    "freshness",
 }  # fmt: skip
 
 
@@ -397,7 +491,9 @@ async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascr
     other_id = await db.fetchval(
         "SELECT id FROM dw_etl_jobs WHERE is_active AND id > $1 ORDER BY id LIMIT 1", job_id
     )
-    names = [r["name"] for r in await db.fetch("SELECT name FROM dw_etl_jobs ORDER BY id")]
+    jobs = await db.fetch("SELECT name, is_active FROM dw_etl_jobs ORDER BY id")
+    names = [r["name"] for r in jobs if r["is_active"]]
+    folded = [r["name"] for r in jobs if not r["is_active"]]
 
     def scenario(base: str) -> list[str]:
         driver = browser(javascript)
@@ -405,6 +501,9 @@ async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascr
             driver.get(base + "/")
             jobs_text = driver.find_element(By.ID, "jobs").text
             assert all(n in jobs_text for n in names)
+            details = driver.find_element(By.ID, "disabled-jobs")  # folded away: not shown
+            assert details.get_attribute("open") is None and folded[0] not in jobs_text
+            assert all(n in (details.get_attribute("textContent") or "") for n in folded)
             assert "No tick is waiting." in driver.find_element(By.ID, "queued").text
 
             form = driver.find_element(By.CSS_SELECTOR, f'form[action="/api/jobs/{job_id}/run"]')
@@ -437,3 +536,168 @@ async def test_page_in_a_browser(view: StubView, db: asyncpg.Connection, javascr
     assert not [m for m in console if "Content Security Policy" in m], console
     manual = await db.fetch("SELECT job_id FROM dw_etl_ticks WHERE source = 'manual'")
     assert [r["job_id"] for r in manual] == [job_id]  # the wrong token queued nothing
+
+
+# --- the page at a glance: counts, order, no sideways scrolling ------------------------------
+
+SCREENS = Path("/tmp/trialsync-screens")
+VIEWPORTS = {"desktop": (1280, 900, False), "phone": (390, 844, True)}
+EXPECTED_STATES = """
+WITH running AS (
+    SELECT DISTINCT job_id FROM dw_etl_runs
+    WHERE run_status = 'running' AND heartbeat_at > LOCALTIMESTAMP - interval '30 seconds'
+), decided AS (
+    SELECT DISTINCT ON (job_id) job_id, run_status FROM dw_etl_runs
+    WHERE run_status IN ('success', 'failed') ORDER BY job_id, run_id DESC
+), ok AS (
+    SELECT job_id, max(completed_at) AS at FROM dw_etl_runs WHERE run_status = 'success'
+    GROUP BY job_id
+)
+SELECT CASE WHEN NOT j.is_active THEN 'disabled'
+            WHEN r.job_id IS NOT NULL THEN 'running'
+            WHEN d.run_status = 'failed' THEN 'failing'
+            WHEN ok.at < LOCALTIMESTAMP - interval '3 days' THEN 'stale'
+            WHEN ok.at IS NULL THEN 'never'
+            ELSE 'fresh' END AS state,
+       count(*) AS n
+FROM dw_etl_jobs j
+LEFT JOIN running r ON r.job_id = j.id
+LEFT JOIN decided d ON d.job_id = j.id
+LEFT JOIN ok ON ok.job_id = j.id
+GROUP BY 1
+"""
+"""Each job's state by the rules of freshness.py, written out for this scenario: every job on
+the nightly default schedule, its successes either just now or ten days ago (stale: past two
+days + its usual duration), the lease the default 30 s."""
+
+
+async def test_page_at_a_glance_on_a_desktop_and_a_phone(
+    view: StubView, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    require_browser()
+    from selenium.webdriver.common.by import By
+
+    ids = [r["id"] for r in await db.fetch(
+        "SELECT id FROM dw_etl_jobs WHERE is_active ORDER BY id LIMIT 6"
+    )]  # fmt: skip
+    stale, failing, running, fresh, dead, resolved = ids
+    old = await finished_run(db, stale, "success")
+    await db.execute(
+        "UPDATE dw_etl_runs SET started_at = started_at - interval '10 days', "
+        "completed_at = completed_at - interval '10 days' WHERE run_id = $1",
+        old,
+    )
+    await finished_run(db, failing, "failed", "HTTP 500 from /api/v1/studies/odata")
+    live = await runs.start_run(db, running, 1, fresh=True)
+    await runs.save_progress(db, live.run_id, RunProgress(
+        units_total=40, units_done=10, fetched=12_345, inserted=12_000, requests=56,
+        notes={"planned": {"requests": 224}},
+    ))  # fmt: skip
+    await db.execute(
+        "UPDATE dw_etl_runs SET started_at = LOCALTIMESTAMP - interval '2 minutes' "
+        "WHERE run_id = $1",
+        live.run_id,
+    )
+    await finished_run(db, fresh, "success")
+    long_name = "PatientVisitProceduresAndAssessmentsOfEveryKindForEverySiteAndStudyInTheWorld"
+    await db.execute("UPDATE dw_etl_jobs SET name = $2 WHERE id = $1", fresh, long_name)
+    gone = await runs.start_run(db, dead, 1, fresh=True)
+    await db.execute(
+        "UPDATE dw_etl_runs SET heartbeat_at = LOCALTIMESTAMP - interval '4 minutes' "
+        "WHERE run_id = $1",
+        gone.run_id,
+    )
+    first = await finished_run(db, resolved, "failed", "connection refused")
+    fixed = await finished_run(db, resolved, "success")
+    await db.execute(
+        "INSERT INTO dw_api_credentials (id, name, base_url) "
+        "VALUES (2, 'backup', 'http://10.9.9.9:8443/CCSWEB')"
+    )
+    up, down = (
+        make_client(view.settings, instance_id=i, base_url=url, api_key="k",
+                    auth_header="CCAPIKey", rate_limit=10)
+        for i, url in ((1, "http://127.0.0.1:9/CCSWEB"), (2, "http://10.9.9.9:8443/CCSWEB"))
+    )  # fmt: skip
+    up.stats.outcomes.update({"ok": 118, "http_503": 2})
+    down.stats.outcomes.update({"connection": 6})
+    down.breaker.open_reason = "6 connection failures in a row, last: connection refused"
+    view.api_clients = [up, down]
+    expected = {r["state"]: r["n"] for r in await db.fetch(EXPECTED_STATES)}
+    assert {s: expected.get(s, 0) for s in ("stale", "failing", "running")} == {
+        "stale": 1, "failing": 1, "running": 1,
+    }  # fmt: skip
+
+    def scenario(base: str) -> dict[str, Any]:
+        SCREENS.mkdir(exist_ok=True)
+        driver = browser(True)
+        seen: dict[str, Any] = {}
+        try:
+            for device, (width, height, mobile) in VIEWPORTS.items():
+                driver.execute_cdp_cmd(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+                )
+                driver.get(base + "/")
+                inner = driver.execute_script("return window.innerWidth")
+                assert inner == width, (device, inner)
+                for opened in (False, True):
+                    if opened:  # the disabled jobs, unfolded
+                        driver.find_element(By.CSS_SELECTOR, "#disabled-jobs > summary").click()
+                    scroll = driver.execute_script("return document.documentElement.scrollWidth")
+                    assert scroll <= inner, (device, opened, scroll, inner)
+                    tables = driver.execute_script(
+                        "return [...document.querySelectorAll('table')]"
+                        ".map(t => t.getBoundingClientRect())"
+                        ".filter(r => r.width > 0).map(r => [r.left, r.right])"
+                    )
+                    assert tables and all(0 <= a and b <= inner for a, b in tables), tables
+                    buttons = driver.execute_script(
+                        "return [...document.querySelectorAll('form[action$=\"/run\"] button')]"
+                        ".map(b => b.getBoundingClientRect()).map(r => [r.left, r.right, r.width])"
+                    )
+                    assert all(w > 0 and 0 <= a and b <= inner for a, b, w in buttons), buttons
+                    seen.setdefault(device, {})["buttons"] = len(buttons)
+                shot = tmp_path / f"status-{device}-{width}x{height}.png"
+                driver.execute_script("window.scrollTo(0, 0)")
+                assert driver.save_screenshot(str(shot))
+                whole = driver.execute_cdp_cmd(  # the whole page, for the record
+                    "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+                )
+                (tmp_path / f"{shot.stem}-full.png").write_bytes(base64.b64decode(whole["data"]))
+                driver.execute_script("document.getElementById('jobs').scrollIntoView()")
+                assert driver.save_screenshot(str(tmp_path / f"{shot.stem}-jobs.png"))
+                for suffix in ("", "-full", "-jobs"):
+                    made = tmp_path / f"{shot.stem}{suffix}.png"
+                    shutil.copy(made, SCREENS / made.name)
+                seen[device]["counts"] = {
+                    state: int(driver.find_element(By.ID, f"count-{state}").text)
+                    for state in ("failing", "stale", "running", "fresh", "never", "disabled")
+                }
+                seen[device]["order"] = [
+                    e.get_attribute("id")
+                    for e in driver.find_elements(By.CSS_SELECTOR, "#jobs > .wrap tbody tr")
+                ]
+                seen[device]["instances"] = driver.find_element(By.ID, "instances").text
+                seen[device]["running"] = driver.find_element(By.ID, "running").text
+                seen[device]["failures"] = driver.find_element(By.ID, "failures").text
+            return seen
+        finally:
+            driver.quit()
+
+    async with serve(view) as client:
+        seen = await asyncio.to_thread(scenario, str(client.make_url("")).rstrip("/"))
+    active = await db.fetchval("SELECT count(*) FROM dw_etl_jobs WHERE is_active")
+    for device, page in seen.items():
+        want = {s: expected.get(s, 0) for s in page["counts"]}
+        assert page["counts"] == want, device
+        assert page["buttons"] == active, device  # every active job's Run now, on screen
+        order = page["order"]
+        assert order[:2] == [f"job-{failing}", f"job-{stale}"], order  # what needs a look
+        assert order[2] == f"job-{running}" and len(order) == active
+        assert "backup" in page["instances"] and "unreachable" in page["instances"]
+        assert "reachable" in page["instances"] and "118 ok" in page["instances"]
+        assert "running (no heartbeat for 4 min)" in page["running"]
+        assert "rows/s" in page["running"] and "req/s" in page["running"]
+        assert f"resolved by run {fixed}" in page["failures"], first
+    for device, (width, height, _) in VIEWPORTS.items():
+        assert (tmp_path / f"status-{device}-{width}x{height}.png").stat().st_size > 10_000

@@ -188,7 +188,7 @@ def test_registries_are_separate_and_registering_leaves_the_view_alone() -> None
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"the view was read at registration: {name}")
 
-    first = ServiceMetrics(Exploding())  # type: ignore[arg-type]
+    first = ServiceMetrics(Exploding())
     first.run_started(1, "a")
     second = ServiceMetrics()  # the same names again: no "Duplicated timeseries"
     assert scrape(second)["trialsync_runs_started"].samples == []

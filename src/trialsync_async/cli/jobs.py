@@ -26,9 +26,10 @@ from trialsync_async.cli.tables import cell_text, print_json, print_table
 from trialsync_async.commands.job_views import JobDetail, list_document
 from trialsync_async.db.overrides import SETTINGS, SettingState
 from trialsync_async.errors import ConfigError
+from trialsync_async.freshness import STATES, Freshness
 from trialsync_async.inventory import JobSpec
 from trialsync_async.settings import Settings
-from trialsync_async.text import duration, shorten
+from trialsync_async.text import duration, shorten, span
 
 ERROR_WIDTH = 60
 
@@ -50,6 +51,17 @@ def add_commands(sub: SubParsers) -> None:
     actions = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list jobs")
     listing.add_argument("--active", action="store_true", help="only active jobs")
+    listing.add_argument(
+        "--state", choices=STATES, action="append", metavar="S",
+        help=f"only jobs in this freshness state (repeatable): {', '.join(STATES)}",
+    )  # fmt: skip
+    listing.add_argument(
+        "--stale", action="store_true",
+        help="only jobs whose last success is past its bound (whatever they do now)",
+    )  # fmt: skip
+    listing.add_argument(
+        "--instance", type=int, metavar="N", help="only jobs that run for this API instance"
+    )
     add_json(listing)
     handles(listing, list_jobs)
     sync = actions.add_parser(
@@ -106,11 +118,38 @@ async def list_jobs(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
         rows = [r for r in await ts.list_jobs() if r.spec.is_active or not args.active]
         overrides = await ts.job_overrides()
+        freshness = await ts.job_freshness()
+        runs_for = await ts.job_instances()  # the API instances each job runs for
+    rows = [r for r in rows if _wanted(freshness.get(r.spec.id), args)]
+    if args.instance is not None:
+        rows = [r for r in rows if args.instance in runs_for.get(r.spec.id, ())]
     if args.json:
-        print_json(list_document(rows, overrides))
+        doc = list_document(rows, overrides, freshness)
+        for job in doc["jobs"]:
+            job["instances"] = runs_for.get(job["id"], [])
+        print_json(doc)
     else:
-        _print_list(rows, overrides)
+        _print_list(rows, overrides, freshness, runs_for)
     return EXIT_OK
+
+
+def _wanted(f: Freshness | None, args: argparse.Namespace) -> bool:
+    if args.state and (f is None or f.state not in args.state):
+        return False
+    return not args.stale or (f is not None and f.stale)
+
+
+def freshness_text(f: Freshness | None) -> str:
+    """The ``freshness`` cell: the state, ``, stale`` when a running or failing job's last
+    success is past its bound too, ``, dead run`` when its running run has no heartbeat."""
+    if f is None:
+        return ""
+    text = f.state
+    if f.stale and f.state != "stale":
+        text += ", stale"
+    if f.dead:
+        text += ", dead run"
+    return text
 
 
 async def sync_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -167,16 +206,26 @@ async def set_job(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_list(rows: Sequence[Any], overrides: dict[int, Any]) -> None:
-    print_table(
-        ["id", "name", "endpoint", "target", "active", "schedule", "overrides", "last run"],
-        [
-            (r.spec.id, r.spec.name, r.spec.source_endpoint, r.spec.target_table,
-             r.spec.is_active, r.spec.schedule, ", ".join(sorted(overrides.get(r.spec.id, {}))),
-             r.last_run_status)
-            for r in rows
-        ],
-    )  # fmt: skip
+def _print_list(
+    rows: Sequence[Any],
+    overrides: dict[int, Any],
+    freshness: dict[int, Freshness],
+    runs_for: dict[int, list[int]] | None = None,
+) -> None:
+    headers = ["id", "name", "freshness", "endpoint", "target", "active", "schedule",
+               "overrides", "last run"]  # fmt: skip
+    cells = [
+        [r.spec.id, r.spec.name, freshness_text(freshness.get(r.spec.id)),
+         r.spec.source_endpoint, r.spec.target_table, r.spec.is_active, r.spec.schedule,
+         ", ".join(sorted(overrides.get(r.spec.id, {}))), r.last_run_status]
+        for r in rows
+    ]  # fmt: skip
+    known = runs_for or {}
+    if any(len(known.get(r.spec.id, ())) > 1 for r in rows):  # several API instances
+        headers.insert(2, "instances")
+        for r, row in zip(rows, cells, strict=True):
+            row.insert(2, ", ".join(map(str, known.get(r.spec.id, ()))))
+    print_table(headers, cells, keep=("id", "freshness"))
     active = sum(1 for r in rows if r.spec.is_active)
     print(f"\n{len(rows)} jobs: {active} active, {len(rows) - active} disabled")
 
@@ -215,6 +264,7 @@ def print_detail(d: JobDetail) -> None:
             ("parent", "none" if d.parent is None else f"{d.parent.id} ({d.parent.name})"),
             ("schedule", cron),
             ("next run", next_run),
+            *_freshness_rows(d.freshness),
         ],
         title=f"job {j.id}: {j.name}",
     )
@@ -241,6 +291,26 @@ def print_detail(d: JobDetail) -> None:
         ],
         title="the last run" if len(d.runs) == 1 else f"the last {len(d.runs)} runs",
     )  # fmt: skip
+
+
+def _freshness_rows(f: Freshness | None) -> list[tuple[str, str]]:
+    if f is None:
+        return []
+    rows = [("freshness", f"{freshness_text(f)}: {f.summary()}")]
+    if f.last_success_at is not None:
+        rows.append(("last success", f"run {f.last_success_run_id}, {_when(f.last_success_at)}"))
+    if f.stale_at is not None:
+        rows.append(("stale " + ("since" if f.stale else "after"), _when(f.stale_at)))
+    if f.usual_seconds is not None:
+        rows.append(("usual run", duration(f.usual_seconds)))
+    if f.dead and f.heartbeat_age_seconds is not None:
+        rows.append(("dead run", f"run {f.running_run_id}: no heartbeat for "
+                                 f"{span(f.heartbeat_age_seconds)}"))  # fmt: skip
+    if f.parents is not None and f.parents_overdue is not None:
+        share = f.parents_overdue_ratio or 0.0
+        overdue = f"{f.parents_overdue:,} of {f.parents:,} ({share:.1%})"
+        rows.append(("parents overdue", f"{overdue} fetched longer than max_refresh ago"))
+    return rows
 
 
 def _print_changed(job: JobSpec, states: list[SettingState], names: Sequence[str]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from trialsync_async.db.catalog import JobRow
 from trialsync_async.db.overrides import Override, SettingState
 from trialsync_async.db.status import RunStatus
+from trialsync_async.freshness import Freshness
 from trialsync_async.inventory import JobSpec
 from trialsync_async.schedule import JobSchedule
 
@@ -21,6 +22,7 @@ class JobDetail:
     parent: JobSpec | None
     schedule: JobSchedule
     runs: list[RunStatus]  # newest first
+    freshness: Freshness | None = None
 
     def to_json(self) -> dict[str, Any]:
         j, p = self.job, self.parent
@@ -42,6 +44,7 @@ class JobDetail:
             "next_run_at": self.schedule.next_run_at,
             "settings": {s.name: _setting_json(s) for s in self.settings},
             "runs": [_run_json(r) for r in self.runs],
+            "freshness": None if self.freshness is None else self.freshness.to_json(),
         }
 
 
@@ -71,9 +74,12 @@ def _run_json(r: RunStatus) -> dict[str, Any]:
 
 
 def list_document(
-    rows: Sequence[JobRow], overrides: Mapping[int, Mapping[str, Override]]
+    rows: Sequence[JobRow],
+    overrides: Mapping[int, Mapping[str, Override]],
+    freshness: Mapping[int, Freshness] | None = None,
 ) -> dict[str, Any]:
     """``jobs list --json``."""
+    known = freshness or {}
     return {
         "jobs": [
             {
@@ -90,6 +96,7 @@ def list_document(
                 "last_run_status": r.last_run_status,
                 "last_run_at": r.last_run_at,
                 "last_run_records": r.last_run_records,
+                "freshness": known[r.spec.id].to_json() if r.spec.id in known else None,
             }
             for r in rows
         ],

@@ -45,6 +45,10 @@ class DbRetry:
 
     def __init__(self, window: float) -> None:
         self.window = window
+        self.waiting = 0
+        """Operations retrying a lost connection right now (waiting for the database)."""
+        self.waited_until = 0.0
+        """``time.monotonic()`` when the last such wait ended (the op succeeded or gave up)."""
 
     async def run(
         self,
@@ -57,36 +61,43 @@ class DbRetry:
         """``await op()``; on a lost connection call ``on_lost`` (reconnect) and retry."""
         started: float | None = None
         delay = _BACKOFF_FIRST
-        while True:
-            try:
-                return await op()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                lost = is_connection_lost(exc) or (
-                    isinstance(exc, asyncpg.InterfaceError)
-                    and is_closed is not None
-                    and is_closed()
-                )
-                if not lost:
-                    raise
-                now = time.monotonic()
-                started = now if started is None else started
-                if now - started >= self.window:
-                    raise DatabaseUnavailable(
-                        detail=f"{what}: {type(exc).__name__}: {exc} "
-                        f"(not back within {self.window:g} s)"
-                    ) from exc
-                log.warning(
-                    "database connection lost; retrying", what=what, error=type(exc).__name__
-                )
-                await asyncio.sleep(random.uniform(delay / 2, delay))
-                delay = min(delay * 2, _BACKOFF_MAX)
-                if on_lost is not None:
-                    try:
-                        await on_lost()
-                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as again:
-                        if not is_connection_lost(again):
-                            raise
-                        # still down: the next op() fails fast and we wait again
+        try:
+            while True:
+                try:
+                    return await op()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    lost = is_connection_lost(exc) or (
+                        isinstance(exc, asyncpg.InterfaceError)
+                        and is_closed is not None
+                        and is_closed()
+                    )
+                    if not lost:
+                        raise
+                    now = time.monotonic()
+                    if started is None:
+                        started = now
+                        self.waiting += 1
+                    if now - started >= self.window:
+                        raise DatabaseUnavailable(
+                            detail=f"{what}: {type(exc).__name__}: {exc} "
+                            f"(not back within {self.window:g} s)"
+                        ) from exc
+                    log.warning(
+                        "database connection lost; retrying", what=what, error=type(exc).__name__
+                    )
+                    await asyncio.sleep(random.uniform(delay / 2, delay))
+                    delay = min(delay * 2, _BACKOFF_MAX)
+                    if on_lost is not None:
+                        try:
+                            await on_lost()
+                        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as again:
+                            if not is_connection_lost(again):
+                                raise
+                            # still down: the next op() fails fast and we wait again
+        finally:
+            if started is not None:
+                self.waiting -= 1
+                self.waited_until = time.monotonic()
 
 
 async def pooled(
@@ -96,10 +107,31 @@ async def pooled(
     *,
     what: str,
 ) -> T:
-    """Run ``fn`` on a pool connection, on a fresh one after a lost connection."""
+    """Run ``fn`` on a pool connection, on a fresh one after a lost connection.
+
+    A server that goes away mid-statement can leave asyncpg's protocol in an unknown state
+    (``InternalClientError``: "cannot switch to state …", in ``fn`` or in the pool's reset of
+    the connection on release, which then terminates it) or the connection closed under a
+    bare ``InterfaceError``: both are a lost connection here (as in run_connection.py), so the
+    work is retried on another connection instead of the error escaping to the caller."""
 
     async def attempt() -> T:
-        async with pool.acquire() as conn:
-            return await fn(conn)
+        try:
+            async with pool.acquire() as conn:
+                try:
+                    return await fn(conn)
+                except asyncpg.InterfaceError as exc:
+                    if not _closed(conn):
+                        raise
+                    raise ConnectionResetError(str(exc)) from exc
+        except asyncpg.InternalClientError as exc:
+            raise ConnectionResetError(str(exc)) from exc
 
     return await retry.run(attempt, what=what)
+
+
+def _closed(conn: Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # a lost connection's proxy is already back in the pool
+        return True

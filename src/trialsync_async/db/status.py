@@ -40,6 +40,7 @@ class JobStatus:
     last_started_at: datetime | None
     last_completed_at: datetime | None
     last_seconds: float | None
+    last_fetched: int | None  # records the latest finished run fetched (last_records: written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,19 @@ class RunStatus:
     cancel_requested: bool
     continues_run_id: int | None
     pass_id: int | None
+    dead: bool = False  # running, but its heartbeat is older than the lease: see is_dead
+    instance_id: int | None = None  # the API instance it ran for (credential_id)
+
+
+def is_dead(status: str | None, heartbeat_age_seconds: float | None, lease_seconds: float) -> bool:
+    """A run marked running whose heartbeat is older than the lease (``TRIALSYNC_LEASE_SECONDS``):
+    its process is gone or stuck. A live run beats every ``progress_seconds`` (2 s); the service
+    closes a dead one whose job lock nobody holds as abandoned at its next heartbeat."""
+    return (
+        status == "running"
+        and heartbeat_age_seconds is not None
+        and heartbeat_age_seconds > lease_seconds
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,7 @@ class FailedRun:
     run: RunStatus
     failures: list[UnitFailure]  # the first few
     failures_total: int
+    resolved_by: int | None = None  # the job's first later run that succeeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +169,30 @@ async def runs(
     status: str | None = None,
     since: timedelta | None = None,
     limit: int = 50,
+    lease_seconds: float | None = None,
+    instance_id: int | None = None,
 ) -> list[RunStatus]:
     """Runs, newest first, of one job and/or in one status and/or started within ``since``
-    when given."""
-    rows = await conn.fetch(query("status_runs"), job_id, status, limit, since, None)
-    return [RunStatus(**dict(r)) for r in rows]
+    and/or for one API instance when given. ``lease_seconds``: mark running runs whose
+    heartbeat is older ``dead``."""
+    rows = await conn.fetch(query("status_runs"), job_id, status, limit, since, None, instance_id)
+    return [_run_status(r, lease_seconds) for r in rows]
 
 
-async def run(conn: Connection, run_id: int) -> RunStatus | None:
+async def run(
+    conn: Connection, run_id: int, lease_seconds: float | None = None
+) -> RunStatus | None:
     """One run row; None when there is no such run."""
-    rows = await conn.fetch(query("status_runs"), None, None, 1, None, run_id)
-    return RunStatus(**dict(rows[0])) if rows else None
+    rows = await conn.fetch(query("status_runs"), None, None, 1, None, run_id, None)
+    return _run_status(rows[0], lease_seconds) if rows else None
+
+
+def _run_status(row: Any, lease_seconds: float | None) -> RunStatus:
+    fields = dict(row)
+    dead = lease_seconds is not None and is_dead(
+        fields["status"], fields["heartbeat_age_seconds"], lease_seconds
+    )
+    return RunStatus(**fields, dead=dead)
 
 
 async def unit_failures(
@@ -187,7 +215,18 @@ async def recent_failures(conn: Connection, *, limit: int = 20, units: int = 5) 
     """The latest ``limit`` failed runs, each with its first ``units`` failed units."""
     failed = await runs(conn, status="failed", limit=limit)
     found = await unit_failures(conn, [r.run_id for r in failed], units=units)
-    return [FailedRun(r, *found.get(r.run_id, ([], 0))) for r in failed]
+    resolved = await resolved_by(conn, [r.run_id for r in failed])
+    return [
+        FailedRun(r, *found.get(r.run_id, ([], 0)), resolved_by=resolved.get(r.run_id))
+        for r in failed
+    ]
+
+
+async def resolved_by(conn: Connection, run_ids: list[int]) -> dict[int, int]:
+    """Of the failed runs ``run_ids``: failed run → the job's first later successful run;
+    those not resolved yet are left out."""
+    rows = await conn.fetch(query("status_resolved_by"), run_ids)
+    return {int(r["run_id"]): int(r["resolved_by"]) for r in rows}
 
 
 async def queued_ticks(conn: Connection, *, limit: int = 100) -> list[QueuedTick]:

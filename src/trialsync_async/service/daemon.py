@@ -53,6 +53,9 @@ from trialsync_async.settings import Settings
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
+# What a heartbeat or a scheduler turn may fail with and the loop carries on after (logged):
+# the database away past its retry window, a refused statement, a closed connection.
+LOOP_ERRORS = (TrialSyncError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 TICK_STATUS = {"success": "success", "failed": "failed", "interrupted": "interrupted",
                "skipped": "skipped", "not started": "pending"}  # fmt: skip
 
@@ -69,8 +72,11 @@ class Service:
         self.ts = TrialSync(settings, application_name=replicas.application_name(self.replica_id))
         self.registry = ClientRegistry(settings)
         self.retry = DbRetry(settings.db_retry_seconds)
+        # The scheduler's own, so that its waits for the database are told apart (loop_lag).
+        self.scheduler_retry = DbRetry(settings.db_retry_seconds)
         self.runs: dict[int, asyncio.Task[None]] = {}  # tick id → its task
-        self.active: dict[int, JobRun] = {}  # job id → its run, while it runs here
+        # (job id, instance id) → its run, while it runs here
+        self.active: dict[tuple[int, int], JobRun] = {}
         self.runners: dict[int, Runner] = {}  # tick id → runner
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()  # registered, listening, claiming
@@ -95,7 +101,13 @@ class Service:
         return self.ts.pool
 
     def loop_lag(self) -> float:
-        return time.monotonic() - self._last_turn
+        """Seconds the scheduler loop has shown no sign of life: since its last turn ended, or
+        since it last waited for the database. Waiting for a database that is away is not being
+        stuck (a restart would not bring it back; /readyz says it is away), and each wait ends
+        within TRIALSYNC_DB_RETRY_SECONDS (then the turn fails and the loop goes on)."""
+        if self.scheduler_retry.waiting:
+            return 0.0
+        return time.monotonic() - max(self._last_turn, self.scheduler_retry.waited_until)
 
     def live_replicas(self) -> int:
         return self._live
@@ -184,7 +196,7 @@ class Service:
         while True:
             try:
                 await self._heartbeat()
-            except (TrialSyncError, asyncpg.PostgresError, OSError) as exc:
+            except LOOP_ERRORS as exc:
                 log.warning("heartbeat failed", error=str(exc))
             await asyncio.sleep(self._heartbeat_seconds)
 
@@ -245,7 +257,7 @@ class Service:
         while True:
             try:
                 await self._turn()
-            except (TrialSyncError, asyncpg.PostgresError, OSError) as exc:
+            except LOOP_ERRORS as exc:
                 log.warning("scheduler turn failed", error=str(exc))
             self._last_turn = time.monotonic()
             await asyncio.sleep(self.settings.poll_seconds)
@@ -253,10 +265,10 @@ class Service:
     async def _turn(self) -> None:
         now = datetime.now(UTC)
         invalid: list[str] = []
-        jobs = await self._db(lambda c: list_jobs(c, invalid=invalid))
+        jobs = await self._scheduler_db(lambda c: list_jobs(c, invalid=invalid))
         for problem in invalid:
             log.error("job not scheduled: its row is invalid", error=problem)
-        last = await self._db(ticks.last_scheduled)
+        last = await self._scheduler_db(ticks.last_scheduled)
         for row in jobs:
             cron = self.cron_of(row)
             if cron is None:
@@ -266,19 +278,19 @@ class Service:
                 # First sight of this job: its schedule counts from now (a baseline tick that
                 # does not run), so a new deployment does not start every job at once.
                 baseline = schedule.latest_due(cron, now)
-                await self._db(
+                await self._scheduler_db(
                     partial(ticks.insert, job_id=job_id, due_at=baseline, status="skipped")
                 )
                 continue
             due = schedule.due_tick(cron, last[job_id], now)
             if due is not None:
-                await self._db(partial(ticks.insert, job_id=job_id, due_at=due))
+                await self._scheduler_db(partial(ticks.insert, job_id=job_id, due_at=due))
         if time.monotonic() < self._claiming_from or self.stopping.is_set():
             return
         free = self.settings.parallel_jobs - len(self.runs)
         if free <= 0:
             return
-        for tick in await self._db(lambda c: ticks.claim(c, self.replica_id, free)):
+        for tick in await self._scheduler_db(lambda c: ticks.claim(c, self.replica_id, free)):
             self.runs[tick.tick_id] = asyncio.create_task(self._run_tick(tick))
 
     def cron_of(self, row: JobRow) -> str | None:
@@ -300,11 +312,15 @@ class Service:
                 if self.stopping.is_set():
                     runner.stop()
 
-            [result] = await self.ts.run_jobs(
+            # One tick runs the job for every instance it runs for (README: Several API
+            # instances), side by side within --parallel-jobs; the tick ends with the worst.
+            results = await self.ts.run_jobs(
                 [tick.job_id], clients=self.registry, on_start=self._started, on_runner=keep
             )
+            for each in results:
+                self.metrics.run_finished(each)
+            result = _worst(results)
             run_id = result.run_id
-            self.metrics.run_finished(result)
             if result.run_id is None and result.status == "failed":
                 # The job lock is held elsewhere (a one-shot run, or this job's previous tick):
                 # the tick waits and is tried again on a later turn.
@@ -319,7 +335,8 @@ class Service:
             log.error("tick not run", job_id=tick.job_id, error=str(exc))
             status = "skipped"
         finally:
-            self.active.pop(tick.job_id, None)
+            for key in [k for k in self.active if k[0] == tick.job_id]:
+                self.active.pop(key, None)
             self.runners.pop(tick.tick_id, None)
             self.runs.pop(tick.tick_id, None)
             await asyncio.shield(self._finish_tick(tick, status, run_id))
@@ -334,7 +351,7 @@ class Service:
             log.error("tick not recorded", tick_id=tick.tick_id, error=str(exc))
 
     def _started(self, run: JobRun) -> None:
-        self.active[run.job.id] = run
+        self.active[(run.job.id, run.job.source_instance_id)] = run
         self.metrics.run_started(run.job.id, run.job.name)
 
     async def _skip(self, tick: ticks.Tick) -> int:
@@ -352,3 +369,19 @@ class Service:
     async def _db(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection (the database briefly away: retried)."""
         return await pooled(self.pool, self.retry, work, what="the service")
+
+    async def _scheduler_db(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """``_db`` for the scheduler loop: its waits for the database count as signs of life."""
+        return await pooled(self.pool, self.scheduler_retry, work, what="the scheduler")
+
+
+_WORST = {"failed": 0, "interrupted": 1, "not started": 2, "skipped": 3, "success": 4}
+
+
+def _worst(results: list[JobResult]) -> JobResult:
+    """The result a tick ends with when it ran its job for several instances: a busy one
+    (its lock held elsewhere: run_id None) first, so the tick waits; else the worst status."""
+    busy = [r for r in results if r.run_id is None and r.status == "failed"]
+    if busy:
+        return busy[0]
+    return min(results, key=lambda r: _WORST.get(r.status, 0))

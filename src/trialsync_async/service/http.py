@@ -1,7 +1,9 @@
 """The ``serve`` daemon's HTTP surface: probes, metrics, the status page and a small JSON API.
 
-- ``/healthz``: the scheduler loop still turns (liveness); ``/readyz``: the database answers
-  and its migrations are current (readiness); ``/metrics``: Prometheus text.
+- ``/healthz``: the process is alive, its scheduler loop not wedged (liveness; a database
+  that is away does not fail it); ``/readyz``: this replica can work: the database answers,
+  its migrations are current and it holds a live lease as a replica (readiness);
+  ``/metrics``: Prometheus text.
 - ``/``: the status page, rendered on the server; it works without JavaScript.
 - ``/api/jobs``, ``/api/runs``: JSON. ``POST /api/jobs/{id}/run`` (run now: a manual tick for
   whichever replica claims it first) and ``POST /api/runs/{id}/cancel`` need the admin token,
@@ -32,12 +34,15 @@ from aiohttp.typedefs import Handler
 from multidict import MultiMapping
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from trialsync_async.db import catalog, history, replicas, status, ticks
 from trialsync_async.db import runs as run_log
-from trialsync_async.db import status, ticks
 from trialsync_async.db.resilience import is_connection_lost
 from trialsync_async.db.types import Connection
 from trialsync_async.errors import MigrationError, TrialSyncError
+from trialsync_async.freshness import Freshness, counts
+from trialsync_async.freshness import read as read_freshness
 from trialsync_async.schedule import JobSchedule
+from trialsync_async.service import page as page_data
 from trialsync_async.service.metrics import ServiceMetrics
 from trialsync_async.service.render import html
 from trialsync_async.service.view import ServiceView
@@ -96,6 +101,7 @@ class JobView:
     schedule_is_default: bool
     next_run_at: datetime | None  # None: disabled, unscheduled or a bad schedule
     schedule_error: str | None
+    freshness: Freshness | None = None
 
     def to_json(self) -> dict[str, Any]:
         j = self.job
@@ -115,16 +121,24 @@ class JobView:
             "last_run_id": j.last_run_id,
             "last_run_status": j.last_status,
             "last_run_records": j.last_records,
+            "last_run_fetched": j.last_fetched,
             "last_run_started_at": j.last_started_at,
             "last_run_completed_at": j.last_completed_at,
             "last_run_seconds": j.last_seconds,
+            "freshness": None if self.freshness is None else self.freshness.to_json(),
         }
 
 
-def job_view(job: status.JobStatus, settings: Settings, now: datetime) -> JobView:
+def job_view(
+    job: status.JobStatus,
+    settings: Settings,
+    now: datetime,
+    freshness: Mapping[int, Freshness] | None = None,
+) -> JobView:
     own = job.schedule_cron or None
     s = JobSchedule.of_values(own, job.active, settings.default_schedule, now)
-    return JobView(job, s.cron, s.is_default, s.next_run_at, s.error)
+    found = (freshness or {}).get(job.id)
+    return JobView(job, s.cron, s.is_default, s.next_run_at, s.error, found)
 
 
 class _Service:
@@ -135,6 +149,8 @@ class _Service:
     # --- probes and metrics -----------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
+        """Liveness: answered from memory, never from the database. ``loop_lag`` does not count
+        the scheduler's waits for a database that is away (the daemon's docstring)."""
         lag, limit = self.view.loop_lag(), 3 * self.view.settings.poll_seconds + 10
         if lag < limit:
             return _json({"status": "ok"})
@@ -142,10 +158,13 @@ class _Service:
         return _json(body, status=503)
 
     async def readyz(self, request: web.Request) -> web.StreamResponse:
+        """Readiness: the database answers within PROBE_TIMEOUT, every migration is applied and
+        this replica holds a live lease in ``dw_etl_replicas``; else 503 with the reason."""
         try:
             async with asyncio.timeout(PROBE_TIMEOUT), self.view.pool.acquire() as conn:
                 await status.ping(conn)
                 pending = await status.pending_migrations(conn, self.view.settings.migrations_dir)
+                live = [] if pending else await replicas.live(conn)
         except TimeoutError:
             return _not_ready(f"the database did not answer within {PROBE_TIMEOUT:g} s")
         except DB_ERRORS as exc:
@@ -154,6 +173,11 @@ class _Service:
             return _not_ready(str(exc))
         if pending:
             return _not_ready(f"migrations pending: {', '.join(pending)}", pending=pending)
+        if self.view.replica_id not in {r.replica_id for r in live}:
+            return _not_ready(
+                f"replica {self.view.replica_id} holds no live lease in dw_etl_replicas "
+                "(not registered yet, or its lease expired while the database was away)"
+            )
         return _json({"status": "ready"})
 
     async def metrics_text(self, request: web.Request) -> web.StreamResponse:
@@ -170,17 +194,31 @@ class _Service:
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         settings, now = self.view.settings, datetime.now(UTC)
+        lease = settings.lease_seconds
         async with self._connection() as conn:
             jobs = await status.jobs(conn)
-            running = await status.runs(conn, status="running", limit=PAGE_ROWS)
+            fresh = await self._freshness(conn)
+            running = await status.runs(
+                conn, status="running", limit=PAGE_ROWS, lease_seconds=lease
+            )
+            planned = await history.planned_requests(conn, [r.run_id for r in running])
             queued = await status.queued_ticks(conn, limit=PAGE_ROWS)
             failed = await status.recent_failures(
                 conn, limit=RECENT_FAILURES, units=FAILED_UNITS_SHOWN
             )
+            instances = await catalog.list_instances(conn)
+        views = sorted(
+            (job_view(j, settings, now, fresh) for j in jobs),
+            key=lambda v: (page_data.rank(v.freshness), v.job.id),
+        )
         return html(
             "status.html",
-            jobs=[job_view(j, settings, now) for j in jobs],
-            running=running,
+            jobs=[v for v in views if v.job.active],
+            disabled=[v for v in views if not v.job.active],
+            counts=counts(fresh),
+            instances=page_data.instance_states(instances, self.view.clients()),
+            running=[page_data.running_row(r, planned.get(r.run_id)) for r in running],
+            lease=lease,
             queued=queued,
             failed=failed,
             admin=bool(settings.admin_token),
@@ -197,13 +235,23 @@ class _Service:
         settings, now = self.view.settings, datetime.now(UTC)
         async with self._connection() as conn:
             jobs = await status.jobs(conn)
-        return _json([job_view(j, settings, now).to_json() for j in jobs])
+            fresh = await self._freshness(conn)
+        return _json([job_view(j, settings, now, fresh).to_json() for j in jobs])
 
     async def runs(self, request: web.Request) -> web.StreamResponse:
         job_id, run_status, limit = _runs_filter(request.query)
+        lease = self.view.settings.lease_seconds
         async with self._connection() as conn:
-            found = await status.runs(conn, job_id=job_id, status=run_status, limit=limit)
+            found = await status.runs(
+                conn, job_id=job_id, status=run_status, limit=limit, lease_seconds=lease
+            )
         return _json(found)  # orjson writes the dataclasses' fields: RunStatus's docstring
+
+    async def _freshness(self, conn: Connection) -> dict[int, Freshness]:
+        s = self.view.settings
+        return await read_freshness(
+            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
+        )
 
     async def run_now(self, request: web.Request) -> web.StreamResponse:
         form = _is_form(request)

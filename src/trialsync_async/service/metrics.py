@@ -5,7 +5,9 @@ Two sources. The daemon reports runs as they start and finish (``run_started``,
 ``run_finished``): counters, a duration histogram, the last-success gauge. Everything else is
 read from the live service when scraped (``_LiveCollector``): the API clients' counters, the
 limiters' waits, queue depths, the pool, the replica count. Those values already live in
-their objects; copying them into metrics on every change would only make them stale.
+their objects; copying them into metrics on every change would only make them stale. Each
+job's freshness (freshness.py) and its running run's heartbeat are read from the database
+with the last-success timestamps, at most every ``REFRESH_SECONDS``.
 
 Labels say ``job_id``/``job_name`` and ``api_instance``, never ``job`` or ``instance``:
 Prometheus sets those two on every scraped series, and a clash renames ours.
@@ -13,6 +15,7 @@ Prometheus sets those two on every scraped series, and a clash renames ours.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter as Tally
 from collections import defaultdict
@@ -22,11 +25,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from trialsync_async import __version__
+from trialsync_async import __version__, freshness
 from trialsync_async.db import status
 from trialsync_async.db.types import Connection
 from trialsync_async.engine.result import JobResult
+from trialsync_async.freshness import Freshness
+from trialsync_async.service.schema_metrics import SchemaDriftCollector
 from trialsync_async.service.view import ServiceView
+from trialsync_async.settings import Settings
 
 RECORD_KINDS = ("inserted", "updated", "unchanged", "deleted")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800)
@@ -74,7 +80,11 @@ class ServiceMetrics:
         Info("trialsync_build", "The loader's version.", registry=r).info({"version": __version__})
         self._last_success: dict[int, tuple[str, float]] = {}
         self._refreshed_at: float | None = None
-        r.register(_LiveCollector(view, self._last_success))
+        self._view = view
+        self.jobs = _JobsSnapshot()
+        r.register(_LiveCollector(view, self._last_success, self.jobs))
+        self.schema_drift = SchemaDriftCollector()
+        r.register(self.schema_drift)
 
     # --- called by the daemon ---------------------------------------------------------
 
@@ -106,7 +116,29 @@ class ServiceMetrics:
             known = self._last_success.get(row.job_id)
             if known is None or row.at > known[1]:
                 self._last_success[row.job_id] = (row.job_name, row.at)
+        s = self._view.settings if self._view is not None else Settings()
+        found = await freshness.read(
+            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
+        )
+        self.jobs.update(list(found.values()))
+        await self.schema_drift.refresh(conn)
         self._refreshed_at = time.monotonic()
+
+
+class _JobsSnapshot:
+    """Every job's freshness as last read, and when (monotonic): a heartbeat's age is
+    exposed as read plus the time since."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Freshness] = []
+        self.read_at = 0.0
+
+    def update(self, jobs: list[Freshness]) -> None:
+        self.jobs, self.read_at = jobs, time.monotonic()
+
+
+def _finite_or_inf(rate: float | None) -> float:
+    return math.inf if rate is None else rate
 
 
 class _Families:
@@ -137,6 +169,31 @@ class _Families:
             "Seconds requests spent waiting in the instance's rate limiter, all told.",
             labels=("api_instance",),
         )
+        self.rate = GaugeMetricFamily(
+            "trialsync_api_rate_requests_per_second",
+            "The rate each instance's requests are held to now (AIMD); +Inf: not limited.",
+            labels=("api_instance",),
+        )
+        self.rate_ceiling = GaugeMetricFamily(
+            "trialsync_api_rate_ceiling_requests_per_second",
+            "The configured rate limit (this replica's share); +Inf: none configured.",
+            labels=("api_instance",),
+        )
+        self.rate_decreases = CounterMetricFamily(
+            "trialsync_api_rate_decreases",
+            "How often a 429 or 503 lowered the instance's rate.",
+            labels=("api_instance",),
+        )
+        self.concurrency = GaugeMetricFamily(
+            "trialsync_api_concurrency_limit",
+            "Requests the instance may have in flight now (the adaptive limit).",
+            labels=("api_instance",),
+        )
+        self.in_flight = GaugeMetricFamily(
+            "trialsync_api_in_flight",
+            "Requests to the instance in flight now.",
+            labels=("api_instance",),
+        )
         self.queues = GaugeMetricFamily(
             "trialsync_queue_depth",
             "Items waiting in a running job's page queue (parsed pages) and batch queue "
@@ -159,6 +216,30 @@ class _Families:
             "trialsync_scheduler_loop_lag_seconds",
             "Seconds since the scheduler loop last completed a turn.",
         )
+        self.stale = GaugeMetricFamily(
+            "trialsync_job_stale",
+            "1 when the job's last success is past its bound (2 x schedule interval + usual "
+            "duration; freshness.py), whatever the job does now; else 0 (disabled jobs: 0).",
+            labels=JOB_LABELS,
+        )
+        self.state = GaugeMetricFamily(
+            "trialsync_job_freshness_state",
+            "1 for each job, labelled with its freshness state: failing, stale, running, "
+            "never, fresh or disabled.",
+            labels=(*JOB_LABELS, "state"),
+        )
+        self.overdue = GaugeMetricFamily(
+            "trialsync_job_parents_overdue_ratio",
+            "Per-parent fan-outs: the share of their parents last fetched longer than the "
+            "job's max_refresh ago.",
+            labels=JOB_LABELS,
+        )
+        self.heartbeat_age = GaugeMetricFamily(
+            "trialsync_run_heartbeat_age_seconds",
+            "Seconds since the heartbeat of the job's run marked running (any replica or "
+            "process); absent when none runs. Above the lease: the run is dead.",
+            labels=JOB_LABELS,
+        )
 
     def all(self) -> list[Metric]:
         return list(vars(self).values())
@@ -167,9 +248,15 @@ class _Families:
 class _LiveCollector(Collector):
     """Reads the service when scraped."""
 
-    def __init__(self, view: ServiceView | None, last_success: dict[int, tuple[str, float]]):
+    def __init__(
+        self,
+        view: ServiceView | None,
+        last_success: dict[int, tuple[str, float]],
+        jobs: _JobsSnapshot | None = None,
+    ):
         self._view = view
         self._last_success = last_success
+        self._jobs = jobs or _JobsSnapshot()
 
     def describe(self) -> Iterable[Metric]:
         return _Families().all()  # no samples: registering must not touch the view
@@ -178,6 +265,7 @@ class _LiveCollector(Collector):
         f = _Families()
         for job_id, (name, at) in sorted(self._last_success.items()):
             f.last_success.add_metric([str(job_id), name], at)
+        self._freshness(f)
         if self._view is not None:
             self._clients(self._view, f)
             self._runs(self._view, f)
@@ -187,6 +275,17 @@ class _LiveCollector(Collector):
             f.replicas.add_metric([], self._view.live_replicas())
             f.lag.add_metric([], self._view.loop_lag())
         return f.all()
+
+    def _freshness(self, f: _Families) -> None:
+        since = time.monotonic() - self._jobs.read_at
+        for job in self._jobs.jobs:
+            labels = [str(job.job_id), job.job_name]
+            f.stale.add_metric(labels, 1.0 if job.stale else 0.0)
+            f.state.add_metric([*labels, job.state], 1.0)
+            if job.parents_overdue_ratio is not None:
+                f.overdue.add_metric(labels, job.parents_overdue_ratio)
+            if job.running_run_id is not None and job.heartbeat_age_seconds is not None:
+                f.heartbeat_age.add_metric(labels, job.heartbeat_age_seconds + since)
 
     @staticmethod
     def _clients(view: ServiceView, f: _Families) -> None:
@@ -207,6 +306,13 @@ class _LiveCollector(Collector):
             f.retries.add_metric([instance], retries[instance])
             f.throttled.add_metric([instance], throttled[instance])
             f.waited.add_metric([instance], waited[instance])
+        for client in view.clients():
+            instance, limiter, slots = str(client.instance_id), client.limiter, client.slots
+            f.rate.add_metric([instance], _finite_or_inf(limiter.rate))
+            f.rate_ceiling.add_metric([instance], _finite_or_inf(limiter.ceiling))
+            f.rate_decreases.add_metric([instance], limiter.decreases)
+            f.concurrency.add_metric([instance], slots.limit.limit)
+            f.in_flight.add_metric([instance], slots.in_flight)
 
     @staticmethod
     def _runs(view: ServiceView, f: _Families) -> None:

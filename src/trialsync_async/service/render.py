@@ -10,6 +10,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from trialsync_async.text import span
+
 
 @functools.cache
 def _templates() -> jinja2.Environment:
@@ -20,7 +22,10 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, duration=_duration, number=_number, ago=_ago)
+    env.filters.update(
+        when=_when, duration=_duration, number=_number, ago=_ago, span=_span, rate=_rate,
+        percent=_percent,
+    )  # fmt: skip
     return env
 
 
@@ -69,3 +74,18 @@ def _ago(seconds: float | None) -> str:
 
 def _number(value: int | float | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+def _span(seconds: float | None) -> str:
+    """Coarsely: ``45 s``, ``4 min``, ``5.2 h``, ``9.4 d`` (text.span)."""
+    return "—" if seconds is None else span(max(seconds, 0.0))
+
+
+def _rate(per_second: float | None) -> str:
+    if per_second is None:
+        return "—"
+    return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.1f}"
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{share:.1%}"

@@ -23,7 +23,8 @@ class ServiceView(Protocol):
     def pool(self) -> asyncpg.Pool: ...
 
     def loop_lag(self) -> float:
-        """Seconds since the scheduler loop last completed a turn (a stuck loop grows it)."""
+        """Seconds the scheduler loop has shown no sign of life: since its last turn, or since
+        it last waited for an unreachable database (0 while it waits). A stuck loop grows it."""
         ...
 
     def live_replicas(self) -> int:
