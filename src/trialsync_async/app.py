@@ -35,16 +35,23 @@ from trialsync_async.db.migrator import (
     sync_inventory,
 )
 from trialsync_async.db.overrides import Override, SettingState
+from trialsync_async.db.schema_drift import CheckedRun, checked_runs
+from trialsync_async.db.typed_views import sync_views
+from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry, make_client
 from trialsync_async.engine.estimate import JobPlan
 from trialsync_async.engine.job_run import ProgressCallback
 from trialsync_async.engine.result import JobResult
 from trialsync_async.engine.runner import Runner, select_jobs
 from trialsync_async.errors import ConfigError, DatabaseError, NotMigratedError, UnknownRunError
+from trialsync_async.freshness import Freshness
+from trialsync_async.freshness import read as read_freshness
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.records import scope_of
 from trialsync_async.schedule import JobSchedule
 from trialsync_async.settings import RUN_OPTION_FIELDS, Settings
+from trialsync_async.swagger import load_swagger
+from trialsync_async.typed_views import ViewsReport, plan_views
 
 
 class TrialSync:
@@ -137,7 +144,16 @@ class TrialSync:
                 retention_days=self.settings.retention_days,
             )
         self.migrated = True
+        report.notes += (await self.typed_views(apply=True)).notes()  # after the tables
         return report
+
+    async def typed_views(self, *, apply: bool) -> ViewsReport:
+        """``views``: the typed views of schema staging_typed, made (``apply``) or compared
+        (typed_views.py: the columns from the swagger; db/typed_views.py: the SQL)."""
+        plan = plan_views(self.inventory(), load_swagger())
+        async with self.pool.acquire() as conn:
+            changes = await sync_views(conn, plan.views, apply=apply)
+        return ViewsReport(plan, tuple(changes), applied=apply)
 
     async def sync_jobs(self) -> MigrationReport:
         jobs = self.inventory()
@@ -160,10 +176,24 @@ class TrialSync:
             parent = None
             if job.parent_job_id is not None:
                 parent = await catalog.get_job(conn, job.parent_job_id)
-            runs = await status.runs(conn, job_id=job_id, limit=5)
+            runs = await status.runs(
+                conn, job_id=job_id, limit=5, lease_seconds=self.settings.lease_seconds
+            )
+            freshness = await self._freshness(conn)
         when = now or datetime.now(UTC)
         schedule = JobSchedule.of(job, self.settings.default_schedule, when)
-        return JobDetail(job, settings, parent, schedule, runs)
+        return JobDetail(job, settings, parent, schedule, runs, freshness.get(job_id))
+
+    async def job_freshness(self) -> dict[int, Freshness]:
+        """Every job's freshness (freshness.py), by job id."""
+        async with self.pool.acquire() as conn:
+            return await self._freshness(conn)
+
+    async def _freshness(self, conn: Connection) -> dict[int, Freshness]:
+        s = self.settings
+        return await read_freshness(
+            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
+        )
 
     async def set_job(
         self,
@@ -194,6 +224,24 @@ class TrialSync:
     async def set_instance(self, instance_id: int, **changes: Unpack[InstanceChanges]) -> int:
         async with self.pool.acquire() as conn:
             return await catalog.set_instance(conn, instance_id, **changes)
+
+    async def add_instance(self, instance_id: int, **changes: Unpack[InstanceChanges]) -> int:
+        """``instances add``: a new active instance, which runs every job whose scope is all
+        (ConfigError when it exists)."""
+        async with self.pool.acquire() as conn:
+            return await catalog.add_instance(conn, instance_id, **changes)
+
+    async def job_instances(self) -> dict[int, list[int]]:
+        """The instances each job runs for (catalog.job_instances)."""
+        async with self.pool.acquire() as conn:
+            return await catalog.job_instances(conn)
+
+    async def set_instance_if_unconfigured(
+        self, instance_id: int, **changes: Unpack[InstanceChanges]
+    ) -> bool:
+        """``instances set --if-unconfigured``: catalog.set_instance_if_unconfigured."""
+        async with self.pool.acquire() as conn:
+            return await catalog.set_instance_if_unconfigured(conn, instance_id, **changes)
 
     async def test_instance(self, instance_id: int) -> InstanceProbe:
         """One request to the instance with its key (``instances test``); MissingApiKeyError
@@ -227,17 +275,28 @@ class TrialSync:
         status: str | None = None,
         since: timedelta | None = None,
         limit: int = 20,
+        instance_id: int | None = None,
     ) -> list[RunRow]:
-        """Runs, newest first: of one job, in one status, started within ``since``."""
+        """Runs, newest first: of one job, in one status, started within ``since``, of one
+        API instance."""
         async with self.pool.acquire() as conn:
             return await history.list_runs(
-                conn, job_id=job_id, status_is=status, since=since, limit=limit
-            )
+                conn, job_id=job_id, status_is=status, since=since, limit=limit,
+                lease_seconds=self.settings.lease_seconds, instance_id=instance_id,
+            )  # fmt: skip
 
     async def run_detail(self, run_id: int) -> RunDetail:
         """One run in full; ``UnknownRunError`` when there is none."""
         async with self.pool.acquire() as conn:
-            return await history.run_detail(conn, run_id)
+            return await history.run_detail(conn, run_id, lease_seconds=self.settings.lease_seconds)
+
+    async def schema_drift_runs(
+        self, *, job_id: int | None = None, per_job: int = 20
+    ) -> list[CheckedRun]:
+        """The newest ``per_job`` runs of each job whose records were checked for schema
+        drift (``schema``; schema_drift.history sums them up)."""
+        async with self.pool.acquire() as conn:
+            return await checked_runs(conn, job_id=job_id, per_job=per_job)
 
     async def run_failures(
         self, *, run_id: int | None = None, job_id: int | None = None, limit: int = 50
@@ -246,10 +305,11 @@ class TrialSync:
         async with self.pool.acquire() as conn:
             return await history.failures(conn, run_id=run_id, job_id=job_id, limit=limit)
 
-    async def run_stats(self, *, days: int = 7) -> RunStats:
-        """Per job over the last ``days`` days: runs, success rate, counts, mean duration."""
+    async def run_stats(self, *, days: int = 7, instance_id: int | None = None) -> RunStats:
+        """Per job over the last ``days`` days (of one API instance, when given): runs,
+        success rate, counts, mean duration."""
         async with self.pool.acquire() as conn:
-            return await history.stats(conn, days=days)
+            return await history.stats(conn, days=days, instance_id=instance_id)
 
     async def plan(
         self,
@@ -257,11 +317,13 @@ class TrialSync:
         *,
         full: bool = False,
         now: datetime | None = None,
+        instance_ids: Sequence[int] | None = None,
     ) -> list[JobPlan]:
         """What the next run of the jobs (``None``: every active job) would fetch and cost,
-        were it to run at ``now`` (default: now)."""
+        were it to run at ``now`` (default: now): one plan per (job, instance), for
+        ``instance_ids`` (``None``: every instance each job runs for)."""
         async with self.pool.acquire() as conn:
-            jobs = await select_jobs(conn, job_ids)
+            jobs = await select_jobs(conn, job_ids, instance_ids=instance_ids)
         return await plan_jobs(self.pool, jobs, full=full, now=now)
 
     async def failed_units_of(self, run_id: int) -> tuple[int, list[dict[str, str]]]:
@@ -273,13 +335,21 @@ class TrialSync:
         return found
 
     async def still_failed_of(self, run_id: int) -> list[dict[str, str]]:
-        """Run ``run_id``'s failed units that no later run has fetched since."""
+        """Run ``run_id``'s failed units that no later run (of its instance) fetched since."""
         job_id, failed = await self.failed_units_of(run_id)
+        instance_id = await self.instance_of_run(run_id)
         async with self.pool.acquire() as conn:
-            job = await catalog.get_job(conn, job_id)
             by_key = {scope_of(values): values for values in failed}
-            keys = await units.still_failed(conn, job_id, job.source_instance_id, list(by_key))
+            keys = await units.still_failed(conn, job_id, instance_id, list(by_key))
         return [by_key[key] for key in keys]
+
+    async def instance_of_run(self, run_id: int) -> int:
+        """The API instance run ``run_id`` ran for (UnknownRunError)."""
+        async with self.pool.acquire() as conn:
+            found = await runs.run_instance(conn, run_id)
+        if found is None:
+            raise UnknownRunError(run_id=run_id)
+        return found
 
     async def retries_of(self, run_id: int) -> list[tuple[int, str]]:
         """(run id, status) of the runs that retried ``run_id``'s failed units, newest first."""
@@ -301,6 +371,7 @@ class TrialSync:
         with_upstream: bool = False,
         retry_of: int | None = None,
         allow_deletes: bool = False,
+        instance_ids: Sequence[int] | None = None,
         **overrides: Any,
     ) -> list[JobResult]:
         """Run the given jobs (``None``: every active job) once, in dependency order;
@@ -313,6 +384,8 @@ class TrialSync:
         handle to ``stop()``); ``on_finish`` each job's result as it ends (skipped ones too).
         ``retry_of`` (with the one job of that run): fetch only that run's failed units.
         ``allow_deletes``: apply deletions the mass-deletion guard would refuse.
+        ``instance_ids``: run each job for these API instances (``None``: every instance
+        it runs for: its own, and every other active one unless its scope is ``own``).
         ``clients``: a registry shared between calls (the service's: every run of the process
         then shares one limiter per instance); by default each call opens and closes its own.
         """
@@ -339,7 +412,7 @@ class TrialSync:
         if on_runner is not None:
             on_runner(runner)
         try:
-            return await runner.run(job_ids, with_upstream=with_upstream)
+            return await runner.run(job_ids, with_upstream=with_upstream, instance_ids=instance_ids)
         finally:
             if own_clients:
                 await clients.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ class Row:
     key: str | None
     scope: str | None = None
     sanitized: bool = False
+    ident: str | None = None  # id jobs: the id as ``data->>'id'`` reads it (one row per id)
 
 
 def _strip_nul(value: Any) -> Any:
@@ -112,6 +113,8 @@ class RowBuilder:
         self.endpoint = endpoint
         self.casings: Counter[str] = Counter()  # first key segments as the records spell them
         self.id_kinds: Counter[str] = Counter()  # "number" / "string": how ids were written
+        # Shown each page's records before they become rows (schema_drift.DriftSampler).
+        self.observe: Callable[[list[Any]], None] | None = None
 
     def casing_report(self) -> tuple[dict[str, int], str | None]:
         """Record keys match any casing: the casings the records used, and a warning when
@@ -130,6 +133,29 @@ class RowBuilder:
                 f"({self.id_kinds['string']:,}): staged under one key, data->>'id'"
             )
         return None
+
+    def rows(
+        self,
+        records: list[Any],
+        *,
+        scope: str = "",
+        seen: dict[str, int] | None = None,
+        where: Callable[[int], str] | None = None,
+    ) -> list[Row]:
+        """The rows of one page's records; ``where(i)`` names record ``i``'s place, asked
+        only for a record that is refused (a name per record would cost more than its row)."""
+        row = self.row
+        if self.observe is not None:
+            self.observe(records)
+        try:
+            return [row(record, scope=scope, seen=seen) for record in records]
+        except RecordRejected as exc:
+            if where is None:
+                raise
+            at = next(i for i, r in enumerate(records) if _refused(row, r, scope))
+            raise RecordRejected(
+                where=where(at), endpoint=self.endpoint, detail=exc.context["detail"]
+            ) from None
 
     def row(
         self,
@@ -165,7 +191,8 @@ class RowBuilder:
                 )
             self.id_kinds["string" if isinstance(rid, str) else "number"] += 1
             # A fan-out's rows carry their unit's scope, so a merge can say which units changed.
-            return Row(text, None, scope or None, sanitized=sanitized)
+            ident = rid if isinstance(rid, str) else str(rid)
+            return Row(text, None, scope or None, sanitized=sanitized, ident=ident)
         if kind == "paths":
             parts = [_at_path(record, path, self.casings) for path in self.key.paths]
             if any(p is None for p in parts):
@@ -185,6 +212,14 @@ class RowBuilder:
         return Row(
             text, f"{scope}{KEY_SEPARATOR}{digest}{KEY_SEPARATOR}{n}", scope, sanitized=sanitized
         )
+
+
+def _refused(row: Callable[..., Row], record: Any, scope: str) -> bool:
+    try:
+        row(record, scope=scope)
+    except RecordRejected:
+        return True
+    return False
 
 
 def scope_of(parameters: Mapping[str, str]) -> str:

@@ -4,12 +4,8 @@ with failed units), the --json documents parsed, the tables' columns, exit codes
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,23 +13,26 @@ import pytest
 import pytest_asyncio
 
 from ccsim import SimulatorServer
+from tests.cli_support import cli
 from tests.engine_support import fetch, loader
 from tests.pg_support import unique_name
 from trialsync_async.db.connect import drop_database, recreate_database
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
 HOSTILE = ["..", ".", "", "1;DROP TABLE x", "../../patients/odata?x=", "%2e%2e"]
 
 RUN_KEYS = {
     "run_id", "job_id", "job_name", "status", "started_at", "completed_at", "seconds",
     "fetched", "inserted", "updated", "unchanged", "deleted", "requests", "planned_requests",
-    "error", "continues_run_id", "pass_id",
+    "error", "continues_run_id", "pass_id", "heartbeat_age_seconds", "dead", "instance_id",
 }  # fmt: skip
 DETAIL_KEYS = RUN_KEYS | {
     "worker", "written", "retries", "sanitized", "duplicates", "units_total", "units_done",
     "units_failed",
     "units_missing", "planned_parents", "fanout", "paging", "warnings", "cancel_requested",
-    "unit_failures", "unit_failures_total", "continues", "continued_by", "retry_of",
+    "unit_failures", "unit_failures_total", "continues", "continued_by", "retry_of", "pressure",
+    "schema_drift", "schema_checked",
 }  # fmt: skip
 TOTAL_KEYS = {"runs", "successes", "failures", "success_rate", "fetched", "written", "requests",
               "mean_seconds"}  # fmt: skip
@@ -46,6 +45,11 @@ class History:
     failed: int  # job 2, every request answered 500
     resumed: int  # job 2, success, continues ``failed``
     units: int  # job 11, failed: 3 refused parameter values, 3 missing (404)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of a command reading this history."""
+        return {"DATABASE_URL": self.dsn}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -82,19 +86,8 @@ async def history(
     await drop_database(pg_server_dsn, name)
 
 
-async def cli(history: History, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "trialsync_async", *args,
-        env={**os.environ, "TRIALSYNC_LOG_FORMAT": "json", "DATABASE_URL": history.dsn},
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def cli_json(history: History, *args: str) -> Any:
-    rc, out, err = await cli(history, *args, "--json")
+    rc, out, err = await cli(*args, "--json", env=history.env)
     assert rc == 0, err
     return orjson.loads(out)
 
@@ -142,7 +135,7 @@ async def test_runs_filters(history: History, args: list[str], expected: list[st
 
 
 async def test_runs_table_has_its_columns_and_truncates_errors(history: History) -> None:
-    rc, out, err = await cli(history, "runs")
+    rc, out, err = await cli("runs", env=history.env)
     assert rc == 0, err
     assert out.splitlines()[0].startswith("the newest 4 runs")
     assert header_words(out) == [
@@ -158,7 +151,7 @@ async def test_runs_table_has_its_columns_and_truncates_errors(history: History)
 
 @pytest.mark.parametrize("span", ["3x", "24", "h", "0h", "1.5h", "7 days"])
 async def test_a_bad_since_is_a_usage_error(history: History, span: str) -> None:
-    rc, _out, err = await cli(history, "runs", "--since", span)
+    rc, _out, err = await cli("runs", "--since", span, env=history.env)
     assert rc == 2
     assert f"argument --since: {span!r} is not a time span" in err
     assert "30m, 24h, 7d" in err and "Traceback" not in err
@@ -180,10 +173,12 @@ async def test_runs_show_a_run_with_failed_units(history: History) -> None:
     assert run["units_total"] == fanout["parents"]
     assert run["continues"] == [] and run["continued_by"] == []
     assert run["written"] == run["inserted"] + run["updated"]
+    assert set(run["pressure"]) == {"rate", "ceiling", "decreases", "throttled", "in_flight_limit"}
 
-    rc, out, err = await cli(history, "runs", "show", str(history.units))
+    rc, out, err = await cli("runs", "show", str(history.units), env=history.env)
     assert rc == 0, err
     assert out.startswith(f"run {history.units}: job 11 ")
+    assert "  pressure   rate " in out and "in flight" in out
     assert "fan-out" in out and "failed units (6, first 5)" in out and "studyId=.." in out
     assert "records and requests" in out and "resume chain" not in out
 
@@ -198,9 +193,9 @@ async def test_runs_show_the_resume_chain(history: History) -> None:
     assert "500" in resumed["continues"][0]["error"]
     assert set(resumed["continues"][0]) == {"run_id", "status", "started_at", "completed_at",
                                             "seconds", "fetched", "requests", "error"}  # fmt: skip
-    rc, out, err = await cli(history, "runs", "--json", "show", str(history.resumed))
+    rc, out, err = await cli("runs", "--json", "show", str(history.resumed), env=history.env)
     assert rc == 0 and orjson.loads(out)["run"]["run_id"] == history.resumed  # --json before
-    rc, out, err = await cli(history, "runs", "show", str(history.resumed))
+    rc, out, err = await cli("runs", "show", str(history.resumed), env=history.env)
     assert rc == 0, err
     assert "resume chain" in out and "continued" in out and f"continues run {history.failed}" in out
 
@@ -220,7 +215,7 @@ async def test_runs_show_the_resume_chain(history: History) -> None:
 async def test_bad_requests_get_one_clear_line(
     history: History, args: list[str], rc: int, message: str
 ) -> None:
-    code, out, err = await cli(history, *args)
+    code, out, err = await cli(*args, env=history.env)
     assert code == rc
     assert message in err and "Traceback" not in err
     if rc == 1:
@@ -256,7 +251,7 @@ async def test_failures(history: History) -> None:
     clean = await cli_json(history, "failures", "--run", str(history.ok))
     assert clean == {"failures": [], "failed_units": [], "failed_units_total": 0}
 
-    rc, out, err = await cli(history, "failures")
+    rc, out, err = await cli("failures", env=history.env)
     assert rc == 0, err
     assert out.startswith("2 failed runs")
     assert header_words(out) == ["run", "job", "name", "status", "started", "failed", "missing",
@@ -287,7 +282,7 @@ async def test_stats(history: History) -> None:
     recent = await cli_json(history, "stats", "--days", "1")
     assert recent["days"] == 1 and recent["jobs"][0]["runs"] == 2  # the first run is 3 days old
 
-    rc, out, err = await cli(history, "stats")
+    rc, out, err = await cli("stats", env=history.env)
     assert rc == 0, err
     assert out.startswith("runs started in the last 7 days")
     assert out.splitlines()[1].split() == ["job", "name", "runs", "successes", "failures",

@@ -190,10 +190,13 @@ async def test_statements_that_grow_with_the_data_plan_no_per_row_scans(
             query("fanout_children_mark").format(table=children), (1, 10, keys), False
         ),
         "status page": (query("status_jobs"), (), False),
-        "runs": (query("status_runs"), (None, None, 20, None, None), False),
+        "runs": (query("status_runs"), (None, None, 20, None, None, None), False),
         "failures": (query("history_failed_units"), (None, None, 50), False),
-        "stats": (query("history_stats"), (7,), False),
+        "stats": (query("history_stats"), (7, None), False),
         "resume chain": (query("history_resume_chain"), (1500,), False),
+        "freshness": (query("freshness_jobs"), (), False),
+        "parents overdue": (query("freshness_parents_overdue"), (), True),
+        "resolved by": (query("status_resolved_by"), (list(range(1, 21)),), False),
     }  # fmt: skip
     found = {
         name: problems

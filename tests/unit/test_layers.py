@@ -1,16 +1,19 @@
-"""The house rules, checked: which layer may import which, and a CLI that never loads the
-simulator unless asked."""
+"""The house rules, checked in the source: which layer may import which, and a loader that
+never imports the simulator unless asked (what a real interpreter loads:
+tests/integration/test_layers_loaded.py)."""
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "trialsync_async"
+from tests.cli_support import REPO
+
+pytestmark = pytest.mark.unit
+
+PACKAGE = REPO / "src" / "trialsync_async"
 
 # layer → the trialsync_async modules it may import (besides its own layer)
 ALLOWED = {
@@ -112,29 +115,6 @@ def test_no_module_of_the_loader_imports_the_simulator() -> None:
         assert not any(m.startswith("ccsim") for m in _imports(path)), path
 
 
-def test_help_loads_no_simulator_module() -> None:
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "trialsync_async", "--help"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert "usage: trialsync-async" in out.stdout
-    loaded = [line for line in out.stderr.splitlines() if "ccsim" in line]
-    assert not loaded, loaded[:3]
-
-
-def test_validate_needs_no_database_no_api_and_no_simulator() -> None:
-    """`validate` checks the inventory offline: it loads no database driver, HTTP client,
-    engine or simulator module."""
-    code = (
-        "import sys, trialsync_async.validate; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('asyncpg', 'aiohttp', 'ccsim') or m.startswith(('trialsync_async.db', "
-        "'trialsync_async.engine', 'trialsync_async.api', 'trialsync_async.app'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_every_named_query_used_exists_and_every_query_is_used() -> None:
     """``query("name")`` with a literal name, everywhere: a search for a name finds its users,
     and a statement nobody calls is not kept."""
@@ -142,7 +122,7 @@ def test_every_named_query_used_exists_and_every_query_is_used() -> None:
 
     from trialsync_async.db.queries import names as query_names
 
-    src = Path(__file__).resolve().parents[2] / "src" / "trialsync_async"
+    src = REPO / "src" / "trialsync_async"
     called: set[str] = set()
     literals: set[str] = set()
     for path in src.rglob("*.py"):

@@ -10,12 +10,13 @@ where ``trialsync-async simulate`` listens, so jobs can be run again on the same
 from __future__ import annotations
 
 import argparse
+from contextlib import AsyncExitStack
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from trialsync_async.app import TrialSync
-from trialsync_async.cli.common import EXIT_FAILED, EXIT_OK, SubParsers, handles
+from trialsync_async.cli.common import EXIT_FAILED, EXIT_OK, SubParsers, handles, int_at_least
 from trialsync_async.cli.run import add_run_options, run_settings, run_with_progress
 from trialsync_async.db.catalog import is_this_machine
 from trialsync_async.db.connect import (
@@ -41,6 +42,11 @@ def add_commands(sub: SubParsers) -> None:
         "demo", help="start the simulator (and PostgreSQL if needed) and run every active job"
     )
     demo.add_argument("--scale", type=float, default=None, help="simulator data scale")
+    demo.add_argument(
+        "--instances", type=int_at_least(1, 9), default=1, metavar="N",
+        help="load N API instances side by side, each from a simulator of its own (instance "
+        "K: seed + K - 1, so different data); default 1",
+    )  # fmt: skip
     add_run_options(demo)
     handles(demo, run_demo)
 
@@ -83,9 +89,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from ccsim import SimulatorOptions, SimulatorServer
 
     scale = args.scale if args.scale is not None else DEMO_SCALE
+    extra = getattr(args, "instances", 1) - 1  # instances 2.. from simulators of their own
     async with (
         SimulatorServer(SimulatorOptions(scale=scale)) as sim,
         TrialSync(settings, require_schema=False) as ts,
+        AsyncExitStack() as others,
     ):
         report = await ts.migrate()
         print(
@@ -99,10 +107,27 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             auth_header=sim.options.api_key_header,
             rate_limit=DEMO_RATE_LIMIT,
         )
+        for k in range(DEMO_INSTANCE + 1, DEMO_INSTANCE + 1 + extra):
+            seed = SimulatorOptions().seed + k - DEMO_INSTANCE
+            other = await others.enter_async_context(
+                SimulatorServer(SimulatorOptions(scale=scale, seed=seed))
+            )
+            await ts.set_instance(
+                k, name=f"demo {k}", base_url=other.base_url, api_key=other.api_key,
+                auth_header=other.options.api_key_header, rate_limit=DEMO_RATE_LIMIT,
+                is_active=True,
+            )  # fmt: skip
+            print(f"instance {k}: simulator at {other.base_url} (seed {seed})")
         try:
             results, stop = await run_with_progress(ts, args, None)
         finally:  # this simulator stops now: point at where `simulate` listens
             await ts.set_instance(DEMO_INSTANCE, base_url=settings.default_instance_url)
+            for k in range(DEMO_INSTANCE + 1, DEMO_INSTANCE + 1 + extra):
+                # Their simulators stop too, and nothing listens in their place.
+                await ts.set_instance(k, is_active=False)
+    if extra:
+        print(f"\ninstances 2..{1 + extra} are inactive now (their simulators stopped): their "
+              "rows stay; `runs --instance N`, `stats --instance N`")  # fmt: skip
     simulate = "trialsync-async simulate" + (f" --scale {scale:g}" if scale != DEMO_SCALE else "")
     print(
         f"\ninstance {DEMO_INSTANCE} now points at {settings.default_instance_url}: start "

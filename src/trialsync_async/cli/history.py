@@ -13,6 +13,7 @@ from typing import Any
 
 from trialsync_async.app import TrialSync
 from trialsync_async.cli.common import EXIT_OK, SubParsers, add_json, handles, int_at_least
+from trialsync_async.cli.schema import print_run_drift
 from trialsync_async.cli.tables import cell_text, print_json, print_table
 from trialsync_async.db.history import (
     RUN_STATUSES,
@@ -26,7 +27,7 @@ from trialsync_async.db.history import (
 from trialsync_async.db.parameters import REASONS
 from trialsync_async.db.status import UnitFailure
 from trialsync_async.settings import Settings
-from trialsync_async.text import duration, plural, printable, shorten
+from trialsync_async.text import duration, plural, printable, shorten, span
 
 ERROR_WIDTH = 60
 _SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -43,6 +44,7 @@ def add_commands(sub: SubParsers) -> None:
         help="only runs started within SPAN: 30m, 24h, 7d",
     )  # fmt: skip
     runs.add_argument("--limit", type=int_at_least(1), default=20, metavar="N", help="default 20")
+    runs.add_argument("--instance", type=int, metavar="N", help="only runs for this API instance")
     add_json(runs)
     handles(runs, list_runs)
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -67,6 +69,7 @@ def add_commands(sub: SubParsers) -> None:
         "--days", type=int_at_least(1), default=7, metavar="N",
         help="runs started in the last N days (default 7)",
     )  # fmt: skip
+    stats.add_argument("--instance", type=int, metavar="N", help="only runs for this API instance")
     add_json(stats)
     handles(stats, show_stats)
 
@@ -74,8 +77,9 @@ def add_commands(sub: SubParsers) -> None:
 async def list_runs(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
         rows = await ts.run_history(
-            job_id=args.job, status=args.status, since=args.since, limit=args.limit
-        )
+            job_id=args.job, status=args.status, since=args.since, limit=args.limit,
+            instance_id=args.instance,
+        )  # fmt: skip
     print_runs(rows, as_json=args.json, limit=args.limit)
     return EXIT_OK
 
@@ -95,7 +99,8 @@ async def list_failures(settings: Settings, args: argparse.Namespace) -> int:
 
 async def show_stats(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
-        print_stats(await ts.run_stats(days=args.days), as_json=args.json)
+        stats = await ts.run_stats(days=args.days, instance_id=args.instance)
+        print_stats(stats, as_json=args.json)
     return EXIT_OK
 
 
@@ -125,8 +130,16 @@ RUN_HEADERS = ["run", "job", "name", "status", "started", "duration", "fetched",
                "updated", "unchanged", "deleted", "requests", "planned", "error"]  # fmt: skip
 
 
+def status_text(r: RunRow) -> str | None:
+    """A run's status; a dead one (running, its heartbeat older than the lease) says so:
+    ``running (no heartbeat for 4 min)``."""
+    if r.dead and r.heartbeat_age_seconds is not None:
+        return f"{r.status} (no heartbeat for {span(r.heartbeat_age_seconds)})"
+    return r.status
+
+
 def _run_cells(r: RunRow) -> list[Any]:
-    return [r.run_id, r.job_id, (r.job_name or "")[:30], r.status, _local(r.started_at),
+    return [r.run_id, r.job_id, (r.job_name or "")[:30], status_text(r), _local(r.started_at),
             duration(r.seconds), r.fetched, r.inserted, r.updated, r.unchanged, r.deleted,
             r.requests, r.planned_requests, _short(r.error)]  # fmt: skip
 
@@ -138,6 +151,11 @@ def print_runs(rows: Sequence[RunRow], *, as_json: bool, limit: int | None = Non
     title = f"the newest {plural(len(rows), 'run')}" if rows else "no runs"
     if limit is not None and len(rows) == limit:
         title += f" (--limit {limit}: there may be more)"
+    if len({r.instance_id for r in rows}) > 1:  # several API instances: say which
+        headers = [*RUN_HEADERS[:2], "instance", *RUN_HEADERS[2:]]
+        cells = [[*c[:2], r.instance_id, *c[2:]] for r, c in ((r, _run_cells(r)) for r in rows)]
+        print_table(headers, cells, title=title)
+        return
     print_table(RUN_HEADERS, [_run_cells(r) for r in rows], title=title)
 
 
@@ -163,17 +181,25 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
         return
     started = _local(run.started_at)
     completed = _local(run.completed_at)
-    print(f"run {run.run_id}: job {run.job_id} {run.job_name or ''}, {run.status}")
+    print(f"run {run.run_id}: job {run.job_id} {run.job_name or ''}, {status_text(run)}")
     print(f"  started    {cell_text(started)}" if started else "  started    -")
     print(f"  completed  {cell_text(completed)}" if completed else "  completed  -")
     print(f"  duration   {duration(run.seconds)}")
+    print(f"  instance   {run.instance_id if run.instance_id is not None else '-'}")
     print(f"  worker     {run.worker or '-'}")
+    if run.heartbeat_age_seconds is not None:
+        beat = f"{span(run.heartbeat_age_seconds)} ago"
+        if run.dead:
+            beat += " (older than the lease: serve closes the run unless a process holds its lock)"
+        print(f"  heartbeat  {beat}")
     print(f"  pass       {run.pass_id}" + (f" (continues run {run.continues_run_id})"
                                            if run.continues_run_id else ""))  # fmt: skip
     if run.retry_of is not None:
         print(f"  retry of   run {run.retry_of} (its failed units)")
     if run.paging:
         print(f"  paging     {run.paging}")
+    if run.pressure:
+        print(f"  pressure   {pressure_text(run.pressure)}")
     if run.cancel_requested:
         print("  cancel     requested")
     if run.error:
@@ -200,6 +226,8 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
             [[run.fanout.get("mode"), run.fanout.get("parents"), *counts]],
             title="fan-out parents by reason",
         )
+    if run.schema_checked is not None:
+        print_run_drift(run.schema_drift, run.schema_checked)
     if run.warnings:
         print("warnings:")
         for warning in run.warnings:
@@ -212,6 +240,21 @@ def print_run(run: RunDetail, *, as_json: bool) -> None:
             chain,
             title="resume chain",
         )
+
+
+def pressure_text(pressure: dict[str, Any]) -> str:
+    """``notes["pressure"]`` in words: the rate the instance was held to when the run ended
+    (of its ceiling), the decreases and throttled answers during the run, the in-flight limit."""
+    rate, ceiling = pressure.get("rate"), pressure.get("ceiling")
+    held = "not limited" if rate is None else f"{rate:g}/s"
+    if ceiling is not None:
+        held += f" of {ceiling:g}/s"
+    decreases, throttled = pressure.get("decreases") or 0, pressure.get("throttled") or 0
+    in_flight = pressure.get("in_flight_limit")
+    return (
+        f"rate {held}, {plural(decreases, 'decrease')}, "
+        f"{plural(throttled, 'answer')} 429/503, at most {in_flight} in flight"
+    )
 
 
 def print_failures(report: FailureReport, *, as_json: bool) -> None:

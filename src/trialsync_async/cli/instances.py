@@ -22,7 +22,7 @@ from trialsync_async.cli.common import (
 )
 from trialsync_async.cli.tables import print_json, print_table
 from trialsync_async.commands.instance_check import InstanceProbe
-from trialsync_async.db.catalog import InstanceRow, is_this_machine
+from trialsync_async.db.catalog import InstanceChanges, InstanceRow, is_this_machine
 from trialsync_async.settings import Settings
 
 PROBE_HEADERS = ["instance", "name", "base_url", "reachable", "status", "latency", "key", "rate/s"]
@@ -67,7 +67,36 @@ def add_commands(sub: SubParsers) -> None:
     active = change.add_mutually_exclusive_group()
     active.add_argument("--active", dest="is_active", action="store_true", default=None)
     active.add_argument("--inactive", dest="is_active", action="store_false")
+    change.add_argument(
+        "--if-unconfigured", action="store_true",
+        help="apply the settings only to a new instance or to one with neither a key nor a key "
+        "variable (the placeholder `migrate` creates); leave an instance an operator configured "
+        "as it is (for init steps that run at every start)",
+    )  # fmt: skip
     handles(change, set_instance)
+    add = actions.add_parser(
+        "add", help="add an active instance that runs the active inventory",
+        description="A new API instance (error if N exists). It runs every job whose "
+        "instance_scope is 'all' (the default): `--job J` and `--all` run each job for every "
+        "active instance it runs for; `--instance N` narrows that.",
+    )  # fmt: skip
+    add.add_argument("instance_id", type=int, metavar="N")
+    add.add_argument("--base-url", required=True, help="e.g. https://host/CCSWEB")
+    add_key = add.add_mutually_exclusive_group(required=True)
+    add_key.add_argument(
+        "--api-key-env", metavar="VAR",
+        help="read the key at run time from this environment variable (only its name is stored)",
+    )  # fmt: skip
+    add_key.add_argument(
+        "--api-key-stdin", action="store_true",
+        help="read the key from standard input (or a prompt) and store it in the database",
+    )  # fmt: skip
+    add.add_argument(
+        "--rate-limit", type=not_negative, metavar="R",
+        help=f"requests/second for the instance (default {facts.RECOMMENDED_RATE:g}; 0 = none)",
+    )  # fmt: skip
+    add.add_argument("--name", help="default: 'instance N'")
+    handles(add, add_instance)
 
 
 async def list_instances(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,19 +117,49 @@ async def test_instance(settings: Settings, args: argparse.Namespace) -> int:
 
 async def set_instance(settings: Settings, args: argparse.Namespace) -> int:
     api_key = _read_key() if args.api_key_stdin else None
+    changes: InstanceChanges = {
+        "name": args.name,
+        "base_url": args.base_url,
+        "api_key": api_key,
+        "api_key_env": args.api_key_env,
+        "auth_header": args.auth_header,
+        "rate_limit": args.rate_limit,
+        "is_active": args.is_active,
+        "clear_key": args.clear_key,
+    }
     async with TrialSync(settings) as ts:
-        instance_id = await ts.set_instance(
-            args.instance_id,
-            name=args.name,
-            base_url=args.base_url,
-            api_key=api_key,
-            api_key_env=args.api_key_env,
-            auth_header=args.auth_header,
-            rate_limit=args.rate_limit,
-            is_active=args.is_active,
-            clear_key=args.clear_key,
-        )
+        if args.if_unconfigured:
+            if not await ts.set_instance_if_unconfigured(args.instance_id, **changes):
+                print(
+                    f"instance {args.instance_id} is configured already (it has a key or a key "
+                    "variable): left as it is"
+                )
+                return EXIT_OK
+            instance_id = args.instance_id
+        else:
+            instance_id = await ts.set_instance(args.instance_id, **changes)
     print(f"instance {instance_id} saved")
+    return EXIT_OK
+
+
+async def add_instance(settings: Settings, args: argparse.Namespace) -> int:
+    api_key = _read_key() if args.api_key_stdin else None
+    changes: InstanceChanges = {
+        "name": args.name,
+        "base_url": args.base_url,
+        "api_key": api_key,
+        "api_key_env": args.api_key_env,
+        "rate_limit": args.rate_limit,
+    }
+    async with TrialSync(settings) as ts:
+        instance_id = await ts.add_instance(args.instance_id, **changes)
+        runs_for = await ts.job_instances()
+        active = {row.spec.id for row in await ts.list_jobs() if row.spec.is_active}
+    jobs = sum(1 for job_id, ids in runs_for.items() if job_id in active and instance_id in ids)
+    print(
+        f"instance {instance_id} added: it runs {jobs} active jobs (`trialsync-async plan "
+        f"--instance {instance_id}`, `trialsync-async --all --instance {instance_id}`)"
+    )
     return EXIT_OK
 
 

@@ -18,7 +18,19 @@ from typing import Any
 import asyncpg
 
 from trialsync_async import __version__
-from trialsync_async.cli import demo, history, instances, jobs, migrate, plan, run, serve, validate
+from trialsync_async.cli import (
+    demo,
+    history,
+    instances,
+    jobs,
+    migrate,
+    plan,
+    run,
+    schema,
+    serve,
+    validate,
+    views,
+)
 from trialsync_async.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -48,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_commands(parser, sub)  # --job/--all (no command) and retry-failed
     migrate.add_commands(sub)
     validate.add_commands(sub)
+    views.add_commands(sub)
     plan.add_commands(sub)
     serve.add_commands(sub)
     jobs.add_commands(sub)
@@ -59,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the Clinical Conductor API simulator (see `simulate --help`)",
     )  # fmt: skip
     history.add_commands(sub)
+    schema.add_commands(sub)
     demo.add_commands(sub)
     return parser
 

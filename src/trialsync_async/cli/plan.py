@@ -24,13 +24,21 @@ def add_commands(sub: SubParsers) -> None:
     )
     plan.add_argument("--all", action="store_true", help="every active job (the default)")
     plan.add_argument("--full", action="store_true", help="as a --full run would fetch")
+    plan.add_argument(
+        "--instance", type=int, action="append", metavar="N",
+        help="for this API instance (repeatable; default: every instance each job runs for)",
+    )  # fmt: skip
     add_json(plan)
     handles(plan, run_plan)
 
 
 async def run_plan(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
-        plans = await ts.plan(None if args.all or not args.job else args.job, full=args.full)
+        plans = await ts.plan(
+            None if args.all or not args.job else args.job,
+            full=args.full,
+            instance_ids=args.instance,
+        )
     if args.json:
         print_json({"full": args.full, "jobs": [_doc(p) for p in plans], "total": _total(plans)})
     else:
@@ -38,9 +46,10 @@ async def run_plan(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _row(p: JobPlan) -> tuple[object, ...]:
+def _row(p: JobPlan, instances: bool = False) -> tuple[object, ...]:
     by = (p.reasons.get(r, 0) if p.parents is not None else None for r in PLAN_REASONS)
-    return (p.job_id, p.name[:30], p.parents, *by, p.requests, span(p.seconds))
+    where = (p.instance_id,) if instances else ()
+    return (p.job_id, *where, p.name[:30], p.parents, *by, p.requests, span(p.seconds))
 
 
 def _doc(p: JobPlan) -> dict[str, object]:
@@ -59,8 +68,13 @@ def _total(plans: Sequence[JobPlan]) -> dict[str, object]:
 
 
 def _print(plans: Sequence[JobPlan]) -> None:
-    headers = ["job", "name", "parents", *PLAN_REASONS, "requests", "time"]
-    print_table(headers, [_row(p) for p in plans], keep=("job", "requests", "time"))
+    # An instance column once the plan spans several API instances (one row per job and
+    # instance, see README: Several API instances).
+    instances = len({p.instance_id for p in plans}) > 1
+    headers = ["job", *(["instance"] if instances else []), "name", "parents", *PLAN_REASONS,
+               "requests", "time"]  # fmt: skip
+    keep = ("job", "instance", "requests", "time") if instances else ("job", "requests", "time")
+    print_table(headers, [_row(p, instances) for p in plans], keep=keep)
     total = _total(plans)
     notes = []
     if total["never_ran"]:

@@ -199,6 +199,45 @@ async def set_instance(
         raise ConfigError(detail=f"an instance named {name!r} exists already") from exc
 
 
+async def add_instance(
+    conn: Connection, instance_id: int, **changes: Unpack[InstanceChanges]
+) -> int:
+    """``instances add``: a new active instance (``ConfigError`` when ``instance_id`` exists);
+    it runs every job whose scope is ``all`` (see ``job_instances``)."""
+    async with conn.transaction():
+        if await conn.fetchval(query("instance_exists"), instance_id):
+            raise ConfigError(
+                detail=f"instance {instance_id} exists already: change it with "
+                f"`trialsync-async instances set {instance_id} …`"
+            )
+        if changes.get("base_url") is None:
+            raise ConfigError(detail=f"instance {instance_id} needs a base_url")
+        changes["is_active"] = True
+        return await set_instance(conn, instance_id, **changes)
+
+
+async def job_instances(conn: Connection) -> dict[int, list[int]]:
+    """The instances each job runs for: its own (``source_instance_id``) always, and every
+    other active instance unless its ``instance_scope`` is ``own`` (0010_instances.sql)."""
+    found: dict[int, list[int]] = {}
+    for row in await conn.fetch(query("job_instances")):
+        found.setdefault(int(row["job_id"]), []).append(int(row["instance_id"]))
+    return found
+
+
+async def set_instance_if_unconfigured(
+    conn: Connection, instance_id: int, **changes: Unpack[InstanceChanges]
+) -> bool:
+    """``set_instance``, but only for an instance that does not exist yet or has neither a key
+    nor a key variable (the placeholder ``migrate`` creates): whether it applied. An instance
+    an operator configured is left as it is, so an init step may run this at every start."""
+    async with conn.transaction():
+        if await conn.fetchval(query("instance_configured"), instance_id):
+            return False
+        await set_instance(conn, instance_id, **changes)
+        return True
+
+
 # --- jobs -----------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ class History:
 
 async def history(conn: Connection, job_id: int, instance_id: int) -> History:
     units = await conn.fetchrow(query("plan_unit_records"), job_id, instance_id)
-    last = await conn.fetchrow(query("plan_last_run"), job_id)
+    last = await conn.fetchrow(query("plan_last_run"), job_id, instance_id)
     previous = await conn.fetchrow(query("run_previous"), job_id, instance_id, 0)
     resumable = previous is not None and previous["run_status"] in runs.RESUMABLE
     open_pass = int(previous["pass_id"]) if resumable and previous else 0

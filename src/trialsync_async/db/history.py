@@ -46,6 +46,9 @@ class RunRow:
     error: str | None
     continues_run_id: int | None
     pass_id: int | None
+    heartbeat_age_seconds: float | None  # running runs: seconds since their last heartbeat
+    dead: bool  # running, but the heartbeat is older than the lease (status.is_dead)
+    instance_id: int | None  # the API instance it ran for (dw_etl_runs.credential_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,12 @@ class RunDetail(RunRow):
     continues: list[ChainRun]  # the runs this one continues, oldest first
     continued_by: list[ChainRun]  # the runs that continue it, in order
     retry_of: int | None = None  # retry-failed: the run whose failed units this one re-fetched
+    # notes["pressure"]: rate, ceiling, decreases, throttled, in_flight_limit (engine/job_run.py)
+    pressure: dict[str, Any] | None = None
+    # notes["schema_drift"] (None: nothing drifted) and notes["schema_checked"] (None: the
+    # records were not checked): schema_drift.py
+    schema_drift: dict[str, Any] | None = None
+    schema_checked: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,10 @@ async def _notes(conn: Connection, run_ids: list[int]) -> dict[int, dict[str, An
     return {r["run_id"]: dict(_json(r["notes"]) or {}) for r in rows}
 
 
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
+
+
 def _planned(notes: dict[str, Any], key: str) -> int | None:
     value = (notes.get("planned") or {}).get(key)
     return int(value) if value is not None else None
@@ -178,7 +191,21 @@ def _row(s: RunStatus, notes: dict[str, Any]) -> dict[str, Any]:
         "error": s.error,
         "continues_run_id": s.continues_run_id,
         "pass_id": s.pass_id,
+        "heartbeat_age_seconds": s.heartbeat_age_seconds if s.status == "running" else None,
+        "dead": s.dead,
+        "instance_id": s.instance_id,
     }
+
+
+async def planned_requests(conn: Connection, run_ids: list[int]) -> dict[int, int]:
+    """The requests each run's plan expected (``notes["planned"]``); runs without an
+    estimate are left out."""
+    found: dict[int, int] = {}
+    for run_id, notes in (await _notes(conn, run_ids)).items():
+        planned = _planned(notes, "requests")
+        if planned is not None:
+            found[run_id] = planned
+    return found
 
 
 async def list_runs(
@@ -188,9 +215,15 @@ async def list_runs(
     status_is: str | None = None,
     since: timedelta | None = None,
     limit: int = 20,
+    lease_seconds: float | None = None,
+    instance_id: int | None = None,
 ) -> list[RunRow]:
-    """Runs, newest first, filtered by job, status and start time when given."""
-    found = await status.runs(conn, job_id=job_id, status=status_is, since=since, limit=limit)
+    """Runs, newest first, filtered by job, status, start time and API instance when given;
+    with ``lease_seconds``, running runs whose heartbeat is older are marked ``dead``."""
+    found = await status.runs(
+        conn, job_id=job_id, status=status_is, since=since, limit=limit,
+        lease_seconds=lease_seconds, instance_id=instance_id,
+    )  # fmt: skip
     notes = await _notes(conn, [s.run_id for s in found])
     return [RunRow(**_row(s, notes.get(s.run_id, {}))) for s in found]
 
@@ -205,9 +238,11 @@ async def _chain(conn: Connection, run_id: int) -> tuple[list[ChainRun], list[Ch
     return before, after
 
 
-async def run_detail(conn: Connection, run_id: int) -> RunDetail:
+async def run_detail(
+    conn: Connection, run_id: int, *, lease_seconds: float | None = None
+) -> RunDetail:
     """One run in full; ``UnknownRunError`` when there is no such run."""
-    s = await status.run(conn, run_id)
+    s = await status.run(conn, run_id, lease_seconds)
     if s is None:
         raise UnknownRunError(run_id=run_id)
     notes = (await _notes(conn, [run_id])).get(run_id, {})
@@ -215,7 +250,7 @@ async def run_detail(conn: Connection, run_id: int) -> RunDetail:
         run_id, ([], 0)
     )
     continues, continued_by = await _chain(conn, run_id)
-    fanout = notes.get("fanout")
+    fanout, pressure = notes.get("fanout"), notes.get("pressure")
     return RunDetail(
         **_row(s, notes),
         worker=s.worker,
@@ -230,6 +265,9 @@ async def run_detail(conn: Connection, run_id: int) -> RunDetail:
         planned_parents=_planned(notes, "parents"),
         fanout=dict(fanout) if isinstance(fanout, dict) else None,
         paging=notes.get("paging"),
+        pressure=dict(pressure) if isinstance(pressure, dict) else None,
+        schema_drift=_dict_or_none(notes.get("schema_drift")),
+        schema_checked=_dict_or_none(notes.get("schema_checked")),
         retry_of=notes["retry_of"] if isinstance(notes.get("retry_of"), int) else None,
         warnings=[str(w) for w in notes.get("warnings") or []],
         cancel_requested=s.cancel_requested,
@@ -283,11 +321,12 @@ def _failed_unit(fields: dict[str, Any]) -> FailedUnit:
     return FailedUnit(**fields)
 
 
-async def stats(conn: Connection, *, days: int = 7) -> RunStats:
-    """Per job over the runs started in the last ``days`` days, and the total."""
+async def stats(conn: Connection, *, days: int = 7, instance_id: int | None = None) -> RunStats:
+    """Per job over the runs started in the last ``days`` days (of one API instance, when
+    given), and the total."""
     jobs: list[JobRunStats] = []
     total: RunTotals | None = None
-    for r in await conn.fetch(query("history_stats"), days):
+    for r in await conn.fetch(query("history_stats"), days, instance_id):
         fields = dict(r)
         is_total = fields.pop("is_total")
         if is_total:

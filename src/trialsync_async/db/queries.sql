@@ -55,6 +55,13 @@ FROM dw_api_credentials WHERE id = $1
 -- name: instance_base_url
 SELECT base_url FROM dw_api_credentials WHERE id = $1::int
 
+-- name: instance_configured
+-- Whether instance $1 names a key or a key variable (NULL: no such instance; false: the key-less
+-- row `migrate` creates). FOR UPDATE: of init steps starting together, one applies its settings
+-- and the others, waiting on the row, then see it configured.
+SELECT api_key IS NOT NULL OR api_key_env IS NOT NULL
+FROM dw_api_credentials WHERE id = $1::int FOR UPDATE
+
 -- name: instance_update
 -- NULL arguments keep the stored value. A stored key ($4) and a key variable ($5) are
 -- alternatives: setting one clears the other, $9 clears both. $10: the base URL moves from this
@@ -205,27 +212,25 @@ CREATE INDEX IF NOT EXISTS {index} ON {table} (source_id)
 CREATE INDEX IF NOT EXISTS {index} ON {table} USING gin (data)
 
 -- name: batch_temp_create
--- One per connection; emptied by every commit, so a failed batch leaves nothing behind.
-CREATE TEMP TABLE IF NOT EXISTS trialsync_batch (
-    data TEXT NOT NULL,
+-- One per connection; emptied by every commit, so a failed batch leaves nothing behind. The
+-- writer puts each key in once (the last record wins), so the merges need no DISTINCT; ``data``
+-- is parsed into jsonb once, by the COPY. ``k``: the record key (id jobs: the id, as
+-- data->>'id' gives it, for the pass's seen keys).
+CREATE TEMP TABLE IF NOT EXISTS trialsync_batch_v2 (
+    data JSONB NOT NULL,
     k TEXT,
-    scope TEXT,
-    ord INTEGER NOT NULL
+    scope TEXT
 ) ON COMMIT DELETE ROWS
 
 -- name: staging_merge_by_id
 -- $1 source_id, $2 source_instance_id, $3 etl_job_id, $4 etl_run_id, $5 the pass whose seen
--- keys the batch's keys join (NULL: none). The same key twice in one INSERT … ON CONFLICT is
--- an error, so the batch is deduplicated first (last one wins). Unchanged rows are not
+-- keys the batch's keys join (NULL: none). The batch holds each id once (the writer saw to it:
+-- the same key twice in one INSERT … ON CONFLICT is an error). Unchanged rows are not
 -- rewritten; a row marked deleted that comes back is revived.
-WITH src AS (
-    SELECT DISTINCT ON (data::jsonb->>'id') data::jsonb AS data, k, scope
-    FROM trialsync_batch
-    ORDER BY data::jsonb->>'id', ord DESC
-), merged AS (
+WITH merged AS (
     INSERT INTO {table} AS s
         (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
-    SELECT data, k, scope, $1, $2, $3, $4 FROM src
+    SELECT data, NULL, scope, $1, $2, $3, $4 FROM trialsync_batch_v2
     ON CONFLICT (source_instance_id, (data->>'id')) DO UPDATE SET
         data = EXCLUDED.data,
         scope_key = EXCLUDED.scope_key,
@@ -239,9 +244,9 @@ WITH src AS (
     RETURNING (xmax = 0) AS inserted, s.scope_key AS scope
 ), seen AS (
     INSERT INTO dw_etl_seen_keys (pass_id, k)
-    SELECT $5::int, data->>'id' FROM src WHERE $5::int IS NOT NULL
+    SELECT $5::int, k FROM trialsync_batch_v2 WHERE $5::int IS NOT NULL
 )
-SELECT (SELECT count(*) FROM src) AS distinct_rows,
+SELECT (SELECT count(*) FROM trialsync_batch_v2) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
        count(*) FILTER (WHERE NOT inserted) AS updated,
        array_remove(array_agg(DISTINCT scope), NULL) AS changed_scopes
@@ -249,14 +254,10 @@ FROM merged
 
 -- name: staging_merge_by_record_key
 -- The same, keyed by the record_key the loader computed (composite, value and keyless keys).
-WITH src AS (
-    SELECT DISTINCT ON (k) data::jsonb AS data, k, scope
-    FROM trialsync_batch
-    ORDER BY k, ord DESC
-), merged AS (
+WITH merged AS (
     INSERT INTO {table} AS s
         (data, record_key, scope_key, source_id, source_instance_id, etl_job_id, etl_run_id)
-    SELECT data, k, scope, $1, $2, $3, $4 FROM src
+    SELECT data, k, scope, $1, $2, $3, $4 FROM trialsync_batch_v2
     ON CONFLICT (source_instance_id, record_key) WHERE record_key IS NOT NULL DO UPDATE SET
         data = EXCLUDED.data,
         scope_key = EXCLUDED.scope_key,
@@ -270,9 +271,9 @@ WITH src AS (
     RETURNING (xmax = 0) AS inserted, s.scope_key AS scope
 ), seen AS (
     INSERT INTO dw_etl_seen_keys (pass_id, k)
-    SELECT $5::int, k FROM src WHERE $5::int IS NOT NULL
+    SELECT $5::int, k FROM trialsync_batch_v2 WHERE $5::int IS NOT NULL
 )
-SELECT (SELECT count(*) FROM src) AS distinct_rows,
+SELECT (SELECT count(*) FROM trialsync_batch_v2) AS distinct_rows,
        count(*) FILTER (WHERE inserted) AS inserted,
        count(*) FILTER (WHERE NOT inserted) AS updated,
        array_remove(array_agg(DISTINCT scope), NULL) AS changed_scopes
@@ -289,6 +290,12 @@ WHERE source_instance_id = $1 AND etl_job_id = $2 AND scope_key = $3
 -- with the data (db/planning.py): no nested loop, so every join is a hash or merge join, linear
 -- whatever the statistics say (a table the run just filled has none yet).
 SET LOCAL enable_nestloop = off
+
+-- name: batch_session_settings
+-- The run connection's, once: a GIN index on data takes new entries into its pending list
+-- until this much, then sorts them in, in bulk (4 MB by default: many small flushes cost the
+-- load a third of its time).
+SET gin_pending_list_limit = '64MB'
 
 -- name: planner_key_lookups
 -- Inside a batch's transaction (db/planning.py): rows are reached through the index on their
@@ -651,7 +658,7 @@ ORDER BY run_id DESC LIMIT 1
 
 -- name: run_running_elsewhere
 SELECT run_id, worker FROM dw_etl_runs
-WHERE job_id = $1 AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
+WHERE job_id = $1 AND credential_id = $2 AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
 
 -- name: run_start
 -- $4 pass_id (NULL: this run starts a new pass), $5 the run it continues, $6 its notes (a
@@ -689,6 +696,22 @@ WHERE run_id = $1
 -- name: run_failure_insert
 INSERT INTO dw_etl_run_failures (run_id, parameters, error_message) VALUES ($1, $2, $3)
 
+-- name: job_instances
+-- The instances each job runs for (0010_instances.sql): its own (the inventory's
+-- source_instance_id) always, and every other active instance unless its scope is 'own'.
+SELECT j.id AS job_id, c.id AS instance_id
+FROM dw_etl_jobs AS j
+JOIN dw_api_credentials AS c
+    ON c.id = COALESCE(j.source_instance_id, 1) OR (j.instance_scope = 'all' AND c.is_active)
+ORDER BY j.id, c.id
+
+-- name: run_instance
+-- The instance a run ran for (NULL: no such run).
+SELECT COALESCE(credential_id, 1) FROM dw_etl_runs WHERE run_id = $1
+
+-- name: instance_exists
+SELECT EXISTS (SELECT 1 FROM dw_api_credentials WHERE id = $1)
+
 -- name: run_failed_units
 -- The job of run $1 and the parameters of its failed units (not those that answered 404).
 SELECT r.job_id, f.parameters FROM dw_etl_runs AS r
@@ -721,21 +744,24 @@ VALUES ($1, 'skipped', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, $2, $3)
 RETURNING run_id
 
 -- name: job_lock
--- Session-level: one run of a job at a time across every process (released explicitly).
+-- Session-level: one run of a (job, instance) at a time across every process (released
+-- explicitly); $2 is runs.job_lock_key(job, instance).
 SELECT pg_try_advisory_lock($1::int, $2::int)
 
 -- name: job_unlock
 SELECT pg_advisory_unlock($1::int, $2::int)
 
 -- name: runs_running
-SELECT run_id, job_id FROM dw_etl_runs WHERE run_status = 'running' ORDER BY run_id
+SELECT run_id, job_id, COALESCE(credential_id, 1) AS instance_id FROM dw_etl_runs
+WHERE run_status = 'running' ORDER BY run_id
 
 -- name: runs_abandon
--- Called holding the job's lock: any other 'running' run of the job has lost its process.
+-- Called holding the (job, instance)'s lock: any other 'running' run of it lost its process.
 UPDATE dw_etl_runs SET run_status = 'failed', completed_at = CURRENT_TIMESTAMP,
     error_message = 'abandoned: its process stopped (last heartbeat '
                     || COALESCE(heartbeat_at::text, 'never') || ' on ' || COALESCE(worker, '?') || ')'
-WHERE job_id = $1 AND run_status = 'running' AND run_id <> $2
+WHERE job_id = $1 AND COALESCE(credential_id, 1) = $3 AND run_status = 'running'
+  AND run_id <> $2
 RETURNING run_id
 
 -- name: database_drop
@@ -871,10 +897,12 @@ SELECT j.id, j.name, COALESCE(j.is_active, false) AS active, j.schedule_cron,
        COALESCE(r.records_loaded, j.last_run_records) AS last_records,
        r.started_at::timestamptz AS last_started_at,
        COALESCE(r.completed_at, j.last_run_at)::timestamptz AS last_completed_at,
-       EXTRACT(EPOCH FROM r.completed_at - r.started_at)::float8 AS last_seconds
+       EXTRACT(EPOCH FROM r.completed_at - r.started_at)::float8 AS last_seconds,
+       r.records_fetched AS last_fetched
 FROM dw_etl_jobs j
 LEFT JOIN LATERAL (
-    SELECT run_id, run_status, records_loaded, started_at, completed_at FROM dw_etl_runs
+    SELECT run_id, run_status, records_loaded, records_fetched, started_at, completed_at
+    FROM dw_etl_runs
     WHERE job_id = j.id AND run_status <> 'running'
     ORDER BY run_id DESC LIMIT 1
 ) r ON true
@@ -889,7 +917,7 @@ SELECT run_status FROM dw_etl_runs WHERE run_id = $1
 
 -- name: status_runs
 -- Newest first; $1 a job or NULL, $2 a status or NULL, $3 how many, $4 only runs started
--- within this interval or NULL, $5 one run or NULL.
+-- within this interval or NULL, $5 one run or NULL, $6 one API instance or NULL.
 SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
        r.started_at::timestamptz AS started_at, r.completed_at::timestamptz AS completed_at,
        EXTRACT(EPOCH FROM COALESCE(r.completed_at, LOCALTIMESTAMP) - r.started_at)::float8
@@ -900,11 +928,12 @@ SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
        r.requests_made,
        r.requests_retried, r.units_total, r.units_done, r.units_failed, r.units_missing,
        r.error_message AS error, r.cancel_requested_at IS NOT NULL AS cancel_requested,
-       r.continues_run_id, r.pass_id
+       r.continues_run_id, r.pass_id, r.credential_id AS instance_id
 FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
 WHERE ($1::int IS NULL OR r.job_id = $1::int) AND ($2::text IS NULL OR r.run_status = $2::text)
   AND ($4::interval IS NULL OR r.started_at >= LOCALTIMESTAMP - $4::interval)
   AND ($5::int IS NULL OR r.run_id = $5::int)
+  AND ($6::int IS NULL OR r.credential_id = $6::int)
 ORDER BY r.run_id DESC
 LIMIT $3
 
@@ -939,6 +968,76 @@ JOIN LATERAL (
 ) s ON true
 ORDER BY j.id
 
+-- name: status_resolved_by
+-- Of the failed runs $1, each one's first later successful run of the same job (index lookups
+-- on (job_id, run_id)); runs not resolved yet are left out.
+SELECT f.run_id, s.run_id AS resolved_by
+FROM dw_etl_runs f
+JOIN LATERAL (
+    SELECT x.run_id FROM dw_etl_runs x
+    WHERE x.job_id = f.job_id AND x.run_id > f.run_id AND x.run_status = 'success'
+    ORDER BY x.run_id LIMIT 1
+) s ON true
+WHERE f.run_id = ANY($1::int[])
+
+-- === freshness: what each job's data is worth now (db/freshness.py, freshness.py) =========
+
+-- name: freshness_jobs
+-- Per job, the facts its freshness is decided from: its newest running run and that run's
+-- heartbeat age, its latest success, whether its latest decisive run (success or failed;
+-- interrupted and skipped ones decide nothing) failed, and its usual duration: the median
+-- of its last 10 successes. Each is an index lookup on (job_id, run_id)
+-- per job (tens of jobs); now() is the database's clock, which the rules compare against.
+SELECT j.id AS job_id, j.name AS job_name, COALESCE(j.is_active, false) AS active,
+       j.schedule_cron,
+       (jsonb_array_length(j.parameters) > 0 AND j.fanout = 'parent') AS per_parent,
+       run.run_id AS running_run_id,
+       EXTRACT(EPOCH FROM LOCALTIMESTAMP - COALESCE(run.heartbeat_at, run.started_at))::float8
+           AS heartbeat_age_seconds,
+       ok.run_id AS last_success_run_id, ok.completed_at::timestamptz AS last_success_at,
+       decided.run_id AS last_decided_run_id,
+       COALESCE(decided.run_status = 'failed', false) AS failing,
+       usual.seconds AS usual_seconds,
+       now() AS checked_at
+FROM dw_etl_jobs j
+LEFT JOIN LATERAL (
+    SELECT run_id, heartbeat_at, started_at FROM dw_etl_runs
+    WHERE job_id = j.id AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
+) run ON true
+LEFT JOIN LATERAL (
+    SELECT run_id, completed_at FROM dw_etl_runs
+    WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+    ORDER BY run_id DESC LIMIT 1
+) ok ON true
+LEFT JOIN LATERAL (
+    SELECT run_id, run_status FROM dw_etl_runs
+    WHERE job_id = j.id AND run_status IN ('success', 'failed')
+    ORDER BY run_id DESC LIMIT 1
+) decided ON true
+LEFT JOIN LATERAL (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::float8 AS seconds FROM (
+        SELECT EXTRACT(EPOCH FROM completed_at - started_at) AS d FROM dw_etl_runs
+        WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+        ORDER BY run_id DESC LIMIT 10
+    ) AS recent
+) usual ON true
+ORDER BY j.id
+
+-- name: freshness_parents_overdue
+-- Per-parent fan-outs: their parents (unit state rows with parameters, of the job's instance)
+-- and how many were last fetched longer than the job's max_refresh ago (a parent never
+-- fetched: last touched). One aggregate over the unit state joined to the jobs, run with
+-- nested loops off (db/planning.py): linear in the units, whatever the statistics say.
+SELECT u.job_id, count(*) AS parents,
+       count(*) FILTER (WHERE COALESCE(u.fetched_at, u.updated_at)
+                        < LOCALTIMESTAMP - make_interval(secs => j.max_refresh_seconds))
+           AS overdue
+FROM dw_etl_unit_state u
+JOIN dw_etl_jobs j ON j.id = u.job_id AND u.instance_id = COALESCE(j.source_instance_id, 1)
+WHERE jsonb_array_length(j.parameters) > 0 AND j.fanout = 'parent'
+  AND u.parameters <> '{}'::jsonb
+GROUP BY u.job_id
+
 -- === plan: what the next run would fetch ==================================================
 
 -- name: plan_unit_records
@@ -948,7 +1047,7 @@ FROM dw_etl_unit_state WHERE job_id = $1 AND instance_id = $2 AND fetched_at IS 
 
 -- name: plan_last_run
 SELECT records_fetched, requests_made FROM dw_etl_runs
-WHERE job_id = $1 AND run_status = 'success' ORDER BY run_id DESC LIMIT 1
+WHERE job_id = $1 AND credential_id = $2 AND run_status = 'success' ORDER BY run_id DESC LIMIT 1
 
 -- === run history: runs, runs show, failures, stats (db/history.py) =======================
 -- The run list and one run come from status_runs, their failed units from
@@ -1005,7 +1104,8 @@ LIMIT $3
 -- name: history_stats
 -- The design doc's success-rate query with the run's counters: per job over the runs started
 -- in the last $1 days, then the total (is_total; ROLLUP's grand total, there even with no
--- runs). Mean duration over finished runs that did something (not skipped).
+-- runs). Mean duration over finished runs that did something (not skipped). $2: only the
+-- runs of one API instance (NULL: all).
 SELECT GROUPING(r.job_id) = 1 AS is_total, r.job_id, max(j.name) AS job_name,
        count(r.run_id) AS runs,
        count(*) FILTER (WHERE r.run_status = 'success') AS successes,
@@ -1020,6 +1120,7 @@ SELECT GROUPING(r.job_id) = 1 AS is_total, r.job_id, max(j.name) AS job_name,
            AS mean_seconds
 FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
 WHERE r.started_at > LOCALTIMESTAMP - make_interval(days => $1::int)
+  AND ($2::int IS NULL OR r.credential_id = $2::int)
 GROUP BY ROLLUP (r.job_id)
 ORDER BY GROUPING(r.job_id), r.job_id
 -- === end of run history ===================================================================
@@ -1138,3 +1239,68 @@ SELECT 'dw_etl_unit_state' AS name, (SELECT count(*) FROM dw_etl_unit_state) AS 
        pg_total_relation_size('dw_etl_unit_state') AS bytes
 -- === end of retention ======================================================================
 
+
+-- === schema drift (db/schema_drift.py; notes["schema_drift"], notes["schema_checked"]) ====
+
+-- name: schema_drift_previous
+-- The drift of the job's ($1) latest run before run $2 whose records were checked (NULL
+-- drift: checked, nothing drifted); no row: no earlier checked run.
+SELECT run_id, notes->'schema_drift' AS drift
+FROM dw_etl_runs
+WHERE job_id = $1 AND run_id < $2 AND notes ? 'schema_checked'
+ORDER BY run_id DESC
+LIMIT 1
+
+-- name: schema_drift_runs
+-- The newest $2 checked runs of each job (of job $1, or every job when NULL), newest first.
+SELECT run_id, job_id, job_name, status, started_at, drift, checked
+FROM (
+    SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
+           r.started_at::timestamptz AS started_at, r.notes->'schema_drift' AS drift,
+           r.notes->'schema_checked' AS checked,
+           row_number() OVER (PARTITION BY r.job_id ORDER BY r.run_id DESC) AS n
+    FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
+    WHERE r.notes ? 'schema_checked' AND ($1::int IS NULL OR r.job_id = $1::int)
+) AS checked_runs
+WHERE n <= $2
+ORDER BY job_id, run_id DESC
+-- === end of schema drift ==================================================================
+
+-- === typed views (db/typed_views.py; README "For analysts: typed views") ===================
+-- {view}, {table}: quoted identifiers; {columns}: expressions built from quoted JSON keys and
+-- the staging_typed casts of migrations/0009_typed_views.sql; {comment}: a quoted literal.
+
+-- name: typed_views_existing
+-- The views of schema staging_typed: their columns and types in order, and their comment
+-- (the definition's hash for the views made here).
+SELECT c.relname AS view,
+       obj_description(c.oid, 'pg_class') AS comment,
+       array_agg(a.attname::text ORDER BY a.attnum) AS names,
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) AS types
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = 'staging_typed' AND c.relkind = 'v'
+GROUP BY c.oid, c.relname
+
+-- name: typed_views_tables_existing
+-- Which of the staging tables $1 exist (a view is made only over a table that does).
+SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(format('%I', t)) IS NOT NULL
+
+-- name: typed_views_lock_timeout
+-- Inside the transaction that replaces a view: wait this long ($1, e.g. '2s') for readers of
+-- the view, then give up on it rather than queue every later reader behind the DROP.
+SELECT set_config('lock_timeout', $1, true)
+
+-- name: typed_view_create
+CREATE OR REPLACE VIEW {view} AS
+SELECT {columns}
+FROM {table}
+WHERE deleted_at IS NULL
+
+-- name: typed_view_drop
+DROP VIEW IF EXISTS {view}
+
+-- name: typed_view_comment
+COMMENT ON VIEW {view} IS {comment}
+-- === end of typed views ====================================================================

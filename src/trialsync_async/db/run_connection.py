@@ -28,9 +28,10 @@ T = TypeVar("T")
 
 
 class RunConnection:
-    def __init__(self, dsn: str, *, job_id: int, retry: DbRetry) -> None:
+    def __init__(self, dsn: str, *, job_id: int, retry: DbRetry, instance_id: int = 1) -> None:
         self.dsn = dsn
         self.job_id = job_id
+        self.instance_id = instance_id  # the lock is the (job, instance)'s
         self.retry = retry
         self.generation = 0  # bumped on every (re)connect: session state must be rebuilt
         self._conn: Connection | None = None
@@ -56,8 +57,8 @@ class RunConnection:
             await self._connect()
 
         await self.retry.run(attempt, what="connect")
-        if not await runs.take_job_lock(self.conn, self.job_id):
-            error = await runs.already_running(self.conn, self.job_id)
+        if not await runs.take_job_lock(self.conn, self.job_id, self.instance_id):
+            error = await runs.already_running(self.conn, self.job_id, self.instance_id)
             await self.close()
             raise error
         self._locked = True
@@ -75,7 +76,7 @@ class RunConnection:
 
     async def _reconnect(self) -> None:
         await self._connect()
-        if self._locked and not await runs.take_job_lock(self.conn, self.job_id):
+        if self._locked and not await runs.take_job_lock(self.conn, self.job_id, self.instance_id):
             raise JobLockLost(job_id=self.job_id)
         log.info("database connection re-established", job_id=self.job_id)
 
@@ -105,7 +106,7 @@ class RunConnection:
             return
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             if self._locked and not conn.is_closed():
-                await runs.release_job_lock(conn, self.job_id)
+                await runs.release_job_lock(conn, self.job_id, self.instance_id)
         self._locked = False
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await conn.close(timeout=5)

@@ -15,8 +15,18 @@ from trialsync_async.db.types import Connection
 from trialsync_async.errors import JobAlreadyRunning
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
-# First key of the two-int advisory locks taken per job ("TSJB").
+# First key of the two-int advisory locks taken per (job, instance) ("TSJB").
 JOB_LOCK_NAMESPACE = 0x54534A42
+# The second key packs the job and the instance: job * 2**16 + instance (ids below 32768
+# and 65536, far above the inventory's and any deployment's).
+_INSTANCE_BITS = 16
+
+
+def job_lock_key(job_id: int, instance_id: int) -> int:
+    """The advisory lock's second key of run (``job_id``, ``instance_id``)."""
+    if not (0 <= job_id < 1 << (31 - _INSTANCE_BITS) and 0 <= instance_id < 1 << _INSTANCE_BITS):
+        raise ValueError(f"job {job_id} / instance {instance_id} out of the job lock's range")
+    return (job_id << _INSTANCE_BITS) | instance_id
 
 
 class RunCounters(Protocol):
@@ -149,37 +159,51 @@ async def skip_run(conn: Connection, job_id: int, credential_id: int | None, rea
     return run_id
 
 
-async def take_job_lock(conn: Connection, job_id: int) -> bool:
-    """Session-level advisory lock: one run of a job at a time across every process."""
-    return bool(await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, job_id))
+async def take_job_lock(conn: Connection, job_id: int, instance_id: int = 1) -> bool:
+    """Session-level advisory lock: one run of a (job, instance) at a time across every
+    process; the same job runs for two instances side by side."""
+    key = job_lock_key(job_id, instance_id)
+    return bool(await conn.fetchval(query("job_lock"), JOB_LOCK_NAMESPACE, key))
 
 
-async def release_job_lock(conn: Connection, job_id: int) -> None:
-    await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, job_id)
+async def release_job_lock(conn: Connection, job_id: int, instance_id: int = 1) -> None:
+    key = job_lock_key(job_id, instance_id)
+    await conn.execute(query("job_unlock"), JOB_LOCK_NAMESPACE, key)
 
 
-async def already_running(conn: Connection, job_id: int) -> JobAlreadyRunning:
+async def already_running(conn: Connection, job_id: int, instance_id: int = 1) -> JobAlreadyRunning:
     """The error for a job whose lock another process holds, naming its run and worker."""
-    row = await conn.fetchrow(query("run_running_elsewhere"), job_id)
+    row = await conn.fetchrow(query("run_running_elsewhere"), job_id, instance_id)
     where = f" (run {row['run_id']} on {row['worker']})" if row is not None else " elsewhere"
+    if instance_id != 1:
+        where = f" for instance {instance_id}{where}"
     return JobAlreadyRunning(job_id=job_id, where=where)
 
 
-async def close_abandoned(conn: Connection, job_id: int) -> list[int]:
-    """Holding the job's lock: close its runs still marked running (their process died)."""
-    return [r["run_id"] for r in await conn.fetch(query("runs_abandon"), job_id, 0)]
+async def close_abandoned(conn: Connection, job_id: int, instance_id: int = 1) -> list[int]:
+    """Holding the (job, instance)'s lock: close its runs still marked running (their process
+    died)."""
+    rows = await conn.fetch(query("runs_abandon"), job_id, 0, instance_id)
+    return [r["run_id"] for r in rows]
 
 
 async def close_all_abandoned(conn: Connection) -> list[int]:
     """Close every run marked running whose job lock nobody holds (its process is gone)."""
     closed: list[int] = []
-    for job_id in sorted({r["job_id"] for r in await conn.fetch(query("runs_running"))}):
-        if await take_job_lock(conn, job_id):
+    running = {(r["job_id"], r["instance_id"]) for r in await conn.fetch(query("runs_running"))}
+    for job_id, instance_id in sorted(running):
+        if await take_job_lock(conn, job_id, instance_id):
             try:
-                closed += await close_abandoned(conn, job_id)
+                closed += await close_abandoned(conn, job_id, instance_id)
             finally:
-                await release_job_lock(conn, job_id)
+                await release_job_lock(conn, job_id, instance_id)
     return closed
+
+
+async def run_instance(conn: Connection, run_id: int) -> int | None:
+    """The instance run ``run_id`` ran for (None: no such run)."""
+    value = await conn.fetchval(query("run_instance"), run_id)
+    return int(value) if value is not None else None
 
 
 async def request_cancel(conn: Connection, run_id: int) -> bool:

@@ -28,6 +28,7 @@ class JobPlan:
     reasons: dict[str, int] = field(default_factory=dict)  # parents by reason, 'fresh' skipped
     requests: int | None = None  # None: never run, unknown
     seconds: float | None = None  # at the instance's rate limit (None: unlimited or unknown)
+    instance_id: int = 1  # the API instance the run would be for
 
     @property
     def fetched(self) -> int | None:
@@ -59,7 +60,7 @@ async def plan_job(
         requests = past.last_requests
     rate = instance.rate_limit
     seconds = requests / rate if rate and requests is not None else None
-    return JobPlan(job.id, job.name, parents, reasons, requests, seconds)
+    return JobPlan(job.id, job.name, parents, reasons, requests, seconds, instance.id)
 
 
 class _ReadOnly(Exception):

@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
+from trialsync_async.api import ApiClient
 from trialsync_async.db import parameters, runs
 from trialsync_async.db.catalog import Instance, get_instance
 from trialsync_async.db.resilience import DbRetry
@@ -31,10 +32,12 @@ from trialsync_async.engine.fetcher import JobClient, UnitFetcher
 from trialsync_async.engine.paging_choice import PagingChoice
 from trialsync_async.engine.planner import Planner
 from trialsync_async.engine.result import JobResult, RunProgress
+from trialsync_async.engine.schema_drift import note_drift
 from trialsync_async.engine.stages import Stages
 from trialsync_async.errors import LockTimeout, StatementTimeout, TrialSyncError
 from trialsync_async.inventory import JobSpec
 from trialsync_async.records import RowBuilder
+from trialsync_async.schema_drift import sampler_for
 from trialsync_async.settings import RunOptions
 
 log = structlog.get_logger(__name__)
@@ -60,7 +63,9 @@ class JobRun:
         retry = DbRetry(options.db_retry_seconds)
         self.ctx = RunContext(
             job=job, options=options, pool=pool, retry=retry,
-            conn=RunConnection(dsn, job_id=job.id, retry=retry),
+            conn=RunConnection(
+                dsn, job_id=job.id, retry=retry, instance_id=job.source_instance_id
+            ),
         )  # fmt: skip
         if clock is not None:  # tests: revisits counted on a fake clock
             self.ctx.clock = clock
@@ -68,10 +73,15 @@ class JobRun:
         self.clients = clients
         self.on_progress = on_progress
         self.rows = RowBuilder(job.record_key, endpoint=job.source_endpoint)
+        self.drift = sampler_for(job)  # None: the swagger declares no record model
+        if self.drift is not None:
+            self.rows.observe = self.drift.observe
         self.paging = PagingChoice(job, self.ctx.page_size, self.progress.notes)
         self.failures = UnitFailures(self.ctx)
         self.guard = DeletionGuard(self.ctx)
         self.stages: Stages | None = None
+        self.api: ApiClient | None = None  # the instance's shared client, once started
+        self._decreases_before = 0
         self.continues_run_id: int | None = None
         self.started = time.monotonic()
         self.finished = False
@@ -139,7 +149,7 @@ class JobRun:
             conn: Connection,
         ) -> tuple[Instance, list[int], JobPlan, runs.RunStart]:
             instance = await get_instance(conn, ctx.job.source_instance_id)
-            abandoned = await runs.close_abandoned(conn, ctx.job.id)
+            abandoned = await runs.close_abandoned(conn, ctx.job.id, instance.id)
             await parameters.drop_orphan_selections(conn)  # of runs whose process died
             planned = await plan_job(conn, ctx.job, full=ctx.options.full, now=ctx.clock())
             start = await runs.start_run(
@@ -167,7 +177,9 @@ class JobRun:
         return instance
 
     async def _stages(self, instance: Instance) -> Stages:
-        client = JobClient(await self.clients.get(instance), self.ctx)
+        self.api = await self.clients.get(instance)
+        self._decreases_before = self.api.limiter.decreases
+        client = JobClient(self.api, self.ctx)
         self.stages = Stages(
             self.ctx,
             Planner(self.ctx, client, self.paging),
@@ -192,6 +204,8 @@ class JobRun:
         ctx, p = self.ctx, self.ctx.progress
         try:
             self._note_key_casing()
+            self._note_pressure()
+            await note_drift(ctx, self.drift)
             p.notes.pop("phase", None)
             if ctx.run_id:
 
@@ -253,6 +267,22 @@ class JobRun:
             self.progress.notes.setdefault("warnings", []).append(mixed)
             log.warning("ids changed kind", detail=mixed)
 
+    def _note_pressure(self) -> None:
+        """The instance's adaptive limits as this run leaves them (``notes["pressure"]``):
+        the rate and its ceiling (None: not limited / none configured), how often a 429 or
+        503 lowered the rate while it ran, the 429/503 answers it met, the in-flight limit."""
+        api = self.api
+        if api is None:
+            return
+        limiter = api.limiter
+        self.progress.notes["pressure"] = {
+            "rate": None if limiter.rate is None else round(limiter.rate, 2),
+            "ceiling": limiter.ceiling,
+            "decreases": limiter.decreases - self._decreases_before,
+            "throttled": self.progress.throttled,
+            "in_flight_limit": int(api.slots.limit.limit),
+        }
+
     def _result(self, status: str, error: str | None) -> JobResult:
         return JobResult(
             job_id=self.job.id,
@@ -265,6 +295,7 @@ class JobRun:
             continues_run_id=self.continues_run_id,
             page_queue_high_water=self.stages.pages.high_water if self.stages else 0,
             batch_queue_high_water=self.stages.batches.high_water if self.stages else 0,
+            instance_id=self.job.source_instance_id,
         )
 
     async def _heartbeat(self) -> None:
@@ -273,6 +304,7 @@ class JobRun:
         ctx = self.ctx
 
         async def save(conn: Connection) -> str | None:
+            self._note_pressure()
             if ctx.phase:  # on the run row too: what a run that stopped fetching is doing
                 ctx.progress.notes["phase"] = ctx.phase
             else:
