@@ -9,7 +9,8 @@ in this one run with what it is judged against:
   and merged in batches, no HTTP: this machine's COPY→merge rate); the best of ``--repeat``
   runs each. Pass: ≤ 0.5 × dlt's time, peak RSS ≤ 200 MiB.
 * **fan-out**: job 10 (Subjects, one request per study) over 200 studies at 100 ms latency,
-  no limit anywhere; against dlt with 20 workers. Pass: ≤ 1.0 × dlt's time.
+  no limit anywhere; against dlt with 20 workers, alternately, the best of ``--repeat`` each.
+  Pass: ≤ 1.0 × dlt's time.
 * **limiter**: 400 requests by 8 workers through a limiter set to the server's 20/s: the
   previous limiter (aiolimiter ``AsyncLimiter(1, interval)``, 2% margin) against this one.
   Pass: this one ≥ 0.97 of the limit, no 429.
@@ -236,16 +237,28 @@ async def fanout_case(args: argparse.Namespace) -> list[Verdict]:
         studies = await lo.column(
             "SELECT data->>'id' FROM dim_studies_staging ORDER BY (data->>'id')::bigint"
         )
-        [result], seconds = await lo.run([FANOUT_JOB])
-        print(f"  loader {seconds:.2f} s, {result.progress.requests} requests, "
-              f"{result.progress.fetched:,} rows", flush=True)  # fmt: skip
-        peer = await asyncio.to_thread(
-            run_peer, base_url=lo.sim.base_url, api_key=lo.sim.api_key,
-            auth_header=lo.sim.options.api_key_header, dsn=lo.dsn, endpoint=job.source_endpoint,
-            parents=studies, parent_param="studyId", workers=20,
-        )  # fmt: skip
-        print(f"  peer   {peer.seconds:.2f} s, {peer.requests} requests, {peer.rows:,} rows "
-              f"({peer.how})", flush=True)  # fmt: skip
+        # alternately, the best of --repeat each: both meet the database and the machine in
+        # the same state (after the plain case's writes, checkpoints and autovacuum run)
+        best: tuple[JobResult, float] | None = None
+        peer: PeerResult | None = None
+        for _ in range(args.repeat):
+            [result], seconds = await lo.run([FANOUT_JOB])
+            print(f"  loader {seconds:.2f} s, {result.progress.requests} requests, "
+                  f"{result.progress.fetched:,} rows", flush=True)  # fmt: skip
+            if best is None or seconds < best[1]:
+                best = (result, seconds)
+            got = await asyncio.to_thread(
+                run_peer, base_url=lo.sim.base_url, api_key=lo.sim.api_key,
+                auth_header=lo.sim.options.api_key_header, dsn=lo.dsn,
+                endpoint=job.source_endpoint, parents=studies, parent_param="studyId",
+                workers=20,
+            )  # fmt: skip
+            print(f"  peer   {got.seconds:.2f} s, {got.requests} requests, {got.rows:,} rows "
+                  f"({got.how})", flush=True)  # fmt: skip
+            if peer is None or got.seconds < peer.seconds:
+                peer = got
+    assert best is not None and peer is not None
+    result, seconds = best
     ratio = seconds / peer.seconds
     same = result.ok and peer.rows == result.progress.fetched
     return [
@@ -479,7 +492,9 @@ async def main(args: argparse.Namespace) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--window", type=float, default=30.0, help="seconds of each rate case")
-    p.add_argument("--repeat", type=int, default=2, help="runs of the plain case, each side")
+    p.add_argument(
+        "--repeat", type=int, default=2, help="runs of the plain and fan-out cases, each side"
+    )
     p.add_argument("--storm-scale", type=float, default=0.03, help="simulator scale")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     return p.parse_args(argv)

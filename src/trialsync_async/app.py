@@ -44,7 +44,7 @@ from trialsync_async.engine.job_run import ProgressCallback
 from trialsync_async.engine.result import JobResult
 from trialsync_async.engine.runner import Runner, select_jobs
 from trialsync_async.errors import ConfigError, DatabaseError, NotMigratedError, UnknownRunError
-from trialsync_async.freshness import Freshness
+from trialsync_async.freshness import Freshness, several, worst
 from trialsync_async.freshness import read as read_freshness
 from trialsync_async.inventory import JobSpec, load_inventory
 from trialsync_async.records import scope_of
@@ -182,14 +182,16 @@ class TrialSync:
             freshness = await self._freshness(conn)
         when = now or datetime.now(UTC)
         schedule = JobSchedule.of(job, self.settings.default_schedule, when)
-        return JobDetail(job, settings, parent, schedule, runs, freshness.get(job_id))
+        mine = freshness.get(job_id, [])
+        by_instance = mine if several(freshness) else []
+        return JobDetail(job, settings, parent, schedule, runs, worst(mine), by_instance)
 
-    async def job_freshness(self) -> dict[int, Freshness]:
-        """Every job's freshness (freshness.py), by job id."""
+    async def job_freshness(self) -> dict[int, list[Freshness]]:
+        """Every job's freshness (freshness.py) per instance it runs for, by job id."""
         async with self.pool.acquire() as conn:
             return await self._freshness(conn)
 
-    async def _freshness(self, conn: Connection) -> dict[int, Freshness]:
+    async def _freshness(self, conn: Connection) -> dict[int, list[Freshness]]:
         s = self.settings
         return await read_freshness(
             conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds

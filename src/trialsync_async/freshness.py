@@ -1,8 +1,12 @@
-"""Freshness per job: what its staged data is worth now. The rules live here (no SQL; the facts
-come from db/freshness.py), used alike by ``jobs list``/``jobs show``, the status page, the
-JSON API and ``/metrics``.
+"""Freshness per (job, instance): what a job's staged data of one API instance is worth now
+(a run is one (job, instance): README "Several API instances"; the instances a job runs for
+are db/catalog.py's ``job_instances``). The rules live here (no SQL; the facts come from
+db/freshness.py), used alike by ``jobs list``/``jobs show``, the status page, the JSON API and
+``/metrics``. Where one value per job is wanted (``--state``, the page's order), a job counts
+as its *worst* instance (``worst``: the first in ``STATES``).
 
-A job is in exactly one state, the first that applies:
+A (job, instance) is in exactly one state, the first that applies (below, "the job" is the
+job's runs for that instance):
 
 ``disabled``
     inactive (``jobs disable``): nothing is expected of it.
@@ -75,6 +79,11 @@ class Freshness:
     parents: int | None  # per-parent fan-outs: parents with unit state
     parents_overdue: int | None  # ... last fetched longer than max_refresh ago
     parents_overdue_ratio: float | None
+    instance_id: int = 1  # the API instance these runs are for (dw_etl_runs.credential_id)
+
+    def instance_json(self) -> dict[str, Any]:
+        """``to_json`` with the instance: the entries of ``freshness_by_instance``."""
+        return {"instance_id": self.instance_id, **self.to_json()}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -171,22 +180,58 @@ def assess(facts: JobFacts, *, default_schedule: str, lease_seconds: float) -> F
         parents=facts.parents,
         parents_overdue=facts.parents_overdue,
         parents_overdue_ratio=ratio,
+        instance_id=facts.instance_id,
     )
 
 
 async def read(
     conn: Connection, *, default_schedule: str, lease_seconds: float
-) -> dict[int, Freshness]:
-    """Every job's freshness, by job id (in id order)."""
+) -> dict[int, list[Freshness]]:
+    """Every job's freshness per instance it runs for, by job id (in id order), each list in
+    instance order."""
+    found: dict[int, list[Freshness]] = {}
+    for f in await job_facts(conn):
+        found.setdefault(f.job_id, []).append(
+            assess(f, default_schedule=default_schedule, lease_seconds=lease_seconds)
+        )
+    return found
+
+
+def pairs(found: dict[int, list[Freshness]]) -> list[Freshness]:
+    """Every (job, instance), by job, then instance."""
+    return [f for listed in found.values() for f in listed]
+
+
+def worst(listed: list[Freshness] | None) -> Freshness | None:
+    """The instance of a job that needs a look first (the first state in ``STATES``; the
+    lowest instance id among equals): what the job counts as where one value is wanted."""
+    if not listed:
+        return None
+    return min(listed, key=lambda f: (STATES.index(f.state), not f.stale, f.instance_id))
+
+
+def several(found: dict[int, list[Freshness]]) -> bool:
+    """Whether more than one API instance is involved: outputs then show freshness per
+    instance (with one, they are what they were before instances: one value per job)."""
+    return len({f.instance_id for f in pairs(found)}) > 1
+
+
+def job_json(listed: list[Freshness] | None, several_instances: bool) -> dict[str, Any]:
+    """A job's ``freshness`` in ``jobs list --json``, ``jobs show --json`` and ``/api/jobs``:
+    with one instance the instance's freshness; with several the worst one (with its
+    ``instance_id``), and ``freshness_by_instance``: each instance's."""
+    f = worst(listed)
+    if not several_instances:
+        return {"freshness": None if f is None else f.to_json()}
     return {
-        f.job_id: assess(f, default_schedule=default_schedule, lease_seconds=lease_seconds)
-        for f in await job_facts(conn)
+        "freshness": None if f is None else f.instance_json(),
+        "freshness_by_instance": [g.instance_json() for g in listed or []],
     }
 
 
-def counts(found: dict[int, Freshness] | list[Freshness]) -> dict[str, int]:
-    """Jobs per state, every state present (0 when none)."""
-    values = found.values() if isinstance(found, dict) else found
+def counts(found: dict[int, list[Freshness]] | list[Freshness]) -> dict[str, int]:
+    """(Job, instance) pairs per state, every state present (0 when none)."""
+    values = pairs(found) if isinstance(found, dict) else found
     tally = dict.fromkeys(STATES, 0)
     for f in values:
         tally[f.state] += 1

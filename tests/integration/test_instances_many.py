@@ -4,22 +4,28 @@ job run per (job, instance), nothing of one instance touched by the other's runs
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from ccsim import SimulatorServer
 from tests.cli_support import cli
 from tests.engine_support import fetch, loader
+from tests.service_support import StubView
 from tests.sim_support import sim_options
 from trialsync_async.app import TrialSync
 from trialsync_async.db import runs
 from trialsync_async.db.connect import connect
 from trialsync_async.errors import ConfigError, UnknownInstanceError
 from trialsync_async.identifiers import quote_ident
+from trialsync_async.service.http import build_app
+from trialsync_async.service.metrics import ServiceMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +300,74 @@ async def test_demo_loads_two_instances_side_by_side(db_dsn: str) -> None:
         "GROUP BY 1 ORDER BY 1",
     )
     assert len(differ) == 2 and differ[0]["s"] != differ[1]["s"]
+
+
+async def test_freshness_is_per_instance_in_the_cli_metrics_api_and_page(db_dsn: str) -> None:
+    """Job 3 succeeds for instance 1 and fails for instance 2 (unreachable): `jobs list`,
+    `jobs show`, /metrics, /api/jobs and the page say both, each for its instance."""
+    async with two_instances(db_dsn) as (ts, _sim1, _sim2):
+        await ts.set_instance(2, base_url="http://127.0.0.1:9/CCSWEB")
+        results = await ts.run_jobs([3])
+        by_instance = {r.instance_id: r for r in results}
+        assert by_instance[1].ok and by_instance[2].status == "failed"
+        view = StubView(ts.settings, ts.pool)
+        async with TestClient(TestServer(build_app(view, ServiceMetrics(view)))) as client:
+            metrics = await (await client.get("/metrics")).text()
+            api = await (await client.get("/api/jobs")).json()
+            page = await (await client.get("/")).text()
+        pairs = sum(len(v) for v in (await ts.job_instances()).values())
+    env = {"DATABASE_URL": db_dsn}
+
+    rc, out, err = await cli("jobs", "list", "--json", env=env)
+    assert rc == 0, err
+    jobs = {j["id"]: j for j in orjson.loads(out)["jobs"]}
+    listed = jobs[3]["freshness_by_instance"]
+    assert [(f["instance_id"], f["state"]) for f in listed] == [(1, "fresh"), (2, "failing")]
+    assert listed[1]["failed_run_id"] == by_instance[2].run_id
+    assert listed[0]["last_success_run_id"] == by_instance[1].run_id
+    # the job as one value: its worst instance
+    assert (jobs[3]["freshness"]["state"], jobs[3]["freshness"]["instance_id"]) == ("failing", 2)
+    assert [f["state"] for f in jobs[2]["freshness_by_instance"]] == ["never", "never"]
+    rc, out, err = await cli("jobs", "list", "--state", "fresh", "--json", env=env)
+    assert rc == 0 and [j["id"] for j in orjson.loads(out)["jobs"]] == [3], err
+    rc, out, err = await cli("jobs", "list", env=env)
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["3"])
+    assert "1 fresh; 2 failing" in line, line
+    rc, out, err = await cli("jobs", "show", "3", env=env)
+    assert rc == 0, err
+    assert "freshness (instance 1)" in out and "freshness (instance 2)" in out
+    assert f"run {by_instance[2].run_id} failed" in out
+    rc, out, _ = await cli("jobs", "show", "3", "--json", env=env)
+    shown = orjson.loads(out)
+    assert [f["state"] for f in shown["freshness_by_instance"]] == ["fresh", "failing"]
+
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    states = {
+        (s.labels["job_id"], s.labels["api_instance"]): s.labels["state"]
+        for s in families["trialsync_job_freshness_state"].samples
+    }
+    assert states[("3", "1")] == "fresh" and states[("3", "2")] == "failing"
+    assert len(states) == pairs  # one series per (job, instance)
+    stale = {(s.labels["job_id"], s.labels["api_instance"])
+             for s in families["trialsync_job_stale"].samples}  # fmt: skip
+    assert {("3", "1"), ("3", "2")} <= stale and len(stale) == pairs
+
+    api_job = next(j for j in api if j["id"] == 3)
+    assert [(f["instance_id"], f["state"]) for f in api_job["freshness_by_instance"]] == [
+        (1, "fresh"), (2, "failing"),
+    ]  # fmt: skip
+
+    # the page: a row per (job, instance) with its instance; the counts count the pairs
+    assert 'id="job-3-api-1"' in page and 'id="job-3-api-2"' in page
+    assert "Jobs per API instance" in page and "<th>API</th>" in page
+    count = {k: int(v) for k, v in re.findall(r'id="count-(\w+)">(\d+)<', page)}
+    assert count["failing"] == 1 and count["fresh"] == 1
+    assert sum(count.values()) == pairs
+    second, first = page_row(page, "job-3-api-2"), page_row(page, "job-3-api-1")
+    assert "API 2" in second and 'data-state="failing"' in second
+    assert "API 1" in first and 'data-state="fresh"' in first and "success" in first
+
+
+def page_row(page: str, row_id: str) -> str:
+    start = page.index(f'id="{row_id}"')
+    return page[start : page.index("</tr>", start)]

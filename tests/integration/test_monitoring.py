@@ -178,9 +178,10 @@ def test_every_alert_is_tested_firing_and_silent_and_says_what_to_do() -> None:
             "trialsync-async " in annotations["description"]
             or "GET /" in annotations["description"]
         ), f"{name}: the description names no command"
-        # one alert per job, not per replica: the replicas export the same database gauges
+        # one alert per (job, API instance), not per replica: the replicas export the same
+        # database gauges, per (job, instance) as a run is one job for one instance
         if "job_id" in annotations["summary"]:
-            assert "max by (job_id, job_name)" in rule["expr"], name
+            assert "max by (job_id, job_name, api_instance)" in rule["expr"], name
 
 
 def test_promtool_checks_the_example_configuration(tmp_path: Path) -> None:
@@ -455,11 +456,13 @@ async def test_prometheus_scrapes_a_live_replica_and_evaluates_the_alerts(
                 return float(sample["value"][1])
 
             assert await value("max(trialsync_replicas_live)") == 1
-            # two targets export the same job gauges; the alerts' max by keeps one per job
+            # two targets export the same job gauges; the alerts' max by keeps one per job and
+            # API instance (one instance here: one per job)
             jobs = len(await rows(db_dsn, "SELECT id FROM dw_etl_jobs"))
             state = "trialsync_job_freshness_state == 1"
             assert await value(f"count({state})") == 2 * jobs
-            assert await value(f"count(max by (job_id, job_name) ({state}))") == jobs
+            by_pair = f"count(max by (job_id, job_name, api_instance) ({state}))"
+            assert await value(by_pair) == jobs
 
             async def service_alerts_silent() -> bool:
                 alerts = (await api(http, f"{base}/api/v1/alerts"))["alerts"]

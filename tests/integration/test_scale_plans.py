@@ -190,6 +190,7 @@ async def test_statements_that_grow_with_the_data_plan_no_per_row_scans(
             query("fanout_children_mark").format(table=children), (1, 10, keys), False
         ),
         "status page": (query("status_jobs"), (), False),
+        "status page per instance": (query("status_job_instances"), (), False),
         "runs": (query("status_runs"), (None, None, 20, None, None, None), False),
         "failures": (query("history_failed_units"), (None, None, 50), False),
         "stats": (query("history_stats"), (7, None), False),

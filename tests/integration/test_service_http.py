@@ -221,8 +221,9 @@ async def test_freshness_metrics(view: StubView, db: asyncpg.Connection) -> None
         "(1, 'all', '{}', 90), (2, 'a=5', '{\"a\": \"5\"}', 90)) AS v(i, k, p, d)",
         fanout,
     )
-    await db.execute("INSERT INTO dw_api_credentials (id, name, base_url) "
-                     "VALUES (2, 'other', 'http://other/CCSWEB')")  # fmt: skip
+    # inactive: no job runs for it, so its unit is no job's (test_instances_many: several)
+    await db.execute("INSERT INTO dw_api_credentials (id, name, base_url, is_active) "
+                     "VALUES (2, 'other', 'http://other/CCSWEB', false)")  # fmt: skip
     async with serve(view) as client:
         text = await (await client.get("/metrics")).text()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -609,9 +610,9 @@ async def test_page_at_a_glance_on_a_desktop_and_a_phone(
     )
     first = await finished_run(db, resolved, "failed", "connection refused")
     fixed = await finished_run(db, resolved, "success")
-    await db.execute(
-        "INSERT INTO dw_api_credentials (id, name, base_url) "
-        "VALUES (2, 'backup', 'http://10.9.9.9:8443/CCSWEB')"
+    await db.execute(  # inactive: the jobs run for instance 1 only (one row per job)
+        "INSERT INTO dw_api_credentials (id, name, base_url, is_active) "
+        "VALUES (2, 'backup', 'http://10.9.9.9:8443/CCSWEB', false)"
     )
     up, down = (
         make_client(view.settings, instance_id=i, base_url=url, api_key="k",
@@ -701,3 +702,60 @@ async def test_page_at_a_glance_on_a_desktop_and_a_phone(
         assert f"resolved by run {fixed}" in page["failures"], first
     for device, (width, height, _) in VIEWPORTS.items():
         assert (tmp_path / f"status-{device}-{width}x{height}.png").stat().st_size > 10_000
+
+
+async def test_page_per_instance_fits_a_desktop_and_a_phone(
+    view: StubView, db: asyncpg.Connection
+) -> None:
+    """Two active API instances: a row per (job, instance) with its API column, no sideways
+    scrolling at 1280 px nor on a 390 px phone (test_instances_many: what the rows say)."""
+    require_browser()
+    from selenium.webdriver.common.by import By
+
+    await db.execute("INSERT INTO dw_api_credentials (id, name, base_url) "
+                     "VALUES (2, 'second', 'http://10.9.9.9:8443/CCSWEB')")  # fmt: skip
+    job = await db.fetchval("SELECT min(id) FROM dw_etl_jobs WHERE is_active")
+    await finished_run(db, job, "success")
+    other = await runs.start_run(db, job, 2, fresh=True)
+    await runs.finish_run(db, other.run_id, RunProgress(), status="failed", error="HTTP 500")
+    pairs = await db.fetchval(
+        "SELECT count(*) FROM dw_etl_jobs j JOIN dw_api_credentials c ON c.id = "
+        "COALESCE(j.source_instance_id, 1) OR (j.instance_scope = 'all' AND c.is_active) "
+        "WHERE j.is_active"
+    )
+
+    def scenario(base: str) -> dict[str, Any]:
+        driver = browser(True)
+        seen: dict[str, Any] = {}
+        try:
+            for device, (width, height, mobile) in VIEWPORTS.items():
+                driver.execute_cdp_cmd(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+                )
+                driver.get(base + "/")
+                inner = driver.execute_script("return window.innerWidth")
+                scroll = driver.execute_script("return document.documentElement.scrollWidth")
+                assert scroll <= inner, (device, scroll, inner)
+                tables = driver.execute_script(
+                    "return [...document.querySelectorAll('table')]"
+                    ".map(t => t.getBoundingClientRect())"
+                    ".filter(r => r.width > 0).map(r => [r.left, r.right])"
+                )
+                assert tables and all(0 <= a and b <= inner for a, b in tables), tables
+                rows = driver.find_elements(By.CSS_SELECTOR, "#jobs > .wrap tbody tr")
+                seen[device] = {
+                    "order": [e.get_attribute("id") for e in rows],
+                    "failing": driver.find_element(By.ID, "count-failing").text,
+                    "failed row": driver.find_element(By.ID, f"job-{job}-api-2").text,
+                }
+            return seen
+        finally:
+            driver.quit()
+
+    async with serve(view) as client:
+        seen = await asyncio.to_thread(scenario, str(client.make_url("")).rstrip("/"))
+    for device, page in seen.items():
+        assert page["order"][0] == f"job-{job}-api-2", device  # failing first
+        assert len(page["order"]) == pairs, device
+        assert page["failing"] == "1" and "API 2" in page["failed row"], device

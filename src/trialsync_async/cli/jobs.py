@@ -26,7 +26,7 @@ from trialsync_async.cli.tables import cell_text, print_json, print_table
 from trialsync_async.commands.job_views import JobDetail, list_document
 from trialsync_async.db.overrides import SETTINGS, SettingState
 from trialsync_async.errors import ConfigError
-from trialsync_async.freshness import STATES, Freshness
+from trialsync_async.freshness import STATES, Freshness, several, worst
 from trialsync_async.inventory import JobSpec
 from trialsync_async.settings import Settings
 from trialsync_async.text import duration, shorten, span
@@ -133,7 +133,13 @@ async def list_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _wanted(f: Freshness | None, args: argparse.Namespace) -> bool:
+def _wanted(listed: list[Freshness] | None, args: argparse.Namespace) -> bool:
+    """Whether ``--state``/``--stale`` keep a job: when one of its instances matches."""
+    candidates: list[Freshness | None] = list(listed) if listed else [None]
+    return any(_matches(f, args) for f in candidates)
+
+
+def _matches(f: Freshness | None, args: argparse.Namespace) -> bool:
     if args.state and (f is None or f.state not in args.state):
         return False
     return not args.stale or (f is not None and f.stale)
@@ -150,6 +156,14 @@ def freshness_text(f: Freshness | None) -> str:
     if f.dead:
         text += ", dead run"
     return text
+
+
+def freshness_cell(listed: list[Freshness] | None, per_instance: bool) -> str:
+    """The ``freshness`` cell of ``jobs list``: with several API instances each instance's,
+    ``1 fresh; 2 failing, stale``."""
+    if not per_instance:
+        return freshness_text(worst(listed))
+    return "; ".join(f"{f.instance_id} {freshness_text(f)}" for f in listed or [])
 
 
 async def sync_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -209,13 +223,14 @@ async def set_job(settings: Settings, args: argparse.Namespace) -> int:
 def _print_list(
     rows: Sequence[Any],
     overrides: dict[int, Any],
-    freshness: dict[int, Freshness],
+    freshness: dict[int, list[Freshness]],
     runs_for: dict[int, list[int]] | None = None,
 ) -> None:
     headers = ["id", "name", "freshness", "endpoint", "target", "active", "schedule",
                "overrides", "last run"]  # fmt: skip
+    per_instance = several(freshness)
     cells = [
-        [r.spec.id, r.spec.name, freshness_text(freshness.get(r.spec.id)),
+        [r.spec.id, r.spec.name, freshness_cell(freshness.get(r.spec.id), per_instance),
          r.spec.source_endpoint, r.spec.target_table, r.spec.is_active, r.spec.schedule,
          ", ".join(sorted(overrides.get(r.spec.id, {}))), r.last_run_status]
         for r in rows
@@ -264,7 +279,7 @@ def print_detail(d: JobDetail) -> None:
             ("parent", "none" if d.parent is None else f"{d.parent.id} ({d.parent.name})"),
             ("schedule", cron),
             ("next run", next_run),
-            *_freshness_rows(d.freshness),
+            *_freshness_rows(d.freshness, d.by_instance),
         ],
         title=f"job {j.id}: {j.name}",
     )
@@ -293,7 +308,17 @@ def print_detail(d: JobDetail) -> None:
     )  # fmt: skip
 
 
-def _freshness_rows(f: Freshness | None) -> list[tuple[str, str]]:
+def _freshness_rows(
+    f: Freshness | None, by_instance: list[Freshness] | None = None
+) -> list[tuple[str, str]]:
+    """The freshness rows of ``jobs show``; with several API instances, each instance's, their
+    fields named ``… (instance N)``."""
+    if by_instance:
+        return [
+            (f"{field} (instance {g.instance_id})", value)
+            for g in by_instance
+            for field, value in _freshness_rows(g)
+        ]
     if f is None:
         return []
     rows = [("freshness", f"{freshness_text(f)}: {f.summary()}")]

@@ -4,13 +4,13 @@ and next run, its parent and last runs; the documents ``--json`` prints (stable 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trialsync_async.db.catalog import JobRow
 from trialsync_async.db.overrides import Override, SettingState
 from trialsync_async.db.status import RunStatus
-from trialsync_async.freshness import Freshness
+from trialsync_async.freshness import Freshness, job_json, several
 from trialsync_async.inventory import JobSpec
 from trialsync_async.schedule import JobSchedule
 
@@ -22,7 +22,8 @@ class JobDetail:
     parent: JobSpec | None
     schedule: JobSchedule
     runs: list[RunStatus]  # newest first
-    freshness: Freshness | None = None
+    freshness: Freshness | None = None  # with several instances: the worst one's
+    by_instance: list[Freshness] = field(default_factory=list)  # only with several instances
 
     def to_json(self) -> dict[str, Any]:
         j, p = self.job, self.parent
@@ -44,7 +45,11 @@ class JobDetail:
             "next_run_at": self.schedule.next_run_at,
             "settings": {s.name: _setting_json(s) for s in self.settings},
             "runs": [_run_json(r) for r in self.runs],
-            "freshness": None if self.freshness is None else self.freshness.to_json(),
+            **(
+                job_json(self.by_instance, True)
+                if self.by_instance
+                else {"freshness": None if self.freshness is None else self.freshness.to_json()}
+            ),
         }
 
 
@@ -76,10 +81,12 @@ def _run_json(r: RunStatus) -> dict[str, Any]:
 def list_document(
     rows: Sequence[JobRow],
     overrides: Mapping[int, Mapping[str, Override]],
-    freshness: Mapping[int, Freshness] | None = None,
+    freshness: Mapping[int, list[Freshness]] | None = None,
 ) -> dict[str, Any]:
-    """``jobs list --json``."""
-    known = freshness or {}
+    """``jobs list --json``: with several API instances, each job's freshness per instance
+    too (``freshness.job_json``)."""
+    known = dict(freshness or {})
+    many = several(known)
     return {
         "jobs": [
             {
@@ -96,7 +103,7 @@ def list_document(
                 "last_run_status": r.last_run_status,
                 "last_run_at": r.last_run_at,
                 "last_run_records": r.last_run_records,
-                "freshness": known[r.spec.id].to_json() if r.spec.id in known else None,
+                **job_json(known.get(r.spec.id), many),
             }
             for r in rows
         ],

@@ -1,7 +1,8 @@
-"""The facts a job's freshness is decided from (freshness.py holds the rules): per job its
+"""The facts a job's freshness is decided from (freshness.py holds the rules), per (job,
+instance) the job runs for (a run is one (job, instance): README "Several API instances"): its
 running run and that run's heartbeat age, its latest success, whether its latest decisive run
 failed, its usual duration; per per-parent fan-out its parents and how many are past the job's
-``max_refresh``. Read-only; two statements for every job at once.
+``max_refresh``. Read-only; two statements for every pair at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class JobFacts:
     checked_at: datetime  # the database's now: ages are measured against it
     parents: int | None = None  # per-parent fan-outs with unit state only
     parents_overdue: int | None = None
+    instance_id: int = 1  # the API instance (dw_etl_runs.credential_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +41,25 @@ class ParentsOverdue:
     overdue: int
 
 
-async def parents_overdue(conn: Connection) -> dict[int, ParentsOverdue]:
-    """Per-parent fan-out → its parents and those last fetched longer than ``max_refresh``
-    ago (one aggregate, hash joins: linear in the unit state)."""
+async def parents_overdue(conn: Connection) -> dict[tuple[int, int], ParentsOverdue]:
+    """(per-parent fan-out, instance) → its parents and those last fetched longer than
+    ``max_refresh`` ago (one aggregate, hash joins: linear in the unit state)."""
     async with hash_joins(conn):
         rows = await conn.fetch(query("freshness_parents_overdue"))
-    return {int(r["job_id"]): ParentsOverdue(int(r["parents"]), int(r["overdue"])) for r in rows}
+    return {
+        (int(r["job_id"]), int(r["instance_id"])): ParentsOverdue(
+            int(r["parents"]), int(r["overdue"])
+        )
+        for r in rows
+    }
 
 
 async def job_facts(conn: Connection) -> list[JobFacts]:
-    """Every job's facts, by id."""
+    """The facts of every (job, instance) the job runs for, by job id, then instance."""
     overdue = await parents_overdue(conn)
     found: list[JobFacts] = []
     for r in await conn.fetch(query("freshness_jobs")):
-        parents = overdue.get(r["job_id"])
+        parents = overdue.get((r["job_id"], r["instance_id"]))
         found.append(
             JobFacts(
                 **dict(r),

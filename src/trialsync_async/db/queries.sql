@@ -908,6 +908,37 @@ LEFT JOIN LATERAL (
 ) r ON true
 ORDER BY j.id
 
+-- name: status_job_instances
+-- status_jobs per (job, instance) the job runs for (job_instances), for the page when several
+-- API instances are involved: each pair's latest finished run and its running run (index
+-- lookups on (job_id, credential_id, run_id)). A job's pre-run-log last_run_* count for its
+-- own instance only.
+SELECT j.id, j.name, COALESCE(j.is_active, false) AS active, j.schedule_cron,
+       j.disabled_reason, j.source_endpoint, j.target_table, j.parent_job_id,
+       (SELECT max(x.run_id) FROM dw_etl_runs x
+        WHERE x.job_id = j.id AND x.credential_id = c.id AND x.run_status = 'running')
+           AS running_run_id,
+       r.run_id AS last_run_id,
+       COALESCE(r.run_status, CASE WHEN o.own THEN j.last_run_status END) AS last_status,
+       COALESCE(r.records_loaded, CASE WHEN o.own THEN j.last_run_records END) AS last_records,
+       r.started_at::timestamptz AS last_started_at,
+       COALESCE(r.completed_at, CASE WHEN o.own THEN j.last_run_at END)::timestamptz
+           AS last_completed_at,
+       EXTRACT(EPOCH FROM r.completed_at - r.started_at)::float8 AS last_seconds,
+       r.records_fetched AS last_fetched,
+       c.id AS instance_id
+FROM dw_etl_jobs j
+JOIN dw_api_credentials c
+    ON c.id = COALESCE(j.source_instance_id, 1) OR (j.instance_scope = 'all' AND c.is_active)
+CROSS JOIN LATERAL (SELECT c.id = COALESCE(j.source_instance_id, 1) AS own) o
+LEFT JOIN LATERAL (
+    SELECT run_id, run_status, records_loaded, records_fetched, started_at, completed_at
+    FROM dw_etl_runs
+    WHERE job_id = j.id AND credential_id = c.id AND run_status <> 'running'
+    ORDER BY run_id DESC LIMIT 1
+) r ON true
+ORDER BY j.id, c.id
+
 -- name: status_job_state
 SELECT id, name, COALESCE(is_active, false) AS active, disabled_reason
 FROM dw_etl_jobs WHERE id = $1
@@ -983,13 +1014,15 @@ WHERE f.run_id = ANY($1::int[])
 -- === freshness: what each job's data is worth now (db/freshness.py, freshness.py) =========
 
 -- name: freshness_jobs
--- Per job, the facts its freshness is decided from: its newest running run and that run's
--- heartbeat age, its latest success, whether its latest decisive run (success or failed;
--- interrupted and skipped ones decide nothing) failed, and its usual duration: the median
--- of its last 10 successes. Each is an index lookup on (job_id, run_id)
--- per job (tens of jobs); now() is the database's clock, which the rules compare against.
-SELECT j.id AS job_id, j.name AS job_name, COALESCE(j.is_active, false) AS active,
-       j.schedule_cron,
+-- Per (job, instance) the job runs for (job_instances: its own instance always, every other
+-- active one unless its scope is 'own'), the facts its freshness is decided from: its newest
+-- running run and that run's heartbeat age, its latest success, whether its latest decisive
+-- run (success or failed; interrupted and skipped ones decide nothing) failed, and its usual
+-- duration: the median of its last 10 successes. Each is an index lookup on (job_id,
+-- credential_id, run_id) per pair (tens of jobs times a few instances); now() is the
+-- database's clock, which the rules compare against.
+SELECT j.id AS job_id, c.id AS instance_id, j.name AS job_name,
+       COALESCE(j.is_active, false) AS active, j.schedule_cron,
        (jsonb_array_length(j.parameters) > 0 AND j.fanout = 'parent') AS per_parent,
        run.run_id AS running_run_id,
        EXTRACT(EPOCH FROM LOCALTIMESTAMP - COALESCE(run.heartbeat_at, run.started_at))::float8
@@ -1000,43 +1033,49 @@ SELECT j.id AS job_id, j.name AS job_name, COALESCE(j.is_active, false) AS activ
        usual.seconds AS usual_seconds,
        now() AS checked_at
 FROM dw_etl_jobs j
+JOIN dw_api_credentials c
+    ON c.id = COALESCE(j.source_instance_id, 1) OR (j.instance_scope = 'all' AND c.is_active)
 LEFT JOIN LATERAL (
     SELECT run_id, heartbeat_at, started_at FROM dw_etl_runs
-    WHERE job_id = j.id AND run_status = 'running' ORDER BY run_id DESC LIMIT 1
+    WHERE job_id = j.id AND credential_id = c.id AND run_status = 'running'
+    ORDER BY run_id DESC LIMIT 1
 ) run ON true
 LEFT JOIN LATERAL (
     SELECT run_id, completed_at FROM dw_etl_runs
-    WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+    WHERE job_id = j.id AND credential_id = c.id AND run_status = 'success'
+      AND completed_at IS NOT NULL
     ORDER BY run_id DESC LIMIT 1
 ) ok ON true
 LEFT JOIN LATERAL (
     SELECT run_id, run_status FROM dw_etl_runs
-    WHERE job_id = j.id AND run_status IN ('success', 'failed')
+    WHERE job_id = j.id AND credential_id = c.id AND run_status IN ('success', 'failed')
     ORDER BY run_id DESC LIMIT 1
 ) decided ON true
 LEFT JOIN LATERAL (
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::float8 AS seconds FROM (
         SELECT EXTRACT(EPOCH FROM completed_at - started_at) AS d FROM dw_etl_runs
-        WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+        WHERE job_id = j.id AND credential_id = c.id AND run_status = 'success'
+          AND completed_at IS NOT NULL
         ORDER BY run_id DESC LIMIT 10
     ) AS recent
 ) usual ON true
-ORDER BY j.id
+ORDER BY j.id, c.id
 
 -- name: freshness_parents_overdue
--- Per-parent fan-outs: their parents (unit state rows with parameters, of the job's instance)
+-- Per-parent fan-outs, per (job, instance): their parents (unit state rows with parameters)
 -- and how many were last fetched longer than the job's max_refresh ago (a parent never
 -- fetched: last touched). One aggregate over the unit state joined to the jobs, run with
 -- nested loops off (db/planning.py): linear in the units, whatever the statistics say.
-SELECT u.job_id, count(*) AS parents,
+-- Instances the job no longer runs for are left out by the caller (freshness_jobs's pairs).
+SELECT u.job_id, u.instance_id, count(*) AS parents,
        count(*) FILTER (WHERE COALESCE(u.fetched_at, u.updated_at)
                         < LOCALTIMESTAMP - make_interval(secs => j.max_refresh_seconds))
            AS overdue
 FROM dw_etl_unit_state u
-JOIN dw_etl_jobs j ON j.id = u.job_id AND u.instance_id = COALESCE(j.source_instance_id, 1)
+JOIN dw_etl_jobs j ON j.id = u.job_id
 WHERE jsonb_array_length(j.parameters) > 0 AND j.fanout = 'parent'
   AND u.parameters <> '{}'::jsonb
-GROUP BY u.job_id
+GROUP BY u.job_id, u.instance_id
 
 -- === plan: what the next run would fetch ==================================================
 

@@ -41,6 +41,7 @@ class JobStatus:
     last_completed_at: datetime | None
     last_seconds: float | None
     last_fetched: int | None  # records the latest finished run fetched (last_records: written)
+    instance_id: int | None = None  # per_instance rows: the API instance (else None: any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +148,11 @@ async def pending_migrations(
     return [name for name in wanted if name not in applied]
 
 
-async def jobs(conn: Connection) -> list[JobStatus]:
-    return [JobStatus(**dict(r)) for r in await conn.fetch(query("status_jobs"))]
+async def jobs(conn: Connection, *, per_instance: bool = False) -> list[JobStatus]:
+    """Every job with its latest finished run and its running run; ``per_instance``: one row
+    per (job, instance) the job runs for, each with that instance's runs."""
+    name = "status_job_instances" if per_instance else "status_jobs"
+    return [JobStatus(**dict(r)) for r in await conn.fetch(query(name))]
 
 
 async def job_state(conn: Connection, job_id: int) -> JobState | None:

@@ -21,7 +21,7 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -39,7 +39,7 @@ from trialsync_async.db import runs as run_log
 from trialsync_async.db.resilience import is_connection_lost
 from trialsync_async.db.types import Connection
 from trialsync_async.errors import MigrationError, TrialSyncError
-from trialsync_async.freshness import Freshness, counts
+from trialsync_async.freshness import Freshness, counts, job_json, several, worst
 from trialsync_async.freshness import read as read_freshness
 from trialsync_async.schedule import JobSchedule
 from trialsync_async.service import page as page_data
@@ -94,14 +94,16 @@ def build_app(view: ServiceView, metrics: ServiceMetrics) -> web.Application:
 
 @dataclass(frozen=True, slots=True)
 class JobView:
-    """A job as the page and ``/api/jobs`` show it: its effective schedule and next run."""
+    """A job as the page and ``/api/jobs`` show it: its effective schedule and next run. On
+    the page with several API instances, one per (job, instance) (``job.instance_id``)."""
 
     job: status.JobStatus
     schedule: str | None  # the job's cron, or settings.default_schedule for an active job
     schedule_is_default: bool
     next_run_at: datetime | None  # None: disabled, unscheduled or a bad schedule
     schedule_error: str | None
-    freshness: Freshness | None = None
+    freshness: Freshness | None = None  # the instance's; per job: the worst instance's
+    by_instance: list[Freshness] = field(default_factory=list)  # only with several instances
 
     def to_json(self) -> dict[str, Any]:
         j = self.job
@@ -125,7 +127,11 @@ class JobView:
             "last_run_started_at": j.last_started_at,
             "last_run_completed_at": j.last_completed_at,
             "last_run_seconds": j.last_seconds,
-            "freshness": None if self.freshness is None else self.freshness.to_json(),
+            **(
+                job_json(self.by_instance, True)
+                if self.by_instance
+                else {"freshness": None if self.freshness is None else self.freshness.to_json()}
+            ),
         }
 
 
@@ -133,12 +139,19 @@ def job_view(
     job: status.JobStatus,
     settings: Settings,
     now: datetime,
-    freshness: Mapping[int, Freshness] | None = None,
+    freshness: Mapping[int, list[Freshness]] | None = None,
 ) -> JobView:
+    """A job (or a (job, instance) when ``job.instance_id`` is set) as shown: its instance's
+    freshness, or the worst of its instances' (all of them too when several are involved)."""
     own = job.schedule_cron or None
     s = JobSchedule.of_values(own, job.active, settings.default_schedule, now)
-    found = (freshness or {}).get(job.id)
-    return JobView(job, s.cron, s.is_default, s.next_run_at, s.error, found)
+    known = dict(freshness or {})
+    listed = known.get(job.id, [])
+    if job.instance_id is not None:
+        mine = [f for f in listed if f.instance_id == job.instance_id]
+        return JobView(job, s.cron, s.is_default, s.next_run_at, s.error, worst(mine))
+    by_instance = listed if several(known) else []
+    return JobView(job, s.cron, s.is_default, s.next_run_at, s.error, worst(listed), by_instance)
 
 
 class _Service:
@@ -196,8 +209,9 @@ class _Service:
         settings, now = self.view.settings, datetime.now(UTC)
         lease = settings.lease_seconds
         async with self._connection() as conn:
-            jobs = await status.jobs(conn)
             fresh = await self._freshness(conn)
+            per_instance = several(fresh)  # a row per (job, instance)
+            jobs = await status.jobs(conn, per_instance=per_instance)
             running = await status.runs(
                 conn, status="running", limit=PAGE_ROWS, lease_seconds=lease
             )
@@ -209,13 +223,14 @@ class _Service:
             instances = await catalog.list_instances(conn)
         views = sorted(
             (job_view(j, settings, now, fresh) for j in jobs),
-            key=lambda v: (page_data.rank(v.freshness), v.job.id),
+            key=lambda v: (page_data.rank(v.freshness), v.job.id, v.job.instance_id or 0),
         )
         return html(
             "status.html",
             jobs=[v for v in views if v.job.active],
             disabled=[v for v in views if not v.job.active],
             counts=counts(fresh),
+            per_instance=per_instance,
             instances=page_data.instance_states(instances, self.view.clients()),
             running=[page_data.running_row(r, planned.get(r.run_id)) for r in running],
             lease=lease,
@@ -247,7 +262,7 @@ class _Service:
             )
         return _json(found)  # orjson writes the dataclasses' fields: RunStatus's docstring
 
-    async def _freshness(self, conn: Connection) -> dict[int, Freshness]:
+    async def _freshness(self, conn: Connection) -> dict[int, list[Freshness]]:
         s = self.view.settings
         return await read_freshness(
             conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds

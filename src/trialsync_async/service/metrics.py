@@ -9,6 +9,9 @@ their objects; copying them into metrics on every change would only make them st
 job's freshness (freshness.py) and its running run's heartbeat are read from the database
 with the last-success timestamps, at most every ``REFRESH_SECONDS``.
 
+The freshness gauges are per (job, instance) (a run is one (job, instance)): labelled
+``job_id``, ``job_name`` and ``api_instance``.
+
 Labels say ``job_id``/``job_name`` and ``api_instance``, never ``job`` or ``instance``:
 Prometheus sets those two on every scraped series, and a clash renames ours.
 """
@@ -42,6 +45,8 @@ REFRESH_SECONDS = 30.0
 runs); this replica's own successes are exposed at once."""
 
 JOB_LABELS = ("job_id", "job_name")
+PAIR_LABELS = (*JOB_LABELS, "api_instance")
+"""A (job, instance): the freshness gauges' labels."""
 
 
 class ServiceMetrics:
@@ -120,13 +125,13 @@ class ServiceMetrics:
         found = await freshness.read(
             conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
         )
-        self.jobs.update(list(found.values()))
+        self.jobs.update(freshness.pairs(found))
         await self.schema_drift.refresh(conn)
         self._refreshed_at = time.monotonic()
 
 
 class _JobsSnapshot:
-    """Every job's freshness as last read, and when (monotonic): a heartbeat's age is
+    """Every (job, instance)'s freshness as last read, and when (monotonic): a heartbeat's age is
     exposed as read plus the time since."""
 
     def __init__(self) -> None:
@@ -218,27 +223,28 @@ class _Families:
         )
         self.stale = GaugeMetricFamily(
             "trialsync_job_stale",
-            "1 when the job's last success is past its bound (2 x schedule interval + usual "
-            "duration; freshness.py), whatever the job does now; else 0 (disabled jobs: 0).",
-            labels=JOB_LABELS,
+            "1 when the job's last success for the API instance is past its bound (2 x "
+            "schedule interval + usual duration; freshness.py), whatever the job does now; "
+            "else 0 (disabled jobs: 0).",
+            labels=PAIR_LABELS,
         )
         self.state = GaugeMetricFamily(
             "trialsync_job_freshness_state",
-            "1 for each job, labelled with its freshness state: failing, stale, running, "
-            "never, fresh or disabled.",
-            labels=(*JOB_LABELS, "state"),
+            "1 for each job and API instance it runs for, labelled with its freshness state: "
+            "failing, stale, running, never, fresh or disabled.",
+            labels=(*PAIR_LABELS, "state"),
         )
         self.overdue = GaugeMetricFamily(
             "trialsync_job_parents_overdue_ratio",
-            "Per-parent fan-outs: the share of their parents last fetched longer than the "
-            "job's max_refresh ago.",
-            labels=JOB_LABELS,
+            "Per-parent fan-outs, per API instance: the share of their parents last fetched "
+            "longer than the job's max_refresh ago.",
+            labels=PAIR_LABELS,
         )
         self.heartbeat_age = GaugeMetricFamily(
             "trialsync_run_heartbeat_age_seconds",
-            "Seconds since the heartbeat of the job's run marked running (any replica or "
-            "process); absent when none runs. Above the lease: the run is dead.",
-            labels=JOB_LABELS,
+            "Seconds since the heartbeat of the job's run marked running for the API instance "
+            "(any replica or process); absent when none runs. Above the lease: the run is dead.",
+            labels=PAIR_LABELS,
         )
 
     def all(self) -> list[Metric]:
@@ -279,7 +285,7 @@ class _LiveCollector(Collector):
     def _freshness(self, f: _Families) -> None:
         since = time.monotonic() - self._jobs.read_at
         for job in self._jobs.jobs:
-            labels = [str(job.job_id), job.job_name]
+            labels = [str(job.job_id), job.job_name, str(job.instance_id)]
             f.stale.add_metric(labels, 1.0 if job.stale else 0.0)
             f.state.add_metric([*labels, job.state], 1.0)
             if job.parents_overdue_ratio is not None:
