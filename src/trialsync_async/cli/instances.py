@@ -47,23 +47,12 @@ def add_commands(sub: SubParsers) -> None:
     change.add_argument("instance_id", type=int)
     change.add_argument("--name")
     change.add_argument("--base-url", help="e.g. https://host/CCSWEB")
-    key = change.add_mutually_exclusive_group()
-    key.add_argument(
-        "--api-key-env", metavar="VAR",
-        help="read the key at run time from this environment variable (only its name is stored)",
-    )  # fmt: skip
-    key.add_argument(
-        "--api-key-stdin", action="store_true",
-        help="read the key from standard input (or a prompt) and store it in the database",
-    )  # fmt: skip
+    key = _key_options(change.add_mutually_exclusive_group())
     key.add_argument("--clear-key", action="store_true", help="forget the stored key")
     change.add_argument(
         "--auth-header", help=f"header carrying the key (default {facts.AUTH_HEADER})"
     )
-    change.add_argument(
-        "--rate-limit", type=not_negative, metavar="R",
-        help=f"requests/second for the instance (default {facts.RECOMMENDED_RATE:g}; 0 = none)",
-    )  # fmt: skip
+    _rate_limit_option(change)
     active = change.add_mutually_exclusive_group()
     active.add_argument("--active", dest="is_active", action="store_true", default=None)
     active.add_argument("--inactive", dest="is_active", action="store_false")
@@ -82,21 +71,30 @@ def add_commands(sub: SubParsers) -> None:
     )  # fmt: skip
     add.add_argument("instance_id", type=int, metavar="N")
     add.add_argument("--base-url", required=True, help="e.g. https://host/CCSWEB")
-    add_key = add.add_mutually_exclusive_group(required=True)
-    add_key.add_argument(
+    _key_options(add.add_mutually_exclusive_group(required=True))
+    _rate_limit_option(add)
+    add.add_argument("--name", help="default: 'instance N'")
+    handles(add, add_instance)
+
+
+def _key_options(group: argparse._MutuallyExclusiveGroup) -> argparse._MutuallyExclusiveGroup:
+    """Where an instance's key comes from (`set` and `add`)."""
+    group.add_argument(
         "--api-key-env", metavar="VAR",
         help="read the key at run time from this environment variable (only its name is stored)",
     )  # fmt: skip
-    add_key.add_argument(
+    group.add_argument(
         "--api-key-stdin", action="store_true",
         help="read the key from standard input (or a prompt) and store it in the database",
     )  # fmt: skip
-    add.add_argument(
+    return group
+
+
+def _rate_limit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--rate-limit", type=not_negative, metavar="R",
         help=f"requests/second for the instance (default {facts.RECOMMENDED_RATE:g}; 0 = none)",
     )  # fmt: skip
-    add.add_argument("--name", help="default: 'instance N'")
-    handles(add, add_instance)
 
 
 async def list_instances(settings: Settings, args: argparse.Namespace) -> int:
