@@ -12,7 +12,7 @@ stops the fetchers, lets the rest drain, and ``run`` raises it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from trialsync_async.engine.committer import Committer
@@ -58,8 +58,8 @@ class Stages:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._fetch_tasks = [
-                    tg.create_task(self._guard(self._plan(units, workers))),
-                    *(tg.create_task(self._guard(self._work(units))) for _ in range(workers)),
+                    tg.create_task(self._guard(self._plan, units, workers)),
+                    *(tg.create_task(self._guard(self._work, units)) for _ in range(workers)),
                 ]
                 if self.stopping:  # stopped before the tasks existed
                     self.stop()
@@ -88,9 +88,11 @@ class Stages:
         p = self.ctx.progress
         return self.planned_all and p.units_total is not None and p.units_done >= p.units_total
 
-    async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def _guard(self, stage: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Run ``stage(*args)``; a TrialSyncError fails the run. The coroutine is made here, so
+        a task cancelled before its first step (a stop at once) leaves none un-awaited."""
         try:
-            await coro
+            await stage(*args)
         except TrialSyncError as exc:
             self.fail(exc)
 
