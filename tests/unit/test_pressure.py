@@ -113,8 +113,10 @@ def test_the_schedule_holds_the_rate_without_bursts() -> None:
     assert limiter.reserve() == 0 and limiter.reserve() == pytest.approx(0.101)
 
 
-def rounds(limit: VegasLimit, rtt: float, n: int) -> None:
+def rounds(limit: VegasLimit, rtt: float, n: int, *, waiting: int = 8) -> None:
+    """``n`` rounds of answers at ``rtt``, ``waiting`` requests queued for a slot in each."""
     for _ in range(n):
+        limit.demand(int(limit.limit) + waiting)
         for _ in range(int(limit.limit)):
             limit.sample(rtt, int(limit.limit))
 
@@ -125,6 +127,18 @@ def test_vegas_grows_while_latency_holds_then_stops_at_the_ceiling() -> None:
     assert limit.limit == 32  # slow start: doubling
     rounds(limit, 0.1, 5)
     assert limit.limit == 64
+
+
+def test_vegas_grows_only_when_a_request_had_to_wait_however_the_round_ends() -> None:
+    limit = VegasLimit(initial=8, maximum=64, clock=Clock())
+    rounds(limit, 0.1, 3, waiting=0)  # the limit never bound (fewer requests than slots)
+    assert limit.limit == 8
+    # a wave of 8 that ends together: at the round's last answer the others have ended,
+    # but 24 wanted a slot while it was out: the limit bound
+    limit.demand(32)
+    for left in range(8, 0, -1):
+        limit.sample(0.1, left)
+    assert limit.limit == 16
 
 
 def test_vegas_backs_off_when_latency_climbs_and_halves_on_overload() -> None:

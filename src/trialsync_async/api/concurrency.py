@@ -52,12 +52,21 @@ class VegasLimit:
         self._rtt_min_at = clock()
         self._window: list[float] = []
         self._slow_start = True  # doubling while there is room, until the first decrease
+        self._demand = 0  # the most requests in flight or waiting for a slot this round
         self.decreases = 0
+
+    def demand(self, wanted: int) -> None:
+        """``wanted`` requests are in flight or waiting for a slot now. The limit grows only in
+        a round where it bound (demand reached it): a round is judged at its last answer, when
+        the rest of its wave may already have ended and its successors not started yet, so the
+        requests in flight at that moment say little."""
+        self._demand = max(self._demand, wanted)
 
     def sample(self, rtt: float, in_flight: int) -> None:
         """A request answered after ``rtt`` seconds, with ``in_flight`` requests out (itself
         included). Once per round of ``limit`` samples the limit moves by one."""
         now = self._clock()
+        self._demand = max(self._demand, in_flight)
         if now - self._rtt_min_at > RTT_MEMORY:
             self._rtt_min, self._rtt_min_at = math.inf, now
         self._rtt_min = min(self._rtt_min, rtt)
@@ -66,8 +75,9 @@ class VegasLimit:
             return
         rtt_avg = sum(self._window) / len(self._window)
         self._window.clear()
+        demand, self._demand = self._demand, 0
         queued = self.limit * (1 - self._rtt_min / rtt_avg) if rtt_avg > 0 else 0.0
-        if queued < self.alpha and in_flight >= self.limit - 1:  # room, and the limit binds
+        if queued < self.alpha and demand > self.limit:  # room, and a request had to wait
             grown = self.limit * 2 if self._slow_start else self.limit + 1
             self.limit = min(self.maximum, grown)
         elif queued > self.beta:
@@ -78,6 +88,7 @@ class VegasLimit:
         """A 503 or a timeout: the server refuses load."""
         self.limit = max(self.minimum, math.floor(self.limit / 2))
         self._window.clear()
+        self._demand = 0
         self._slow_start = False
         self.decreases += 1
 
@@ -98,6 +109,7 @@ class AdaptiveSlots:
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[Slot]:
+        self.limit.demand(self.in_flight + len(self._waiters) + 1)
         while self.in_flight >= int(self.limit.limit) or self._waiters:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
