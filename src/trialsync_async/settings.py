@@ -38,6 +38,7 @@ class RunOptions:
     batch_rows: int
     batch_bytes: int
     batches_in_flight: int
+    plain_writers: int
     batch_units: int
     commit_seconds: float
     progress_seconds: float
@@ -70,6 +71,8 @@ class Settings:
     batch_rows: int = field(default=5000, metadata=_POSITIVE)
     batch_bytes: int = field(default=16 * 1024 * 1024, metadata=_POSITIVE)
     batches_in_flight: int = field(default=2, metadata=_POSITIVE)
+    # connections a plain keyed job's batches commit on side by side (engine/stages.py)
+    plain_writers: int = field(default=2, metadata=_POSITIVE)
     batch_units: int = field(default=500, metadata=_POSITIVE)  # ended units per commit
     commit_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)  # batch age cap
     progress_seconds: float = field(default=2.0, metadata=_NOT_NEGATIVE)

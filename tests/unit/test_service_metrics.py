@@ -130,7 +130,8 @@ async def test_live_values_read_when_scraped() -> None:
     await batches.put(object())
     running = [
         SimpleNamespace(job=SimpleNamespace(id=20, name="subjects"),
-                        stages=SimpleNamespace(pages=pages, batches=batches)),
+                        stages=SimpleNamespace(pages_waiting=pages.qsize,
+                                               batches_waiting=batches.qsize)),
         SimpleNamespace(job=SimpleNamespace(id=21, name="visits"), stages=None),  # starting
     ]  # fmt: skip
     view = FakeView(api_clients=[one, two], runs=running)

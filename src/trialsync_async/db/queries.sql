@@ -626,8 +626,12 @@ DELETE FROM dw_etl_seen_keys WHERE pass_id = $1
 
 -- name: unseen_mark_by_id
 -- After a complete pass: rows of this job and instance the pass did not see are gone upstream.
+-- A row a run of the pass wrote (etl_run_id) was seen: only the others are looked up among the
+-- seen keys, so the first load of a big table settles without reading a single record's key.
 UPDATE {table} AS s SET deleted_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
 WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.deleted_at IS NULL
+  AND COALESCE(s.etl_run_id, 0) <> ALL (ARRAY(SELECT r.run_id FROM dw_etl_runs AS r
+                                              WHERE r.pass_id = $3))
   AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
                   WHERE k.pass_id = $3 AND k.k = s.data->>'id')
 
@@ -635,18 +639,24 @@ WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.deleted_at IS NULL
 UPDATE {table} AS s SET deleted_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
 WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.deleted_at IS NULL
   AND s.record_key IS NOT NULL
+  AND COALESCE(s.etl_run_id, 0) <> ALL (ARRAY(SELECT r.run_id FROM dw_etl_runs AS r
+                                              WHERE r.pass_id = $3))
   AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
                   WHERE k.pass_id = $3 AND k.k = s.record_key)
 
 -- name: unseen_delete_by_id
 DELETE FROM {table} AS s
 WHERE s.source_instance_id = $1 AND s.etl_job_id = $2
+  AND COALESCE(s.etl_run_id, 0) <> ALL (ARRAY(SELECT r.run_id FROM dw_etl_runs AS r
+                                              WHERE r.pass_id = $3))
   AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
                   WHERE k.pass_id = $3 AND k.k = s.data->>'id')
 
 -- name: unseen_delete_by_record_key
 DELETE FROM {table} AS s
 WHERE s.source_instance_id = $1 AND s.etl_job_id = $2 AND s.record_key IS NOT NULL
+  AND COALESCE(s.etl_run_id, 0) <> ALL (ARRAY(SELECT r.run_id FROM dw_etl_runs AS r
+                                              WHERE r.pass_id = $3))
   AND NOT EXISTS (SELECT 1 FROM dw_etl_seen_keys AS k
                   WHERE k.pass_id = $3 AND k.k = s.record_key)
 

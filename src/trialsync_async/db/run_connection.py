@@ -50,13 +50,16 @@ class RunConnection:
             raise RuntimeError("RunConnection is not open")
         return self._conn
 
-    async def open(self) -> None:
-        """Connect and take the job's lock; JobAlreadyRunning when another run holds it."""
+    async def open(self, *, lock: bool = True) -> None:
+        """Connect and take the job's lock; JobAlreadyRunning when another run holds it.
+        ``lock=False``: a further writer of a run whose own connection holds the lock."""
 
         async def attempt() -> None:
             await self._connect()
 
         await self.retry.run(attempt, what="connect")
+        if not lock:
+            return
         if not await runs.take_job_lock(self.conn, self.job_id, self.instance_id):
             error = await runs.already_running(self.conn, self.job_id, self.instance_id)
             await self.close()

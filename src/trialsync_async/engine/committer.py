@@ -15,6 +15,7 @@ import structlog
 
 from trialsync_async.db import deletions, planning, runs
 from trialsync_async.db import units as unit_state
+from trialsync_async.db.run_connection import RunConnection
 from trialsync_async.db.staging import RecordCounts, StagingWriter
 from trialsync_async.db.types import Connection
 from trialsync_async.engine.context import RunContext
@@ -34,9 +35,18 @@ class _Written:
 
 
 class Committer:
-    def __init__(self, ctx: RunContext, guard: DeletionGuard) -> None:
+    """Commits batches on one connection: the run's own, or (``conn``) a further writer's.
+    Only the run's own writes the run's counters with its batches (the row is one: further
+    writers would queue on its lock at every commit); they reach it at the next of those
+    commits, or the heartbeat, and the run's end."""
+
+    def __init__(
+        self, ctx: RunContext, guard: DeletionGuard, *, conn: RunConnection | None = None
+    ) -> None:
         self.ctx = ctx
         self.guard = guard
+        self.conn = conn or ctx.conn
+        self._saves_progress = conn is None
         job = ctx.job
         self.writer = StagingWriter(
             table=job.target_table,
@@ -64,9 +74,9 @@ class Committer:
         revisit = ctx.revisit()
 
         async def transaction(conn: Connection) -> _Written:
-            if self._prepared_generation != ctx.conn.generation:
+            if self._prepared_generation != self.conn.generation:
                 await self.writer.prepare(conn)
-                self._prepared_generation = ctx.conn.generation
+                self._prepared_generation = self.conn.generation
             async with conn.transaction():
                 await planning.key_lookups(conn)  # a batch's units and scopes by their keys
                 counts, changed = await self.writer.copy_merge(
@@ -83,10 +93,11 @@ class Committer:
                     conn, job_id=ctx.job.id, instance_id=ctx.instance_id, pass_id=ctx.pass_id,
                     run_id=ctx.run_id, updates=updates, revisit=revisit,
                 )  # fmt: skip
-                await runs.save_progress(conn, ctx.run_id, ctx.progress)
+                if self._saves_progress:
+                    await runs.save_progress(conn, ctx.run_id, ctx.progress)
             return written
 
-        written = await ctx.conn.run(transaction, what="writing a batch")
+        written = await self.conn.run(transaction, what="writing a batch")
         ctx.progress.add(written.counts)
         ctx.progress.removed += written.removed
         if written.unproven:

@@ -80,6 +80,7 @@ class JobRun:
         self.failures = UnitFailures(self.ctx)
         self.guard = DeletionGuard(self.ctx)
         self.stages: Stages | None = None
+        self._writer_conns: list[RunConnection] = []  # further writers of a plain job
         self.api: ApiClient | None = None  # the instance's shared client, once started
         self._decreases_before = 0
         self.continues_run_id: int | None = None
@@ -132,6 +133,8 @@ class JobRun:
             if heartbeat is not None:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
+            for conn in self._writer_conns:
+                await asyncio.shield(conn.close())
             status, error = await asyncio.shield(self._finish(status, error))
         return self._result(status, error)
 
@@ -185,10 +188,29 @@ class JobRun:
             Planner(self.ctx, client, self.paging),
             UnitFetcher(self.ctx, client, self.paging, self.rows, self.failures),
             Committer(self.ctx, self.guard),
+            writers=[Committer(self.ctx, self.guard, conn=c) for c in await self._writers()],
         )
         if self._stop_requested:
             self.stages.stop()
         return self.stages
+
+    async def _writers(self) -> list[RunConnection]:
+        """Further connections a plain keyed job commits on (TRIALSYNC_PLAIN_WRITERS): its
+        units are disjoint id ranges, so each writer merges keys no other one does, and the
+        database merges on several backends. Fan-outs (latency-bound, and their children may
+        share keys) and keyless jobs (a scope's rows replaced whole) keep the one."""
+        ctx = self.ctx
+        if ctx.job.parameters or ctx.keyless or ctx.options.retry_of is not None:
+            return []
+        for _ in range(ctx.options.plain_writers - 1):
+            conn = RunConnection(
+                ctx.conn.dsn, job_id=ctx.job.id, retry=ctx.retry, instance_id=ctx.instance_id
+            )
+            self._writer_conns.append(conn)
+            await conn.open(lock=False)
+        if self._writer_conns:
+            ctx.progress.notes["writers"] = 1 + len(self._writer_conns)
+        return self._writer_conns
 
     def _outcome(self, stages: Stages) -> tuple[str, str | None]:
         if stages.fatal is not None:
@@ -293,8 +315,8 @@ class JobRun:
             progress=self.progress,
             seconds=time.monotonic() - self.started,
             continues_run_id=self.continues_run_id,
-            page_queue_high_water=self.stages.pages.high_water if self.stages else 0,
-            batch_queue_high_water=self.stages.batches.high_water if self.stages else 0,
+            page_queue_high_water=self.stages.page_high_water() if self.stages else 0,
+            batch_queue_high_water=self.stages.batch_high_water() if self.stages else 0,
             instance_id=self.job.source_instance_id,
         )
 

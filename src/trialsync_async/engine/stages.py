@@ -3,6 +3,12 @@
     planner ──Unit──▶ unit queue ──▶ N workers (UnitFetcher)
         ──Chunk / UnitEnd──▶ page queue ──▶ batcher ──Batch──▶ batch queue ──▶ committer
 
+A plain keyed job may have more than one writer (``writers=[…]``): page queue, batcher, batch
+queue and committer then form one *lane* per writer, and each unit (an id range) goes down one
+lane, so its pages still commit in order with its position, the lanes' keys never meet
+(disjoint ranges), a full lane holds up only the walkers feeding it, and PostgreSQL merges on
+as many backends as there are lanes.
+
 The planner and the workers are the *fetchers*. ``stop()`` cancels only them: what they
 fetched is still batched and committed with its position, so a later run continues from
 there. A fetcher that meets an error that ends the run (``fail``) keeps the first such error,
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from trialsync_async.engine.committer import Committer
@@ -33,16 +40,36 @@ page, while more would only hold more pages in memory and take the event loop's 
 the writer (measured: 32 walkers took 25 s and 210 MiB where one took 17 s and 103 MiB)."""
 
 
+@dataclass(slots=True)
+class Lane:
+    """One writer's way: pages → batcher → batches → its committer."""
+
+    committer: Committer
+    pages: TrackedQueue[Chunk | UnitEnd | None]
+    batches: TrackedQueue[Batch | None]
+
+
 class Stages:
     def __init__(
-        self, ctx: RunContext, planner: Planner, fetcher: UnitFetcher, committer: Committer
+        self,
+        ctx: RunContext,
+        planner: Planner,
+        fetcher: UnitFetcher,
+        committer: Committer,
+        *,
+        writers: Sequence[Committer] = (),
     ) -> None:
         self.ctx = ctx
         self.planner = planner
         self.fetcher = fetcher
         self.committer = committer
-        self.pages: TrackedQueue[Chunk | UnitEnd | None] = TrackedQueue(PAGE_QUEUE_PAGES)
-        self.batches: TrackedQueue[Batch | None] = TrackedQueue(ctx.options.batches_in_flight)
+        # The queues' bounds are the run's, shared out between the lanes (memory stays flat).
+        n = 1 + len(writers)
+        pages, batches = max(4, PAGE_QUEUE_PAGES // n), max(1, ctx.options.batches_in_flight // n)
+        self.lanes = [
+            Lane(c, TrackedQueue(pages), TrackedQueue(batches)) for c in (committer, *writers)
+        ]
+        self._lane_of: dict[str, Lane] = {}  # unit key → its lane
         self.planned_all = False
         self.stopping = False
         self.fatal: BaseException | None = None
@@ -64,8 +91,9 @@ class Stages:
                 if self.stopping:  # stopped before the tasks existed
                     self.stop()
                 tg.create_task(self._close_after(self._fetch_tasks))
-                tg.create_task(self._batch())
-                tg.create_task(self._commit())
+                for lane in self.lanes:
+                    tg.create_task(self._batch(lane))
+                    tg.create_task(self._commit(lane))
         except BaseExceptionGroup as group:
             raise _first_cause(group) from None
         if self.fatal is not None:
@@ -81,6 +109,22 @@ class Stages:
         if self.fatal is None:
             self.fatal = exc
         self.stop()
+
+    @property
+    def committers(self) -> list[Committer]:
+        return [lane.committer for lane in self.lanes]
+
+    def pages_waiting(self) -> int:
+        return sum(lane.pages.qsize() for lane in self.lanes)
+
+    def batches_waiting(self) -> int:
+        return sum(lane.batches.qsize() for lane in self.lanes)
+
+    def page_high_water(self) -> int:
+        return max(lane.pages.high_water for lane in self.lanes)
+
+    def batch_high_water(self) -> int:
+        return max(lane.batches.high_water for lane in self.lanes)
 
     @property
     def complete(self) -> bool:
@@ -105,13 +149,22 @@ class Stages:
 
     async def _work(self, units: asyncio.Queue[Unit | None]) -> None:
         while (unit := await units.get()) is not None:
-            await self.fetcher.fetch(unit, self.pages)
+            await self.fetcher.fetch(unit, self._lane(unit.key).pages)
+
+    def _lane(self, unit_key: str) -> Lane:
+        """A unit's lane: the first unit's the first, and so on, round."""
+        lane = self._lane_of.get(unit_key)
+        if lane is None:
+            lane = self.lanes[len(self._lane_of) % len(self.lanes)]
+            self._lane_of[unit_key] = lane
+        return lane
 
     async def _close_after(self, tasks: Sequence[asyncio.Task[None]]) -> None:
         await asyncio.wait(tasks)  # finished or cancelled, never raising here
-        await self.pages.put(None)
+        for lane in self.lanes:
+            await lane.pages.put(None)
 
-    async def _batch(self) -> None:
+    async def _batch(self, lane: Lane) -> None:
         o = self.ctx.options
         batcher = Batcher(
             max_rows=o.batch_rows, max_bytes=o.batch_bytes, max_units=o.batch_units,
@@ -119,22 +172,22 @@ class Stages:
         )  # fmt: skip
         while True:
             try:
-                item = await asyncio.wait_for(self.pages.get(), batcher.due_in())
+                item = await asyncio.wait_for(lane.pages.get(), batcher.due_in())
             except TimeoutError:  # the pending batch is old enough: commit it
-                await self.batches.put(batcher.take())
+                await lane.batches.put(batcher.take())
                 continue
             if item is None:
                 break
             full = batcher.add(item) if isinstance(item, Chunk) else batcher.end_unit(item)
             if full is not None:
-                await self.batches.put(full)
+                await lane.batches.put(full)
         if batcher.pending:
-            await self.batches.put(batcher.take())
-        await self.batches.put(None)
+            await lane.batches.put(batcher.take())
+        await lane.batches.put(None)
 
-    async def _commit(self) -> None:
-        while (batch := await self.batches.get()) is not None:
-            await self.committer.commit(batch)
+    async def _commit(self, lane: Lane) -> None:
+        while (batch := await lane.batches.get()) is not None:
+            await lane.committer.commit(batch)
 
 
 def _first_cause(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -329,7 +329,7 @@ class _LiveCollector(Collector):
             if run.stages is None:  # not started yet
                 continue
             job = (str(run.job.id), run.job.name)
-            depths[(*job, "pages")] += run.stages.pages.qsize()
-            depths[(*job, "batches")] += run.stages.batches.qsize()
+            depths[(*job, "pages")] += run.stages.pages_waiting()
+            depths[(*job, "batches")] += run.stages.batches_waiting()
         for labels, size in sorted(depths.items()):
             f.queues.add_metric(list(labels), size)
