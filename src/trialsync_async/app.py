@@ -156,9 +156,13 @@ class TrialSync:
         return ViewsReport(plan, tuple(changes), applied=apply)
 
     async def sync_jobs(self) -> MigrationReport:
+        """``jobs sync``: the inventory and its staging tables, then the typed views, so
+        they follow a changed inventory (the notes say what changed, as ``migrate``'s)."""
         jobs = self.inventory()
         async with self.pool.acquire() as conn:
-            return await sync_inventory(conn, jobs)
+            report = await sync_inventory(conn, jobs)
+        report.notes += (await self.typed_views(apply=True)).notes()  # after the tables
+        return report
 
     async def list_jobs(self) -> list[JobRow]:
         async with self.pool.acquire() as conn:
@@ -252,23 +256,36 @@ class TrialSync:
             instance = await catalog.get_instance(conn, instance_id)
         return await probe_instance(self.settings, instance)
 
-    async def probe_global_list(self, job_id: int, *, sample: int = 20) -> ProbeReport:
-        """``jobs probe``: a sample of the job's parents fetched per parent and from its
-        global list, compared; the result is recorded (a passed one allows fanout global)."""
+    async def probe_global_list(
+        self, job_id: int, *, sample: int = 20, instance_ids: Sequence[int] | None = None
+    ) -> list[ProbeReport]:
+        """``jobs probe``: for each API instance (``None``: every instance the job runs for),
+        a sample of the job's parents fetched per parent and from its global list, compared;
+        each result is recorded (passed ones on every instance allow fanout global)."""
         async with self.pool.acquire() as conn:
             job = await catalog.get_job(conn, job_id)
             if job.global_endpoint is None:
                 raise ConfigError(
                     detail=f"job {job_id} ({job.name}) names no global_endpoint in the inventory"
                 )
-            instance = await catalog.get_instance(conn, job.source_instance_id)
-            client = make_client(
-                self.settings, instance_id=instance.id, base_url=instance.base_url,
-                api_key=instance.require_key(), auth_header=instance.auth_header,
-                rate_limit=instance.rate_limit,
-            )  # fmt: skip
-            async with client:
-                return await global_probe.probe(conn, client, job, instance.id, sample)
+            mine = (await catalog.job_instances(conn)).get(job_id, [job.source_instance_id])
+            wanted = mine if instance_ids is None else list(dict.fromkeys(instance_ids))
+            instances = [await catalog.get_instance(conn, i) for i in wanted]  # unknown: error
+            if others := [i for i in wanted if i not in mine]:
+                raise ConfigError(
+                    detail=f"job {job_id} ({job.name}) does not run for instance "
+                    f"{', '.join(map(str, others))}: it runs for {', '.join(map(str, mine))}"
+                )
+            keys = [instance.require_key() for instance in instances]  # all, before any probe
+            reports = []
+            for instance, key in zip(instances, keys, strict=True):
+                client = make_client(
+                    self.settings, instance_id=instance.id, base_url=instance.base_url,
+                    api_key=key, auth_header=instance.auth_header, rate_limit=instance.rate_limit,
+                )  # fmt: skip
+                async with client:
+                    reports.append(await global_probe.probe(conn, client, job, instance.id, sample))
+            return reports
 
     async def run_history(
         self,
@@ -293,12 +310,12 @@ class TrialSync:
             return await history.run_detail(conn, run_id, lease_seconds=self.settings.lease_seconds)
 
     async def schema_drift_runs(
-        self, *, job_id: int | None = None, per_job: int = 20
+        self, *, job_id: int | None = None, per_job: int = 20, instance_id: int | None = None
     ) -> list[CheckedRun]:
-        """The newest ``per_job`` runs of each job whose records were checked for schema
-        drift (``schema``; schema_drift.history sums them up)."""
+        """The newest ``per_job`` runs of each (job, API instance) whose records were checked
+        for schema drift (``schema``; schema_drift.history sums them up)."""
         async with self.pool.acquire() as conn:
-            return await checked_runs(conn, job_id=job_id, per_job=per_job)
+            return await checked_runs(conn, job_id=job_id, per_job=per_job, instance_id=instance_id)
 
     async def run_failures(
         self, *, run_id: int | None = None, job_id: int | None = None, limit: int = 50

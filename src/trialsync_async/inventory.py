@@ -38,9 +38,11 @@ KeyKind = Literal["id", "paths", "value", "none"]
 PagingKind = Literal["auto", "keyset", "offset", "link"]
 DeletesPolicy = Literal["keep", "mark", "delete"]
 FanoutKind = Literal["parent", "global"]
+InstanceScope = Literal["all", "own"]
 FANOUT_KINDS: tuple[FanoutKind, ...] = ("parent", "global")
 PAGING_KINDS: tuple[PagingKind, ...] = ("auto", "keyset", "offset", "link")
 DELETES_POLICIES: tuple[DeletesPolicy, ...] = ("keep", "mark", "delete")
+INSTANCE_SCOPES: tuple[InstanceScope, ...] = ("all", "own")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,9 @@ class JobSpec:
     global_endpoint: str | None = None
     global_parameter: str | None = None  # the query parameter naming the parent (studyId)
     fanout: FanoutKind = "parent"  # "global": runs walk global_endpoint (after a passed probe)
+    # The API instances the job runs for: its own (source_instance_id) and every other active
+    # one ("all"), or only its own ("own"); see db/catalog.job_instances.
+    instance_scope: InstanceScope = "all"
 
     @property
     def requires_parameters(self) -> bool:
@@ -160,7 +165,7 @@ _KNOWN_KEYS = {
     "parameter_source_table", "parameters", "record_key", "page_size", "paged",
     "source_instance_id", "parent_job_id", "schedule_minutes", "incremental_field",
     "paging", "deletes", "schedule", "min_refresh", "max_refresh", "global_endpoint",
-    "global_parameter", "fanout", "max_deletes",
+    "global_parameter", "fanout", "max_deletes", "instance_scope",
 }  # fmt: skip
 
 
@@ -231,6 +236,10 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         max_deletes = parse_share(raw.get("max_deletes", DEFAULT_MAX_DELETES), "max_deletes")
     except ConfigError as exc:
         raise _fail(raw, exc.context["detail"]) from exc
+    try:
+        instance_scope = parse_instance_scope(raw.get("instance_scope", "all"))
+    except ConfigError as exc:
+        raise _fail(raw, exc.context["detail"]) from exc
     return JobSpec(
         id=raw["id"],
         name=str(raw["name"]),
@@ -256,6 +265,7 @@ def parse_job(raw: Mapping[str, Any]) -> JobSpec:
         global_parameter=global_parameter,
         fanout=fanout,
         max_deletes=max_deletes,
+        instance_scope=instance_scope,
     )
 
 
@@ -318,6 +328,13 @@ def parse_share(value: object, key: str) -> float:
     if not 0.0 <= share <= 1.0:
         raise ConfigError(detail=f"{key} must be between 0% and 100%")
     return round(share, 6)
+
+
+def parse_instance_scope(value: object) -> InstanceScope:
+    """``all`` (the job's own instance and every other active one) or ``own``."""
+    if value == "all" or value == "own":
+        return value
+    raise ConfigError(detail=f"instance_scope must be one of {', '.join(INSTANCE_SCOPES)}")
 
 
 def format_share(share: float) -> str:

@@ -309,7 +309,8 @@ def drift_items(drift: Mapping[str, Any] | None) -> set[tuple[str, str, str]]:
 def new_drift_warning(
     drift: Mapping[str, Any] | None, previous: Mapping[str, Any] | None, model: str
 ) -> str | None:
-    """The warning for drift the previous checked run of the job did not have, or None."""
+    """The warning for drift the previous checked run of the job (for the same API instance)
+    did not have, or None."""
     order = {kind: i for i, kind in enumerate(KINDS)}
     new = sorted(drift_items(drift) - drift_items(previous), key=lambda d: (order[d[0]], d[1:]))
     if not new or drift is None:
@@ -356,9 +357,9 @@ def unchecked_reason(job: JobSpec, swagger: Swagger) -> str | None:
 
 @dataclass(slots=True)
 class FieldDrift:
-    """One field's drift over a job's recent checked runs. ``detail``: a type mismatch's
-    ``declared → seen``; ``count`` and ``example_id``: of the last run it was seen in;
-    ``current``: seen in the job's latest checked run."""
+    """One field's drift over a job's recent checked runs (for one API instance). ``detail``:
+    a type mismatch's ``declared → seen``; ``count`` and ``example_id``: of the last run it was
+    seen in; ``current``: seen in the latest checked run."""
 
     job_id: int
     job_name: str | None
@@ -373,10 +374,13 @@ class FieldDrift:
     count: int | None
     example_id: Any
     current: bool
+    instance_id: int = 1
 
 
 @dataclass(slots=True)
 class JobDrift:
+    """A job's drift over its recent checked runs for one API instance."""
+
     job_id: int
     job_name: str | None
     model: str | None  # as the latest checked run named it
@@ -384,6 +388,7 @@ class JobDrift:
     latest_run: int
     latest_at: datetime | None
     fields: list[FieldDrift]
+    instance_id: int = 1
 
 
 def _entries(drift: Mapping[str, Any] | None) -> list[tuple[str, str, str | None, Any, Any]]:
@@ -404,14 +409,14 @@ def _entries(drift: Mapping[str, Any] | None) -> list[tuple[str, str, str | None
 
 
 def history(runs: Sequence[CheckedRun]) -> list[JobDrift]:
-    """Each job's drifted fields over ``runs`` (db/schema_drift.checked_runs), by job id, the
-    fields by kind and name."""
-    by_job: dict[int, list[CheckedRun]] = {}
+    """Each (job, API instance)'s drifted fields over ``runs`` (db/schema_drift.checked_runs),
+    by job id and instance, the fields by kind and name."""
+    by_job: dict[tuple[int, int], list[CheckedRun]] = {}
     for run in runs:
-        by_job.setdefault(run.job_id, []).append(run)
+        by_job.setdefault((run.job_id, run.instance_id), []).append(run)
     jobs: list[JobDrift] = []
-    for job_id in sorted(by_job):
-        job_runs = sorted(by_job[job_id], key=lambda r: r.run_id)  # oldest first
+    for job_id, instance_id in sorted(by_job):
+        job_runs = sorted(by_job[(job_id, instance_id)], key=lambda r: r.run_id)  # oldest first
         latest = job_runs[-1]
         fields: dict[tuple[str, str, str | None], FieldDrift] = {}
         for run in job_runs:
@@ -421,7 +426,7 @@ def history(runs: Sequence[CheckedRun]) -> list[JobDrift]:
                 if found is None:
                     found = fields[key] = FieldDrift(
                         job_id, latest.job_name, kind, name, detail, run.run_id, run.started_at,
-                        run.run_id, run.started_at, 0, count, example, False,
+                        run.run_id, run.started_at, 0, count, example, False, instance_id,
                     )  # fmt: skip
                 found.last_run, found.last_at = run.run_id, run.started_at
                 found.runs += 1
@@ -439,6 +444,7 @@ def history(runs: Sequence[CheckedRun]) -> list[JobDrift]:
                 latest.run_id,
                 latest.started_at,
                 sorted(fields.values(), key=lambda f: (order[f.kind], f.field, f.detail or "")),
+                instance_id,
             )
         )
     return jobs

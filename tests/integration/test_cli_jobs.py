@@ -11,6 +11,7 @@ import pytest
 
 from tests.cli_support import cli
 from tests.engine_support import fetch
+from tests.inventory_support import write_copy
 from trialsync_async.db.connect import connect
 from trialsync_async.engine.runner import select_jobs
 from trialsync_async.inventory import PACKAGED_INVENTORY
@@ -60,7 +61,8 @@ async def test_show_prints_settings_sources_schedule_parent_and_runs(db_dsn: str
     assert (doc["schedule"], doc["schedule_is_default"]) == ("0 2 * * *", True)
     assert doc["next_run_at"].endswith(("+00:00", "Z"))
     assert set(doc["settings"]) == {"schedule", "page_size", "min_refresh", "max_refresh",
-                                    "fanout", "max_deletes", "is_active"}  # fmt: skip
+                                    "fanout", "max_deletes", "instance_scope",
+                                    "is_active"}  # fmt: skip
     assert doc["settings"]["page_size"] == {
         "value": 1000, "source": "inventory", "inventory": 1000, "set_at": None, "reason": None,
     }  # fmt: skip
@@ -209,3 +211,82 @@ async def test_other_refusals(db_dsn: str) -> None:
     assert rc == 1 and "Unknown job id 9999" in err and "Traceback" not in err
     rc, _out, err = await cli("jobs", "enable", "9999", env=env)
     assert rc == 1 and "Unknown job id 9999" in err
+
+
+async def runs_for(db_dsn: str, job_id: int) -> list[int]:
+    """The API instances `--job J` runs the job for."""
+    conn = await connect(db_dsn)
+    try:
+        return [job.source_instance_id for job in await select_jobs(conn, [job_id])]
+    finally:
+        await conn.close()
+
+
+async def test_instance_scope_is_an_override_and_an_inventory_key(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": db_dsn}
+    await ok("instances", "add", "2", "--base-url", "http://127.0.0.1:9/CCSWEB",
+             "--api-key-env", "SECOND_KEY", env=env)  # fmt: skip
+    assert await runs_for(db_dsn, 3) == [1, 2]
+    out = await ok("jobs", "set", "3", "--instance-scope", "own", "--reason", "site 1 only",
+                   env=env)  # fmt: skip
+    assert "job 3 (Patients): instance_scope own (override)" in out
+    assert (await job_row(db_dsn, 3))["instance_scope"] == "own"
+    assert await runs_for(db_dsn, 3) == [1]
+    assert "overrides applied: 1" in await ok("jobs", "sync", env=env)  # kept by sync
+    assert await runs_for(db_dsn, 3) == [1]
+    scope = (await show(3, env))["settings"]["instance_scope"]
+    assert (scope["value"], scope["source"], scope["inventory"]) == ("own", "override", "all")
+    table = await ok("jobs", "show", "3", env=env)
+    [line] = [x for x in table.splitlines() if x.split()[:1] == ["instance_scope"]]
+    assert line.split()[1:3] == ["own", "override,"] and "site 1 only" in line
+    rc, _out, err = await cli("jobs", "set", "3", "--instance-scope", "mine", env=env)
+    assert rc == 2 and "instance_scope must be one of all, own" in err
+    out = await ok("jobs", "set", "3", "--instance-scope", "all", env=env)
+    assert "job 3 (Patients): instance_scope all (inventory)" in out  # the file's again
+    assert await runs_for(db_dsn, 3) == [1, 2]
+    assert not await fetch(db_dsn, "SELECT 1 FROM dw_etl_job_overrides")
+
+    # The inventory's key; a value it does not know is refused before anything changes.
+    jobs_file = write_copy(tmp_path, lambda jobs: jobs[8].update(instance_scope="own"))
+    await ok("jobs", "sync", env={**env, "TRIALSYNC_JOBS_FILE": str(jobs_file)})
+    assert await runs_for(db_dsn, 8) == [1]
+    bad = write_copy(tmp_path, lambda jobs: jobs[8].update(instance_scope="some"))
+    rc, _out, err = await cli("jobs", "sync", env={**env, "TRIALSYNC_JOBS_FILE": str(bad)})
+    assert rc != 0 and "job 8 (Elements): instance_scope must be one of all, own" in err
+    assert await runs_for(db_dsn, 8) == [1]
+
+    # Set with SQL before it was a setting (the inventory's value not recorded yet): kept.
+    await fetch(
+        db_dsn,
+        "UPDATE dw_etl_jobs SET instance_scope = 'own', "
+        "inventory_settings = inventory_settings - 'instance_scope' WHERE id = 9",
+    )
+    out = await ok("jobs", "sync", env=env)
+    assert "job 9 (PatientVisits): instance_scope own was set in dw_etl_jobs" in out, out
+    assert await runs_for(db_dsn, 8) == [1, 2] and await runs_for(db_dsn, 9) == [1]
+
+
+async def test_sync_refreshes_the_typed_views(db_dsn: str, tmp_path: Path) -> None:
+    """A job's table renamed in the inventory: `jobs sync` makes its view over the new table
+    and drops the old one's, saying so as `migrate` does; the packaged file again undoes it."""
+    env = {"DATABASE_URL": db_dsn}
+    out = await ok("jobs", "sync", env=env)  # the views of the packaged inventory
+    assert "typed views (staging_typed): " in out and " created;" in out, out
+    jobs_file = write_copy(
+        tmp_path, lambda jobs: jobs[32].update(target_table="dim_providers_v2_staging")
+    )
+    out = await ok("jobs", "sync", env={**env, "TRIALSYNC_JOBS_FILE": str(jobs_file)})
+    assert "typed views (staging_typed): 1 created, 1 dropped;" in out, out
+    views = await fetch(
+        db_dsn, "SELECT table_name FROM information_schema.views "
+        "WHERE table_schema = 'staging_typed' AND table_name LIKE 'dim_providers%'",
+    )  # fmt: skip
+    assert [v["table_name"] for v in views] == ["dim_providers_v2"]
+    rc, out, err = await cli("views", "--check", env={**env, "TRIALSYNC_JOBS_FILE": str(jobs_file)})
+    assert rc == 0, out + err  # nothing left to change
+    out = await ok("jobs", "sync", env=env)
+    assert "typed views (staging_typed): 1 created, 1 dropped;" in out, out
+    out = await ok("jobs", "sync", env=env)
+    assert "typed views" not in out  # nothing changed: nothing said

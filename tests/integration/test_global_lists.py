@@ -35,8 +35,8 @@ async def test_probe_then_global_fanout_equals_the_per_parent_load(
         [per_parent] = await ts.run_jobs([11])
         with pytest.raises(InvalidSettingError, match="jobs probe 11"):
             await ts.set_job(11, values={"fanout": "global"})  # no probe yet
-        report = await ts.probe_global_list(11, sample=10)
-        assert report.passed and report.parents_sampled == 10
+        [report] = await ts.probe_global_list(11, sample=10)  # one instance
+        assert report.passed and report.instance_id == 1 and report.parents_sampled == 10
         await ts.set_job(11, values={"fanout": "global"})
         sim.mutate(VISITS, update=2)
         [walk] = await ts.run_jobs([11])
@@ -53,18 +53,20 @@ async def test_a_short_or_empty_global_list_fails_the_probe_and_never_deletes(
     async with loader(db_dsn, sim) as ts:
         await ts.run_jobs([2])
         await ts.run_jobs([11])
-        assert (await ts.probe_global_list(11)).passed
+        [passed] = await ts.probe_global_list(11)
+        assert passed.passed
         await ts.set_job(11, values={"fanout": "global"})
         before = await _live_visits(db_dsn)
         sim.configure(global_list_drop=0.5)
-        short = await ts.probe_global_list(11)
+        [short] = await ts.probe_global_list(11)
         assert not short.passed and short.mismatches
         [refused] = await ts.run_jobs([11])
         assert refused.status == "failed" and refused.error is not None
         assert "global list short" in refused.error and refused.progress.deleted == 0
         assert await _live_visits(db_dsn) == before
         sim.configure(global_list_drop=1.0)
-        assert not (await ts.probe_global_list(11)).passed
+        [empty] = await ts.probe_global_list(11)
+        assert not empty.passed
         with pytest.raises(InvalidSettingError):
             await ts.set_job(11, values={"fanout": "global"})  # the latest probe failed
     code, out, _ = await cli("jobs", "probe", "11", "--json", env={"DATABASE_URL": db_dsn})

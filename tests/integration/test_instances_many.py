@@ -22,7 +22,7 @@ from tests.sim_support import sim_options
 from trialsync_async.app import TrialSync
 from trialsync_async.db import runs
 from trialsync_async.db.connect import connect
-from trialsync_async.errors import ConfigError, UnknownInstanceError
+from trialsync_async.errors import ConfigError, InvalidSettingError, UnknownInstanceError
 from trialsync_async.identifiers import quote_ident
 from trialsync_async.service.http import build_app
 from trialsync_async.service.metrics import ServiceMetrics
@@ -32,6 +32,11 @@ pytestmark = pytest.mark.integration
 PATIENTS = "/api/v1/patients/odata"
 STUDIES = "/api/v1/studies/odata"
 SUBJECTS = "/api/v1/studies/{studyId}/subjects/odata"
+VISITS_GLOBAL = "/api/v1/visits/odata"
+DRIFT = [  # the simulator's patients as another API version might send them
+    {"template": PATIENTS, "field": "lastName", "change": "drop"},
+    {"template": PATIENTS, "field": "loyaltyTier", "change": "add", "value": "gold"},
+]
 OTHER_SEED = 777
 
 
@@ -340,6 +345,18 @@ async def test_freshness_is_per_instance_in_the_cli_metrics_api_and_page(db_dsn:
     rc, out, _ = await cli("jobs", "show", "3", "--json", env=env)
     shown = orjson.loads(out)
     assert [f["state"] for f in shown["freshness_by_instance"]] == ["fresh", "failing"]
+    # --instance N: that instance's freshness only, and --state judged on it
+    rc, out, err = await cli("jobs", "list", "--instance", "2", env=env)
+    assert rc == 0, err
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["3"])
+    assert "2 failing" in line and "fresh" not in line, line
+    rc, out, err = await cli("jobs", "list", "--instance", "1", "--json", env=env)
+    one = {j["id"]: j for j in orjson.loads(out)["jobs"]}[3]
+    assert [(f["instance_id"], f["state"]) for f in one["freshness_by_instance"]] == [(1, "fresh")]
+    assert (one["freshness"]["instance_id"], one["instances"]) == (1, [1, 2])
+    rc, out, err = await cli("jobs", "list", "--instance", "2", "--state", "fresh", "--json",
+                             env=env)  # fmt: skip
+    assert rc == 0 and orjson.loads(out)["jobs"] == [], err
 
     families = {f.name: f for f in text_string_to_metric_families(metrics)}
     states = {
@@ -351,6 +368,10 @@ async def test_freshness_is_per_instance_in_the_cli_metrics_api_and_page(db_dsn:
     stale = {(s.labels["job_id"], s.labels["api_instance"])
              for s in families["trialsync_job_stale"].samples}  # fmt: skip
     assert {("3", "1"), ("3", "2")} <= stale and len(stale) == pairs
+    # the last success per (job, instance): instance 2's run of job 3 failed
+    succeeded = {(s.labels["job_id"], s.labels["api_instance"])
+                 for s in families["trialsync_last_success_timestamp_seconds"].samples}  # fmt: skip
+    assert ("3", "1") in succeeded and ("3", "2") not in succeeded
 
     api_job = next(j for j in api if j["id"] == 3)
     assert [(f["instance_id"], f["state"]) for f in api_job["freshness_by_instance"]] == [
@@ -371,3 +392,90 @@ async def test_freshness_is_per_instance_in_the_cli_metrics_api_and_page(db_dsn:
 def page_row(page: str, row_id: str) -> str:
     start = page.index(f'id="{row_id}"')
     return page[start : page.index("</tr>", start)]
+
+
+async def test_probe_each_instance_and_fanout_global_needs_them_all(db_dsn: str) -> None:
+    """`jobs probe` probes every instance the job runs for (or --instance N), each against its
+    own API and parents; `--fanout global` needs the latest probe of each to have passed."""
+    async with two_instances(db_dsn) as (ts, _sim1, sim2):
+        loaded = await ts.run_jobs([2, 11])
+        assert all(r.ok for r in loaded), [(r.job_id, r.instance_id, r.error) for r in loaded]
+        reports = await ts.probe_global_list(11, sample=5)
+        assert [(r.instance_id, r.passed, r.parents_sampled) for r in reports] == [
+            (1, True, 5), (2, True, 5),
+        ]  # fmt: skip
+        recorded = await fetch(
+            db_dsn, "SELECT instance_id, passed FROM dw_etl_fanout_probes ORDER BY id"
+        )
+        assert [tuple(r) for r in recorded] == [(1, True), (2, True)]
+        sim2.configure(global_list_drop=1.0)  # instance 2's global list is empty now
+        env = {"DATABASE_URL": db_dsn}
+        rc, out, err = await cli("jobs", "probe", "11", "--sample", "3", env=env)
+        assert rc == 1, err
+        assert f"job 11 (Visits), instance 1: {VISITS_GLOBAL} probe passed" in out
+        assert f"job 11 (Visits), instance 2: {VISITS_GLOBAL} probe FAILED" in out
+        assert "switch with" not in out
+        with pytest.raises(InvalidSettingError, match="for instance 2: its latest probe failed"):
+            await ts.set_job(11, values={"fanout": "global"})
+        rc, out, err = await cli("jobs", "probe", "11", "--instance", "1", "--json", env=env)
+        doc = orjson.loads(out)
+        assert rc == 0 and doc["passed"] and [p["instance_id"] for p in doc["probes"]] == [1]
+        sim2.configure(global_list_drop=0.0)
+        rc, out, err = await cli("jobs", "probe", "11", "--instance", "2", env=env)
+        assert rc == 0 and "instance 2: " in out and "switch with" in out, out + err
+        await ts.set_job(11, values={"fanout": "global"})  # each instance's latest passed
+        rc, _, err = await cli("jobs", "probe", "11", "--instance", "9", env=env)
+        assert rc == 1 and "9" in err and "Traceback" not in err
+        await ts.set_job(11, values={"instance_scope": "own"})
+        with pytest.raises(ConfigError, match="does not run for instance 2"):
+            await ts.probe_global_list(11, instance_ids=[2])
+        assert [r.instance_id for r in await ts.probe_global_list(11, sample=2)] == [1]
+
+
+async def test_schema_drift_baseline_and_schema_are_per_instance(db_dsn: str) -> None:
+    """Instance 2's API drifts, instance 1's does not: each run compares with the previous
+    checked run of its own instance, so alternating instances warns of nothing new; `schema`
+    shows each instance's drift."""
+    async with two_instances(db_dsn) as (ts, sim1, sim2):
+        sim2.configure(field_changes=DRIFT)
+        [first2] = await ts.run_jobs([3], instance_ids=[2])  # instance 2's baseline
+        [first1] = await ts.run_jobs([3], instance_ids=[1])  # instance 1's
+        [again2] = await ts.run_jobs([3], instance_ids=[2])  # the same drift as its previous
+        sim1.configure(field_changes=DRIFT)
+        [drifted1] = await ts.run_jobs([3], instance_ids=[1])
+        sim1.configure(field_changes=[])
+        sim2.configure(field_changes=[])
+    runs = (first2, first1, again2, drifted1)
+    assert all(r.ok for r in runs), [r.error for r in runs]
+
+    def drift_warnings(notes: dict[str, Any]) -> list[str]:
+        return [w for w in notes.get("warnings", []) if "schema drift" in w]
+
+    assert first2.progress.notes["schema_drift"]["missing"] == ["lastName"]
+    assert "missing" not in first1.progress.notes["schema_drift"]
+    for quiet in (first2, first1, again2):  # (a job-wide baseline warned on again2)
+        assert drift_warnings(quiet.progress.notes) == [], quiet.progress.notes
+    assert drift_warnings(drifted1.progress.notes) == [
+        "new schema drift against PatientViewModel: loyaltyTier (undeclared), lastName "
+        f"(missing) (not in run {first1.run_id})"
+    ]
+
+    env = {"DATABASE_URL": db_dsn}
+    rc, out, err = await cli("schema", "--job", "3", "--json", env=env)
+    assert rc == 0, err
+    jobs = orjson.loads(out)["jobs"]
+    assert [(j["job_id"], j["instance_id"], j["checked_runs"], j["latest_run"]) for j in jobs] == [
+        (3, 1, 2, drifted1.run_id), (3, 2, 2, again2.run_id),
+    ]  # fmt: skip
+    missing = {j["instance_id"]: next(f for f in j["fields"] if f["field"] == "lastName")
+               for j in jobs}  # fmt: skip
+    assert missing[1]["first_run"] == drifted1.run_id and missing[2]["runs"] == 2
+    rc, out, err = await cli("schema", "--job", "3", env=env)
+    assert rc == 0, err
+    assert "job 3 Patients, instance 1: PatientViewModel, 2 checked runs" in out
+    assert "job 3 Patients, instance 2: PatientViewModel, 2 checked runs" in out
+    rc, out, err = await cli("schema", "--instance", "2", "--json", env=env)
+    assert rc == 0, err
+    assert [(j["job_id"], j["instance_id"]) for j in orjson.loads(out)["jobs"]] == [(3, 2)]
+    rc, out, err = await cli("schema", "--instance", "2", env=env)
+    assert "job 3 Patients: PatientViewModel, 2 checked runs" in out  # one instance shown

@@ -36,9 +36,9 @@ async def test_retention_keeps_what_decisions_rest_on(db: asyncpg.Connection) ->
     await db.execute("INSERT INTO dw_etl_seen_keys (pass_id, k) VALUES ($1, 'a'), ($2, 'b')",
                      stale_pass, latest_11)  # fmt: skip
     await db.execute(
-        "INSERT INTO dw_etl_ticks (job_id, due_at, status, finished_at) VALUES "
-        "(3, now() - interval '100 days', 'success', now() - interval '100 days'), "
-        "(3, now() - interval '1 day', 'success', now() - interval '1 day')"
+        "INSERT INTO dw_etl_ticks (job_id, instance_id, due_at, status, finished_at) VALUES "
+        "(3, 1, now() - interval '100 days', 'success', now() - interval '100 days'), "
+        "(3, 1, now() - interval '1 day', 'success', now() - interval '1 day')"
     )
     pruned = await retention.prune(db, 90)
     kept = {r["run_id"] for r in await db.fetch("SELECT run_id FROM dw_etl_runs")}

@@ -179,7 +179,7 @@ async def test_metrics_exposition(view: StubView, db: asyncpg.Connection) -> Non
         return float(found[0])
 
     at = one("trialsync_last_success_timestamp_seconds",
-             "trialsync_last_success_timestamp_seconds", **labels)  # fmt: skip
+             "trialsync_last_success_timestamp_seconds", **labels, api_instance="1")  # fmt: skip
     assert abs(at - time.time()) < 60  # the run log's TIMESTAMP read in the right time zone
     assert one("trialsync_runs_finished", "trialsync_runs_finished_total",
                **labels, status="failed") == 1  # fmt: skip
@@ -273,7 +273,7 @@ async def test_page_shows_jobs_runs_ticks_and_failures_escaped(
         db, running.run_id,
         RunProgress(units_total=10, units_done=4, fetched=12345, requests=56),
     )  # fmt: skip
-    tick_id = await ticks.insert(db, job_id, datetime.now(UTC), "schedule")
+    tick_id = await ticks.insert(db, job_id, 1, datetime.now(UTC), "schedule")
     failed = await runs.start_run(db, job_id, 1, fresh=True)
     for i in range(7):
         await runs.record_failure(db, failed.run_id, {"studyId": f"<b>{i}</b>"}, f"HTTP 500 #{i}")
@@ -342,7 +342,9 @@ async def test_run_now(view: StubView, db: asyncpg.Connection) -> None:
         resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth())
         assert resp.status == 202
         body = await resp.json()
-        assert set(body) == {"tick_id", "job_id"} and body["job_id"] == job_id
+        assert set(body) == {"tick_id", "job_id", "tick_ids", "instance_ids"}
+        assert body["job_id"] == job_id and body["instance_ids"] == [1]
+        assert body["tick_ids"] == [body["tick_id"]]
         tick = await db.fetchrow("SELECT * FROM dw_etl_ticks WHERE tick_id = $1", body["tick_id"])
         assert tick is not None
         assert (tick["job_id"], tick["source"], tick["status"]) == (job_id, "manual", "pending")
@@ -372,7 +374,28 @@ async def test_run_now(view: StubView, db: asyncpg.Connection) -> None:
         assert "wrong or missing admin token" in await resp.text()
         resp = await client.post(f"/api/jobs/{disabled_id}/run", data={"token": TOKEN})
         assert resp.status == 409 and resp.content_type == "text/html"
-    assert await db.fetchval("SELECT count(*) FROM dw_etl_ticks WHERE source = 'manual'") == 2
+
+        # A second API instance: run now queues a tick per instance the job runs for, or for
+        # the one asked; instance 1's is queued already (the form's), so only 2's is added.
+        await db.execute(
+            "INSERT INTO dw_api_credentials (id, name, base_url) VALUES (2, 'b', 'http://b')"
+        )
+        resp = await client.post(f"/api/jobs/{job_id}/run?instance=2", headers=auth())
+        assert resp.status == 202 and (await resp.json())["instance_ids"] == [2]
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth())
+        assert resp.status == 409  # both instances have one queued
+        await db.execute("UPDATE dw_etl_ticks SET status = 'success'")
+        resp = await client.post(f"/api/jobs/{job_id}/run", headers=auth())
+        assert resp.status == 202 and (await resp.json())["instance_ids"] == [1, 2]
+        resp = await client.post(f"/api/jobs/{job_id}/run?instance=3", headers=auth())
+        assert resp.status == 409 and "does not run for instance 3" in (await resp.json())["error"]
+        for bad in ("abc", "0", "1&instance=2"):
+            resp = await client.post(f"/api/jobs/{job_id}/run?instance={bad}", headers=auth())
+            assert resp.status == 400, bad
+    manual = await db.fetch(
+        "SELECT instance_id, count(*) FROM dw_etl_ticks WHERE source = 'manual' GROUP BY 1"
+    )
+    assert sorted(map(tuple, manual)) == [(1, 3), (2, 2)]
 
 
 async def test_cancel(view: StubView, db: asyncpg.Connection) -> None:

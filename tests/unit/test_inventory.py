@@ -129,12 +129,18 @@ BASE = {
         {"page_size": 5000},
         {"is_active": False},  # disabled without a reason
         {"surprise": 1},
+        {"instance_scope": "some"},
     ],
 )
 def test_bad_configuration_is_refused(change: dict) -> None:
     with pytest.raises(ConfigError) as info:
         parse_job({**BASE, **change})
     assert "job 900" in str(info.value)
+
+
+def test_instance_scope_all_by_default_or_own() -> None:
+    assert parse_job(BASE).instance_scope == "all"
+    assert parse_job({**BASE, "instance_scope": "own"}).instance_scope == "own"
 
 
 def test_bad_file_names_the_problem(tmp_path: Path) -> None:

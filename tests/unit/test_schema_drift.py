@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from trialsync_async.cli.schema import drift_rows, print_run_drift
+from trialsync_async.cli.schema import drift_rows, print_run_drift, print_schema
 from trialsync_async.db.schema_drift import CheckedRun
 from trialsync_async.inventory import load_inventory, parse_job
 from trialsync_async.records import RowBuilder
@@ -195,10 +195,12 @@ def test_new_drift_against_the_previous_run() -> None:
     assert summarize(now) == {"undeclared": 2, "missing": 1, "type_mismatch": 1}
 
 
-def _run(run_id: int, drift: dict[str, Any] | None, job_id: int = 3) -> CheckedRun:
+def _run(
+    run_id: int, drift: dict[str, Any] | None, job_id: int = 3, instance_id: int = 1
+) -> CheckedRun:
     at = datetime(2025, 1, run_id, tzinfo=UTC)
     checked = {"model": "PatientViewModel", "records": 10, "type_checked": 1}
-    return CheckedRun(run_id, job_id, "Patients", "success", at, drift, checked)
+    return CheckedRun(run_id, job_id, "Patients", "success", at, drift, checked, instance_id)
 
 
 def test_history_first_and_last_seen() -> None:
@@ -217,6 +219,24 @@ def test_history_first_and_last_seen() -> None:
         "missing", 2, 2, False,
     )  # fmt: skip
     assert [j.fields for j in history([_run(4, None, job_id=5)])] == [[]]
+
+
+def test_history_is_per_job_and_instance(capsys: pytest.CaptureFixture[str]) -> None:
+    x = {"undeclared": {"x": {"count": 4, "example_id": 9}}}
+    runs = [_run(1, x), _run(2, None, instance_id=2), _run(3, None), _run(4, x, instance_id=2)]
+    first, second = history(runs)
+    assert (first.instance_id, first.checked_runs, first.latest_run) == (1, 2, 3)
+    assert [(f.field, f.current) for f in first.fields] == [("x", False)]  # gone in run 3
+    assert (second.instance_id, second.checked_runs, second.latest_run) == (2, 2, 4)
+    assert [(f.field, f.first_run, f.current, f.instance_id) for f in second.fields] == [
+        ("x", 4, True, 2)
+    ]
+    print_schema([first, second], [], as_json=False)
+    out = capsys.readouterr().out
+    assert "job 3 Patients, instance 1: PatientViewModel, 2 checked runs" in out
+    assert "job 3 Patients, instance 2: PatientViewModel, 2 checked runs" in out
+    print_schema([second], [], as_json=False)  # one instance: said as before
+    assert "job 3 Patients: PatientViewModel" in capsys.readouterr().out
 
 
 def test_runs_show_section(capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,9 +263,14 @@ def test_the_gauge_counts_the_latest_runs_drift() -> None:
     collector.latest = [_run(3, {"missing": ["a", "b"]}), _run(4, None, job_id=5)]
     text = generate_latest(registry).decode()
     assert (
-        'trialsync_schema_drift_fields{job_id="3",job_name="Patients",kind="missing"} 2.0' in text
+        'trialsync_schema_drift_fields{api_instance="1",job_id="3",job_name="Patients",'
+        'kind="missing"} 2.0' in text
     )
     assert (
-        'trialsync_schema_drift_fields{job_id="5",job_name="Patients",kind="undeclared"} 0.0'
-        in (text)
+        'trialsync_schema_drift_fields{api_instance="1",job_id="5",job_name="Patients",'
+        'kind="undeclared"} 0.0' in text
     )
+    collector.latest = [_run(3, {"missing": ["a"]}), _run(4, None, instance_id=2)]
+    text = generate_latest(registry).decode()
+    assert 'api_instance="1",job_id="3",job_name="Patients",kind="missing"} 1.0' in text
+    assert 'api_instance="2",job_id="3",job_name="Patients",kind="missing"} 0.0' in text

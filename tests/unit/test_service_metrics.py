@@ -102,9 +102,24 @@ def test_runs_reported_by_the_daemon() -> None:
     records = {kind: value(f, "trialsync_records", "trialsync_records_total", **job, kind=kind)
                for kind in RECORD_KINDS}  # fmt: skip
     assert records == {"inserted": 5, "updated": 2, "unchanged": 40, "deleted": 1}
-    at = value(f, "trialsync_last_success_timestamp_seconds", **job)
+    at = value(f, "trialsync_last_success_timestamp_seconds", **job, api_instance="1")
     assert before <= at <= time.time()
     assert f["trialsync_last_success_timestamp_seconds"].type == "gauge"
+
+
+def test_last_success_is_per_api_instance() -> None:
+    metrics = ServiceMetrics()
+    metrics.run_finished(result("success", instance_id=1))
+    first = time.time()
+    metrics.run_finished(result("failed", instance_id=2))
+    f = scrape(metrics)
+    [only] = samples(f, "trialsync_last_success_timestamp_seconds")
+    assert only.labels == {"job_id": "7", "job_name": "studies", "api_instance": "1"}
+    metrics.run_finished(result("success", instance_id=2))
+    f = scrape(metrics)
+    job = {"job_id": "7", "job_name": "studies"}
+    assert value(f, "trialsync_last_success_timestamp_seconds", **job, api_instance="1") <= first
+    assert value(f, "trialsync_last_success_timestamp_seconds", **job, api_instance="2") >= first
 
 
 def test_failed_run_sets_no_last_success() -> None:

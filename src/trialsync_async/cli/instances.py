@@ -67,7 +67,8 @@ def add_commands(sub: SubParsers) -> None:
         "add", help="add an active instance that runs the active inventory",
         description="A new API instance (error if N exists). It runs every job whose "
         "instance_scope is 'all' (the default): `--job J` and `--all` run each job for every "
-        "active instance it runs for; `--instance N` narrows that.",
+        "active instance it runs for; `--instance N` narrows that. `jobs set J "
+        "--instance-scope own` keeps a job to its own instance (source_instance_id).",
     )  # fmt: skip
     add.add_argument("instance_id", type=int, metavar="N")
     add.add_argument("--base-url", required=True, help="e.g. https://host/CCSWEB")

@@ -24,6 +24,7 @@ from trialsync_async.cli.common import (
 )
 from trialsync_async.cli.tables import cell_text, print_json, print_table
 from trialsync_async.commands.job_views import JobDetail, list_document
+from trialsync_async.commands.probe import ProbeReport
 from trialsync_async.db.overrides import SETTINGS, SettingState
 from trialsync_async.errors import ConfigError
 from trialsync_async.freshness import STATES, Freshness, several, worst
@@ -60,8 +61,9 @@ def add_commands(sub: SubParsers) -> None:
         help="only jobs whose last success is past its bound (whatever they do now)",
     )  # fmt: skip
     listing.add_argument(
-        "--instance", type=int, metavar="N", help="only jobs that run for this API instance"
-    )
+        "--instance", type=int, metavar="N",
+        help="only jobs that run for this API instance, with its freshness only",
+    )  # fmt: skip
     add_json(listing)
     handles(listing, list_jobs)
     sync = actions.add_parser(
@@ -98,10 +100,16 @@ def add_commands(sub: SubParsers) -> None:
     change.add_argument("--reason", help="a note kept with the override")
     handles(change, set_job)
     probe = actions.add_parser(
-        "probe", help="compare a fan-out's global list with its per-parent calls for a sample"
+        "probe",
+        help="compare a fan-out's global list with its per-parent calls for a sample, on each "
+        "API instance the job runs for",
     )
     probe.add_argument("job_id", type=int, metavar="ID")
     probe.add_argument("--sample", type=int, default=20, metavar="N", help="parents (default 20)")
+    probe.add_argument(
+        "--instance", type=int, action="append", metavar="N",
+        help="probe this API instance (repeatable; default: every instance the job runs for)",
+    )  # fmt: skip
     add_json(probe)
     handles(probe, probe_job)
 
@@ -120,16 +128,21 @@ async def list_jobs(settings: Settings, args: argparse.Namespace) -> int:
         overrides = await ts.job_overrides()
         freshness = await ts.job_freshness()
         runs_for = await ts.job_instances()  # the API instances each job runs for
-    rows = [r for r in rows if _wanted(freshness.get(r.spec.id), args)]
+    many = several(freshness)  # the output's shape follows the database, not the filter
     if args.instance is not None:
         rows = [r for r in rows if args.instance in runs_for.get(r.spec.id, ())]
+        freshness = {
+            job_id: [f for f in listed if f.instance_id == args.instance]
+            for job_id, listed in freshness.items()
+        }  # --state/--stale and the freshness shown: that instance's
+    rows = [r for r in rows if _wanted(freshness.get(r.spec.id), args)]
     if args.json:
-        doc = list_document(rows, overrides, freshness)
+        doc = list_document(rows, overrides, freshness, several_instances=many)
         for job in doc["jobs"]:
             job["instances"] = runs_for.get(job["id"], [])
         print_json(doc)
     else:
-        _print_list(rows, overrides, freshness, runs_for)
+        _print_list(rows, overrides, freshness, runs_for, several_instances=many)
     return EXIT_OK
 
 
@@ -187,12 +200,21 @@ async def show_job(settings: Settings, args: argparse.Namespace) -> int:
 
 async def probe_job(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
-        probe = await ts.probe_global_list(args.job_id, sample=max(1, args.sample))
+        probes = await ts.probe_global_list(
+            args.job_id, sample=max(1, args.sample), instance_ids=args.instance
+        )
+    passed = bool(probes) and all(p.passed for p in probes)
     if args.json:
-        print_json(probe.to_json())
+        name = probes[0].name if probes else None
+        print_json({"job_id": args.job_id, "name": name, "passed": passed,
+                    "probes": [p.to_json() for p in probes]})  # fmt: skip
     else:
-        _print_probe(probe)
-    return EXIT_OK if probe.passed else EXIT_FAILED
+        which = len(probes) > 1 or bool(args.instance)  # say which instance
+        for probe in probes:
+            _print_probe(probe, which)
+        if passed:
+            print(f"switch with: trialsync-async jobs set {args.job_id} --fanout global")
+    return EXIT_OK if passed else EXIT_FAILED
 
 
 async def enable_job(settings: Settings, args: argparse.Namespace) -> int:
@@ -225,10 +247,12 @@ def _print_list(
     overrides: dict[int, Any],
     freshness: dict[int, list[Freshness]],
     runs_for: dict[int, list[int]] | None = None,
+    *,
+    several_instances: bool | None = None,
 ) -> None:
     headers = ["id", "name", "freshness", "endpoint", "target", "active", "schedule",
                "overrides", "last run"]  # fmt: skip
-    per_instance = several(freshness)
+    per_instance = several(freshness) if several_instances is None else several_instances
     cells = [
         [r.spec.id, r.spec.name, freshness_cell(freshness.get(r.spec.id), per_instance),
          r.spec.source_endpoint, r.spec.target_table, r.spec.is_active, r.spec.schedule,
@@ -346,10 +370,11 @@ def _print_changed(job: JobSpec, states: list[SettingState], names: Sequence[str
         print(f"job {job.id} ({job.name}): {name} {st.shown(st.value)} ({st.source}){why}")
 
 
-def _print_probe(report: Any) -> None:
+def _print_probe(report: ProbeReport, which: bool = False) -> None:
     verdict = "passed" if report.passed else "FAILED"
+    where = f", instance {report.instance_id}" if which else ""
     print(
-        f"job {report.job_id} ({report.name}): {report.global_endpoint} probe {verdict}: "
+        f"job {report.job_id} ({report.name}){where}: {report.global_endpoint} probe {verdict}: "
         f"{report.parents_matching}/{report.parents_sampled} sampled parents match "
         f"({report.per_parent_records:,} per-parent records, {report.global_records:,} "
         f"from the global list); global total {report.global_total}, last per-parent pass "
@@ -361,5 +386,3 @@ def _print_probe(report: Any) -> None:
             [tuple(m[k] for k in ("parent", "per_parent", "global", "missing", "extra",
                                   "different")) for m in report.mismatches[:20]],
         )  # fmt: skip
-    if report.passed:
-        print(f"switch with: trialsync-async jobs set {report.job_id} --fanout global")

@@ -1,6 +1,7 @@
 """``schema``: each job's schema drift over its recent runs (the records against the swagger's
 record model: schema_drift.py), and the ``schema drift`` section of ``runs show``. A table per
-job for people; with ``--json`` one document."""
+job (per job and API instance, once runs of several instances are shown) for people; with
+``--json`` one document."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def add_commands(sub: SubParsers) -> None:
         "does not declare have no drift check: listed as such.",
     )
     schema.add_argument("--job", type=int, metavar="ID", help="only this job")
+    schema.add_argument("--instance", type=int, metavar="N", help="only runs for this API instance")
     schema.add_argument(
         "--runs", type=int_at_least(1), default=DEFAULT_RUNS, metavar="N",
-        help=f"the newest N checked runs of each job (default {DEFAULT_RUNS})",
+        help=f"the newest N checked runs of each job and instance (default {DEFAULT_RUNS})",
     )  # fmt: skip
     add_json(schema)
     handles(schema, show_schema)
@@ -50,7 +52,9 @@ def add_commands(sub: SubParsers) -> None:
 async def show_schema(settings: Settings, args: argparse.Namespace) -> int:
     async with TrialSync(settings) as ts:
         jobs = [j for j in ts.inventory() if args.job is None or j.id == args.job]
-        runs = await ts.schema_drift_runs(job_id=args.job, per_job=args.runs)
+        runs = await ts.schema_drift_runs(
+            job_id=args.job, per_job=args.runs, instance_id=args.instance
+        )
     print_schema(history(runs), unchecked(jobs), as_json=args.json, per_job=args.runs)
     return EXIT_OK
 
@@ -93,9 +97,12 @@ def print_schema(
         return
     if not jobs:
         print("no run checked for schema drift yet")
+    several = len({job.instance_id for job in jobs}) > 1  # several API instances: say which
     for job in jobs:
+        name = f"job {job.job_id} {job.job_name or ''}".rstrip()
+        where = f", instance {job.instance_id}" if several else ""
         title = (
-            f"job {job.job_id} {job.job_name or ''}: {job.model or '?'}, "
+            f"{name}{where}: {job.model or '?'}, "
             f"{plural(job.checked_runs, 'checked run')} (latest: run {job.latest_run})"
         )
         if not job.fields:

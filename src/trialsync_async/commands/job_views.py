@@ -82,11 +82,14 @@ def list_document(
     rows: Sequence[JobRow],
     overrides: Mapping[int, Mapping[str, Override]],
     freshness: Mapping[int, list[Freshness]] | None = None,
+    *,
+    several_instances: bool | None = None,
 ) -> dict[str, Any]:
-    """``jobs list --json``: with several API instances, each job's freshness per instance
-    too (``freshness.job_json``)."""
+    """``jobs list --json``: with several API instances (``several_instances``, else whether
+    ``freshness`` spans several), each job's freshness per instance too
+    (``freshness.job_json``)."""
     known = dict(freshness or {})
-    many = several(known)
+    many = several(known) if several_instances is None else several_instances
     return {
         "jobs": [
             {

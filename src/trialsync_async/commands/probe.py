@@ -1,8 +1,9 @@
 """``jobs probe N``: does a fan-out's global list return the same records as its per-parent
 calls? A sample of parents is fetched both ways (``/studies/{id}/subjects/odata`` and
 ``/subjects/odata?studyId=id``) and compared record by record; the global list's total is
-compared with what the last per-parent pass staged. Only a passed probe lets ``jobs set N
---fanout global`` switch the job (see db/overrides.py)."""
+compared with what the last per-parent pass staged. A probe is of one API instance (its
+parents, its API); ``jobs probe N`` probes each instance the job runs for. Only a passed latest
+probe on each of them lets ``jobs set N --fanout global`` switch the job (see db/overrides.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ProbeReport:
     job_id: int
     name: str
     global_endpoint: str
+    instance_id: int = 1  # the API instance probed
     parents_sampled: int = 0
     parents_matching: int = 0
     per_parent_records: int = 0
@@ -74,7 +76,7 @@ async def probe(
 ) -> ProbeReport:
     """Fetch ``sample`` parents both ways, compare, record the result; returns the report."""
     assert job.global_endpoint and job.global_parameter and job.parameter_source_table
-    report = ProbeReport(job.id, job.name, job.global_endpoint)
+    report = ProbeReport(job.id, job.name, job.global_endpoint, instance_id)
     [param] = job.parameters
     for value in await fanout_probes.sample(conn, job, instance_id, sample):
         per_parent = await _all(client, render_path(job.source_endpoint, {param.name: value}), [])

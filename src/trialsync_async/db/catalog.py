@@ -269,6 +269,7 @@ def _job_args(job: JobSpec) -> tuple[Any, ...]:
         job.global_parameter,
         job.fanout,
         job.max_deletes,
+        job.instance_scope,
     )
 
 
@@ -326,6 +327,7 @@ def job_from_row(row: Row) -> JobSpec:
     raw["min_refresh"] = row["min_refresh_seconds"]
     raw["max_refresh"] = row["max_refresh_seconds"]
     raw["max_deletes"] = float(row["max_delete_share"])
+    raw["instance_scope"] = row["instance_scope"]
     if not raw["is_active"] and "disabled_reason" not in raw:
         raw["disabled_reason"] = "disabled in dw_etl_jobs"
     if row["parameters"]:

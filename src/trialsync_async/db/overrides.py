@@ -31,6 +31,7 @@ from trialsync_async.inventory import (
     format_duration,
     format_share,
     parse_duration,
+    parse_instance_scope,
     parse_page_size,
     parse_schedule,
     parse_share,
@@ -65,6 +66,10 @@ class Setting:
     flag: str | None = None  # the `jobs set` option; None: `jobs enable` / `jobs disable`
     metavar: str = "VALUE"
     help: str = ""
+    # What the column held before ``inventory_settings`` recorded the setting, unless an
+    # operator changed it (a column that existed before it was settable); None: nothing to
+    # compare, the column's value is taken as the file's.
+    unrecorded: Any = None
 
 
 SETTINGS: dict[str, Setting] = {
@@ -98,6 +103,12 @@ SETTINGS: dict[str, Setting] = {
             flag="--max-deletes", metavar="SHARE",
             help="the share of the job's rows one pass may mark or delete before it stops and "
             "asks for --allow-deletes (10%%, 0.25)",
+        ),
+        Setting(
+            "instance_scope", parse_instance_scope, flag="--instance-scope", metavar="all|own",
+            help="the API instances the job runs for: its own and every other active one "
+            "(all), or only its own source_instance_id (own)",
+            unrecorded="all",  # 0010_instances.sql's default; 'own' was set with SQL
         ),
         Setting("is_active", _flag, lambda v: "yes" if v else "no"),
     )
@@ -222,8 +233,10 @@ async def _keep_edits(
             baseline = own[name].value
         elif known is None:
             baseline = getattr(job, name)
-        else:
-            baseline = known.get(name, value)  # a setting added since: nothing to compare
+        elif name in known:
+            baseline = known[name]
+        else:  # a setting added since: its column's old default, else nothing to compare
+            baseline = value if setting.unrecorded is None else setting.unrecorded
         if value == baseline:
             continue
         reason = current.disabled_reason if name == "is_active" and not value else EDITED_REASON
@@ -344,9 +357,19 @@ async def change_settings(
         if changed.get("fanout") == "global":
             if new.global_endpoint is None:
                 raise refused("fanout global: the job names no global_endpoint in the inventory")
-            passed = await conn.fetchval(query("fanout_probe_passed"), job_id)
-            if not passed:
-                raise refused(f"fanout global needs a passed `jobs probe {job_id}` first")
+            unpassed = [
+                r["instance_id"]
+                for r in await conn.fetch(
+                    query("fanout_probe_unpassed"), job_id, new.source_instance_id,
+                    new.instance_scope,
+                )
+            ]  # fmt: skip
+            if unpassed:
+                where = ", ".join(map(str, unpassed))
+                raise refused(
+                    f"fanout global needs a passed `jobs probe {job_id}` first (for instance "
+                    f"{where}: its latest probe failed, or none was made)"
+                )
         for name in targets:
             value = changed.get(name)
             follows_file = name in known and known[name] == value and (name != "is_active" or value)

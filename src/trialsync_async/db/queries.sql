@@ -100,9 +100,9 @@ INSERT INTO dw_etl_jobs AS j (
     parameter_name, parameter_source_table, parameter_source_column, source_instance_id,
     parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
     disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-    global_endpoint, global_parameter, fanout, max_delete_share)
+    global_endpoint, global_parameter, fanout, max_delete_share, instance_scope)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25, $26)
+        $20, $21, $22, $23, $24, $25, $26, $27)
 ON CONFLICT (id) DO UPDATE SET
     name = EXCLUDED.name,
     source_endpoint = EXCLUDED.source_endpoint,
@@ -129,12 +129,13 @@ ON CONFLICT (id) DO UPDATE SET
     global_parameter = EXCLUDED.global_parameter,
     fanout = EXCLUDED.fanout,
     max_delete_share = EXCLUDED.max_delete_share,
+    instance_scope = EXCLUDED.instance_scope,
     updated_at = CURRENT_TIMESTAMP
 WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_source_table,
        j.source_instance_id, j.parameters, j.record_key, j.page_size, j.paged,
        j.schedule_minutes, j.incremental_field, j.disabled_reason, j.paging, j.deletes,
        j.schedule_cron, j.min_refresh_seconds, j.max_refresh_seconds, j.global_endpoint,
-       j.global_parameter, j.fanout, j.max_delete_share)
+       j.global_parameter, j.fanout, j.max_delete_share, j.instance_scope)
   IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.source_endpoint, EXCLUDED.target_table, EXCLUDED.is_active,
        EXCLUDED.parameter_source_table, EXCLUDED.source_instance_id, EXCLUDED.parameters,
@@ -142,7 +143,7 @@ WHERE (j.name, j.source_endpoint, j.target_table, j.is_active, j.parameter_sourc
        EXCLUDED.incremental_field, EXCLUDED.disabled_reason, EXCLUDED.paging,
        EXCLUDED.deletes, EXCLUDED.schedule_cron, EXCLUDED.min_refresh_seconds,
        EXCLUDED.max_refresh_seconds, EXCLUDED.global_endpoint, EXCLUDED.global_parameter,
-       EXCLUDED.fanout, EXCLUDED.max_delete_share)
+       EXCLUDED.fanout, EXCLUDED.max_delete_share, EXCLUDED.instance_scope)
 
 -- name: job_set_parent
 -- The design document's one parent, and every job this one runs after (jobgraph.py).
@@ -159,7 +160,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
        disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-       global_endpoint, global_parameter, fanout, max_delete_share
+       global_endpoint, global_parameter, fanout, max_delete_share, instance_scope
 FROM dw_etl_jobs ORDER BY id
 
 -- name: job_get
@@ -168,7 +169,7 @@ SELECT id, name, source_endpoint, target_table, is_active, requires_parameters,
        source_instance_id, last_run_status, last_run_at, last_run_records,
        parameters, record_key, page_size, paged, schedule_minutes, incremental_field,
        disabled_reason, paging, deletes, schedule_cron, min_refresh_seconds, max_refresh_seconds,
-       global_endpoint, global_parameter, fanout, max_delete_share
+       global_endpoint, global_parameter, fanout, max_delete_share, instance_scope
 FROM dw_etl_jobs WHERE id = $1
 
 -- name: staging_table_create
@@ -420,9 +421,18 @@ SELECT max((notes->'incremental'->>'at')::timestamptz) FROM dw_etl_runs
 WHERE job_id = $1 AND credential_id = $2 AND run_status = 'success'
   AND notes->'incremental'->>'mode' = 'full'
 
--- name: fanout_probe_passed
--- Whether the latest probe of job $1's global list passed.
-SELECT passed FROM dw_etl_fanout_probes WHERE job_id = $1 ORDER BY probed_at DESC, id DESC LIMIT 1
+-- name: fanout_probe_unpassed
+-- The instances job $1 runs for (as job_instances, with $2 its own instance and $3 its
+-- instance_scope) whose latest probe of the job's global list did not pass, or none probed.
+SELECT c.id AS instance_id
+FROM dw_api_credentials c
+LEFT JOIN LATERAL (
+    SELECT passed FROM dw_etl_fanout_probes p
+    WHERE p.job_id = $1 AND p.instance_id = c.id
+    ORDER BY p.probed_at DESC, p.id DESC LIMIT 1
+) p ON true
+WHERE (c.id = $2::int OR ($3::text = 'all' AND c.is_active)) AND NOT COALESCE(p.passed, false)
+ORDER BY c.id
 
 -- name: fanout_probe_insert
 INSERT INTO dw_etl_fanout_probes (job_id, instance_id, passed, parents_sampled, details)
@@ -790,46 +800,54 @@ CREATE DATABASE {database} TEMPLATE {template}
 -- === the service: ticks, replicas, cancellation ==========================================
 
 -- name: tick_insert
--- Idempotent: every replica may insert the same due tick; one row results.
--- $4 'skipped': a baseline tick (a job first seen: its schedule counts from there).
--- Not while the job has a tick of this source waiting or running: the schedule's next tick
+-- Idempotent: every replica may insert the same due tick of a (job $1, instance $2); one row
+-- results. $5 'skipped': a baseline tick (a pair first seen: its schedule counts from there).
+-- Not while the pair has a tick of this source waiting or running: the schedule's next tick
 -- is computed again once that one finished, so ticks missed meanwhile run once, not queue up.
-INSERT INTO dw_etl_ticks (job_id, due_at, source, status)
-SELECT $1::int, $2::timestamptz, $3::varchar, $4::varchar
+INSERT INTO dw_etl_ticks (job_id, instance_id, due_at, source, status)
+SELECT $1::int, $2::int, $3::timestamptz, $4::varchar, $5::varchar
 WHERE NOT EXISTS (SELECT 1 FROM dw_etl_ticks w WHERE w.job_id = $1::int
-                  AND w.source = $3::varchar AND w.status IN ('pending', 'running'))
-ON CONFLICT (job_id, due_at, source) DO NOTHING
+                  AND w.instance_id = $2::int AND w.source = $4::varchar
+                  AND w.status IN ('pending', 'running'))
+ON CONFLICT (job_id, instance_id, due_at, source) DO NOTHING
 RETURNING tick_id
 
 -- name: tick_last_scheduled
-SELECT job_id, max(due_at) AS due_at FROM dw_etl_ticks WHERE source = 'schedule' GROUP BY job_id
+SELECT job_id, instance_id, max(due_at) AS due_at
+FROM dw_etl_ticks WHERE source = 'schedule' GROUP BY job_id, instance_id
 
 -- name: tick_claim
 -- Pending due ticks whose upstream jobs (depends_on: every job loading the parameter source
--- table, and an explicit parent; due at the same moment, same source) have finished, oldest
--- first; SKIP LOCKED lets replicas claim side by side without waiting on each other.
+-- table, and an explicit parent; due at the same moment, same source, same API instance) have
+-- finished, oldest first; SKIP LOCKED lets replicas claim side by side without waiting on each
+-- other. Each (job, instance) is its own chain: one instance's upstream does not hold another's.
 WITH claimable AS (
     SELECT t.tick_id
     FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
     WHERE t.status = 'pending' AND t.due_at <= now()
-      -- a run of the job still going (here, elsewhere, a one-shot): wait for it
+      -- a run of the pair still going (here, elsewhere, a one-shot): wait for it
       AND NOT EXISTS (
-          SELECT 1 FROM dw_etl_runs r WHERE r.job_id = t.job_id AND r.run_status = 'running')
+          SELECT 1 FROM dw_etl_runs r
+          WHERE r.job_id = t.job_id AND COALESCE(r.credential_id, 1) = t.instance_id
+            AND r.run_status = 'running')
       AND NOT EXISTS (
           SELECT 1 FROM dw_etl_ticks p
-          WHERE p.job_id = ANY(j.depends_on) AND p.due_at = t.due_at AND p.source = t.source
+          WHERE p.job_id = ANY(j.depends_on) AND p.instance_id = t.instance_id
+            AND p.due_at = t.due_at AND p.source = t.source
             AND p.status IN ('pending', 'running'))
-    ORDER BY t.due_at, t.job_id
+    ORDER BY t.due_at, t.job_id, t.instance_id
     LIMIT $2
     FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE dw_etl_ticks t SET status = 'running', claimed_by = $1, claimed_at = now()
 FROM claimable c, dw_etl_jobs j
 WHERE t.tick_id = c.tick_id AND j.id = t.job_id
-RETURNING t.tick_id, t.job_id, j.name AS job_name, t.due_at, t.source,
-    -- an upstream tick of the same moment that did not succeed, if any (else one that did)
+RETURNING t.tick_id, t.job_id, t.instance_id, j.name AS job_name, t.due_at, t.source,
+    -- an upstream tick of the same moment and instance that did not succeed, if any (else
+    -- one that did)
     (SELECT p.status FROM dw_etl_ticks p
-     WHERE p.job_id = ANY(j.depends_on) AND p.due_at = t.due_at AND p.source = t.source
+     WHERE p.job_id = ANY(j.depends_on) AND p.instance_id = t.instance_id
+       AND p.due_at = t.due_at AND p.source = t.source
      ORDER BY p.status = 'success', p.job_id LIMIT 1) AS parent_status
 
 -- name: tick_finish
@@ -845,7 +863,7 @@ WHERE tick_id = $1
 UPDATE dw_etl_ticks SET status = 'pending', claimed_by = NULL, claimed_at = NULL
 WHERE status = 'running'
   AND claimed_by NOT IN (SELECT replica_id FROM dw_etl_replicas WHERE lease_until >= now())
-RETURNING tick_id, job_id
+RETURNING tick_id, job_id, instance_id
 
 -- name: replica_register
 INSERT INTO dw_etl_replicas (replica_id, host, pid, lease_until)
@@ -991,23 +1009,27 @@ WHERE n <= $2
 ORDER BY run_id, id
 
 -- name: status_ticks_pending
-SELECT t.tick_id, t.job_id, j.name AS job_name, t.due_at, t.source
+SELECT t.tick_id, t.job_id, t.instance_id, j.name AS job_name, t.due_at, t.source
 FROM dw_etl_ticks t JOIN dw_etl_jobs j ON j.id = t.job_id
 WHERE t.status = 'pending'
 ORDER BY t.due_at, t.tick_id
 LIMIT $1
 
 -- name: status_last_success
--- Each job's latest successful run (seconds since the epoch), for /metrics on any replica.
-SELECT j.id AS job_id, j.name AS job_name,
+-- Each (job, instance)'s latest successful run (seconds since the epoch), for /metrics on any
+-- replica: the pairs of job_instances, an index lookup on (job_id, credential_id, run_id) each.
+SELECT j.id AS job_id, j.name AS job_name, c.id AS instance_id,
        EXTRACT(EPOCH FROM s.completed_at::timestamptz)::float8 AS at
 FROM dw_etl_jobs j
+JOIN dw_api_credentials c
+    ON c.id = COALESCE(j.source_instance_id, 1) OR (j.instance_scope = 'all' AND c.is_active)
 JOIN LATERAL (
     SELECT completed_at FROM dw_etl_runs
-    WHERE job_id = j.id AND run_status = 'success' AND completed_at IS NOT NULL
+    WHERE job_id = j.id AND credential_id = c.id AND run_status = 'success'
+      AND completed_at IS NOT NULL
     ORDER BY run_id DESC LIMIT 1
 ) s ON true
-ORDER BY j.id
+ORDER BY j.id, c.id
 
 -- name: status_resolved_by
 -- Of the failed runs $1, each one's first later successful run of the same job (index lookups
@@ -1292,27 +1314,33 @@ SELECT 'dw_etl_unit_state' AS name, (SELECT count(*) FROM dw_etl_unit_state) AS 
 -- === schema drift (db/schema_drift.py; notes["schema_drift"], notes["schema_checked"]) ====
 
 -- name: schema_drift_previous
--- The drift of the job's ($1) latest run before run $2 whose records were checked (NULL
--- drift: checked, nothing drifted); no row: no earlier checked run.
+-- The drift of the latest run of job $1 for API instance $3 before run $2 whose records were
+-- checked (NULL drift: checked, nothing drifted); no row: no earlier checked run. A run from
+-- before instances (no credential_id) was for instance 1.
 SELECT run_id, notes->'schema_drift' AS drift
 FROM dw_etl_runs
-WHERE job_id = $1 AND run_id < $2 AND notes ? 'schema_checked'
+WHERE job_id = $1 AND COALESCE(credential_id, 1) = $3 AND run_id < $2
+  AND notes ? 'schema_checked'
 ORDER BY run_id DESC
 LIMIT 1
 
 -- name: schema_drift_runs
--- The newest $2 checked runs of each job (of job $1, or every job when NULL), newest first.
-SELECT run_id, job_id, job_name, status, started_at, drift, checked
+-- The newest $2 checked runs of each (job, instance) (of job $1 / instance $3, or all when
+-- NULL), newest first.
+SELECT run_id, job_id, instance_id, job_name, status, started_at, drift, checked
 FROM (
-    SELECT r.run_id, r.job_id, j.name AS job_name, r.run_status AS status,
+    SELECT r.run_id, r.job_id, COALESCE(r.credential_id, 1) AS instance_id,
+           j.name AS job_name, r.run_status AS status,
            r.started_at::timestamptz AS started_at, r.notes->'schema_drift' AS drift,
            r.notes->'schema_checked' AS checked,
-           row_number() OVER (PARTITION BY r.job_id ORDER BY r.run_id DESC) AS n
+           row_number() OVER (PARTITION BY r.job_id, COALESCE(r.credential_id, 1)
+                              ORDER BY r.run_id DESC) AS n
     FROM dw_etl_runs r LEFT JOIN dw_etl_jobs j ON j.id = r.job_id
     WHERE r.notes ? 'schema_checked' AND ($1::int IS NULL OR r.job_id = $1::int)
+      AND ($3::int IS NULL OR COALESCE(r.credential_id, 1) = $3::int)
 ) AS checked_runs
 WHERE n <= $2
-ORDER BY job_id, run_id DESC
+ORDER BY job_id, instance_id, run_id DESC
 -- === end of schema drift ==================================================================
 
 -- === typed views (db/typed_views.py; README "For analysts: typed views") ===================

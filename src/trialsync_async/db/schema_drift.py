@@ -24,6 +24,7 @@ class CheckedRun:
     started_at: datetime | None
     drift: dict[str, Any] | None  # None: nothing drifted
     checked: dict[str, Any]  # model, records, type_checked
+    instance_id: int = 1  # the API instance the run was for
 
 
 def _json(value: Any) -> Any:
@@ -32,11 +33,11 @@ def _json(value: Any) -> Any:
 
 
 async def previous_drift(
-    conn: Connection, job_id: int, run_id: int
+    conn: Connection, job_id: int, instance_id: int, run_id: int
 ) -> tuple[int, dict[str, Any] | None] | None:
-    """The job's latest checked run before ``run_id`` and its drift (None: nothing drifted);
-    None when no earlier run was checked."""
-    row = await conn.fetchrow(query("schema_drift_previous"), job_id, run_id)
+    """The latest checked run of the job for the API instance before ``run_id`` and its drift
+    (None: nothing drifted); None when no earlier run of that pair was checked."""
+    row = await conn.fetchrow(query("schema_drift_previous"), job_id, run_id, instance_id)
     if row is None:
         return None
     drift = _json(row["drift"])
@@ -44,12 +45,16 @@ async def previous_drift(
 
 
 async def checked_runs(
-    conn: Connection, *, job_id: int | None = None, per_job: int = 20
+    conn: Connection,
+    *,
+    job_id: int | None = None,
+    per_job: int = 20,
+    instance_id: int | None = None,
 ) -> list[CheckedRun]:
-    """The newest ``per_job`` checked runs of each job (or of ``job_id``), by job, newest
-    first."""
+    """The newest ``per_job`` checked runs of each (job, API instance) (or of ``job_id``, of
+    ``instance_id``), by job and instance, newest first."""
     found = []
-    for r in await conn.fetch(query("schema_drift_runs"), job_id, per_job):
+    for r in await conn.fetch(query("schema_drift_runs"), job_id, per_job, instance_id):
         drift, checked = _json(r["drift"]), _json(r["checked"])
         found.append(
             CheckedRun(
@@ -60,6 +65,7 @@ async def checked_runs(
                 started_at=r["started_at"],
                 drift=dict(drift) if isinstance(drift, dict) else None,
                 checked=dict(checked) if isinstance(checked, dict) else {},
+                instance_id=r["instance_id"],
             )
         )
     return found

@@ -110,6 +110,7 @@ class FailedRun:
 class QueuedTick:
     tick_id: int
     job_id: int
+    instance_id: int
     job_name: str
     due_at: datetime
     source: str
@@ -127,6 +128,7 @@ class JobState:
 class LastSuccess:
     job_id: int
     job_name: str
+    instance_id: int  # the API instance the run was for
     at: float  # seconds since the epoch
 
 
@@ -239,5 +241,6 @@ async def queued_ticks(conn: Connection, *, limit: int = 100) -> list[QueuedTick
 
 
 async def last_successes(conn: Connection) -> list[LastSuccess]:
-    """When each job last succeeded (jobs that never did are left out)."""
+    """When each job last succeeded for each API instance it runs for (pairs that never did
+    are left out)."""
     return [LastSuccess(**dict(r)) for r in await conn.fetch(query("status_last_success"))]

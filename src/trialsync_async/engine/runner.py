@@ -275,7 +275,7 @@ async def _per_instance(
                 detail=f"job {job.id} ({job.name}) does not run for instance "
                 f"{', '.join(map(str, wanted))}: it runs for {', '.join(map(str, mine))} (an "
                 "inactive instance runs no job but its own; instance_scope 'own' keeps a job "
-                "to its source_instance_id)"
+                f"to its source_instance_id: `jobs set {job.id} --instance-scope all`)"
             )
         out += [dataclasses.replace(job, source_instance_id=i) for i in chosen]
     return out

@@ -1,6 +1,7 @@
 """A run's schema drift noted on its run row as the run closes (schema_drift.py samples the
 records; db/schema_drift.py reads earlier runs): ``notes["schema_checked"]``,
-``notes["schema_drift"]`` and a warning for drift the job's previous checked run did not have.
+``notes["schema_drift"]`` and a warning for drift the previous checked run of the same (job,
+API instance) did not have.
 
 Best effort: whatever goes wrong here is logged, never the run's outcome. Idempotent, since
 closing a run may be tried again."""
@@ -18,8 +19,9 @@ log = structlog.get_logger(__name__)
 
 
 async def note_drift(ctx: RunContext, sampler: DriftSampler | None) -> None:
-    """Note what ``sampler`` saw on ``ctx.progress.notes``. The first checked run of a job
-    sets its baseline: drift warns only when the run before had not drifted so."""
+    """Note what ``sampler`` saw on ``ctx.progress.notes``. The first checked run of a job for
+    an API instance sets that pair's baseline: drift warns only when the pair's run before had
+    not drifted so (each instance's API may drift on its own)."""
     notes = ctx.progress.notes
     if sampler is None or "schema_checked" in notes:
         return
@@ -33,10 +35,10 @@ async def note_drift(ctx: RunContext, sampler: DriftSampler | None) -> None:
         notes["schema_checked"] = checked
         if not ctx.run_id:
             return
-        job_id, run_id = ctx.job.id, ctx.run_id
+        job_id, instance_id, run_id = ctx.job.id, ctx.instance_id, ctx.run_id
 
         async def previous(conn: Connection) -> tuple[int, dict[str, object] | None] | None:
-            return await drift_log.previous_drift(conn, job_id, run_id)
+            return await drift_log.previous_drift(conn, job_id, instance_id, run_id)
 
         before = await ctx.pooled(previous, what="reading the previous run's schema drift")
         if before is None:

@@ -7,13 +7,15 @@ Each replica (any number, on one database, no other coordinator) runs three loop
   puts their claimed ticks back to pending, so a live replica continues those runs (resume);
   splits each instance's rate limit by the number of live replicas; stops runs whose cancel
   was requested;
-* **scheduler** (every ``poll_seconds``): reads the jobs (schedule changes need no restart),
-  inserts each job's due tick (idempotent), claims pending ticks with ``FOR UPDATE SKIP
-  LOCKED`` up to its free run slots and starts each as a run;
+* **scheduler** (every ``poll_seconds``): reads the jobs (schedule changes need no restart)
+  and the API instances each runs for, inserts each (job, instance)'s due tick (idempotent),
+  claims pending ticks with ``FOR UPDATE SKIP LOCKED`` up to its free run slots and starts each
+  as a run of that job for that instance;
 * **HTTP**: ``/healthz``, ``/readyz``, ``/metrics``, the status page and the JSON API.
 
-A dependent job's tick becomes claimable only once its parent's tick of the same moment has
-finished; a failed parent skips it (with a run row saying why), as ``--all`` does. A new
+A dependent job's tick becomes claimable only once its parent's tick of the same moment and
+instance has finished; a failed parent skips it (with a run row saying why), as ``--all`` does,
+and only on that instance: the other instances' chains go on. A new
 replica waits one heartbeat before it claims, so the others have already given it its share
 of every rate limit: the sum over replicas never exceeds an instance's limit.
 """
@@ -38,7 +40,7 @@ from trialsync_async import schedule
 from trialsync_async.api import ApiClient
 from trialsync_async.app import TrialSync
 from trialsync_async.db import replicas, retention, runs, ticks
-from trialsync_async.db.catalog import JobRow, get_instance, list_jobs
+from trialsync_async.db.catalog import JobRow, get_instance, job_instances, list_jobs
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry
@@ -74,7 +76,7 @@ class Service:
         self.retry = DbRetry(settings.db_retry_seconds)
         # The scheduler's own, so that its waits for the database are told apart (loop_lag).
         self.scheduler_retry = DbRetry(settings.db_retry_seconds)
-        self.runs: dict[int, asyncio.Task[None]] = {}  # tick id → its task
+        self.runs: dict[int, asyncio.Task[None]] = {}  # tick id → its task (one job, instance)
         # (job id, instance id) → its run, while it runs here
         self.active: dict[tuple[int, int], JobRun] = {}
         self.runners: dict[int, Runner] = {}  # tick id → runner
@@ -214,7 +216,10 @@ class Service:
             log.warning("closed runs whose process had died", runs=closed)
         released = await self._db(ticks.release_orphans)
         if released:
-            log.warning("ticks of dead replicas released for a live one", jobs=released)
+            log.warning(
+                "ticks of dead replicas released for a live one",
+                jobs=[f"{job} (instance {instance})" for job, instance in released],
+            )
         await self._rebalance(live)
         await self._cancel_requested()
         await self._retention()
@@ -269,22 +274,34 @@ class Service:
         for problem in invalid:
             log.error("job not scheduled: its row is invalid", error=problem)
         last = await self._scheduler_db(ticks.last_scheduled)
+        runs_for = await self._scheduler_db(job_instances)
         for row in jobs:
             cron = self.cron_of(row)
             if cron is None:
                 continue
             job_id = row.spec.id
-            if job_id not in last:
-                # First sight of this job: its schedule counts from now (a baseline tick that
-                # does not run), so a new deployment does not start every job at once.
-                baseline = schedule.latest_due(cron, now)
-                await self._scheduler_db(
-                    partial(ticks.insert, job_id=job_id, due_at=baseline, status="skipped")
-                )
-                continue
-            due = schedule.due_tick(cron, last[job_id], now)
-            if due is not None:
-                await self._scheduler_db(partial(ticks.insert, job_id=job_id, due_at=due))
+            for instance_id in runs_for.get(job_id, [row.spec.source_instance_id]):
+                key = (job_id, instance_id)
+                if key not in last:
+                    # First sight of this pair: its schedule counts from now (a baseline tick
+                    # that does not run), so a new deployment, or a new instance, does not
+                    # start every job at once.
+                    baseline = schedule.latest_due(cron, now)
+                    await self._scheduler_db(
+                        partial(
+                            ticks.insert,
+                            job_id=job_id,
+                            instance_id=instance_id,
+                            due_at=baseline,
+                            status="skipped",
+                        )
+                    )
+                    continue
+                due = schedule.due_tick(cron, last[key], now)
+                if due is not None:
+                    await self._scheduler_db(
+                        partial(ticks.insert, job_id=job_id, instance_id=instance_id, due_at=due)
+                    )
         if time.monotonic() < self._claiming_from or self.stopping.is_set():
             return
         free = self.settings.parallel_jobs - len(self.runs)
@@ -312,19 +329,21 @@ class Service:
                 if self.stopping.is_set():
                     runner.stop()
 
-            # One tick runs the job for every instance it runs for (README: Several API
-            # instances), side by side within --parallel-jobs; the tick ends with the worst.
-            results = await self.ts.run_jobs(
-                [tick.job_id], clients=self.registry, on_start=self._started, on_runner=keep
+            # One tick runs the job for one instance (README: Several API instances).
+            [result] = await self.ts.run_jobs(
+                [tick.job_id],
+                instance_ids=[tick.instance_id],
+                clients=self.registry,
+                on_start=self._started,
+                on_runner=keep,
             )
-            for each in results:
-                self.metrics.run_finished(each)
-            result = _worst(results)
+            self.metrics.run_finished(result)
             run_id = result.run_id
             if result.run_id is None and result.status == "failed":
                 # The job lock is held elsewhere (a one-shot run, or this job's previous tick):
                 # the tick waits and is tried again on a later turn.
-                log.info("job busy elsewhere; tick waits", job_id=tick.job_id, error=result.error)
+                log.info("job busy elsewhere; tick waits", job_id=tick.job_id,
+                         instance_id=tick.instance_id, error=result.error)  # fmt: skip
                 status = "pending"
             else:
                 status = TICK_STATUS.get(result.status, "failed")
@@ -332,11 +351,11 @@ class Service:
                 if result.status == "interrupted" and not cancelled:
                     status = "pending"  # stopped by shutdown: a live replica continues it
         except TrialSyncError as exc:  # e.g. the job was disabled after its tick was due
-            log.error("tick not run", job_id=tick.job_id, error=str(exc))
+            log.error("tick not run", job_id=tick.job_id, instance_id=tick.instance_id,
+                      error=str(exc))  # fmt: skip
             status = "skipped"
         finally:
-            for key in [k for k in self.active if k[0] == tick.job_id]:
-                self.active.pop(key, None)
+            self.active.pop((tick.job_id, tick.instance_id), None)
             self.runners.pop(tick.tick_id, None)
             self.runs.pop(tick.tick_id, None)
             await asyncio.shield(self._finish_tick(tick, status, run_id))
@@ -356,14 +375,18 @@ class Service:
 
     async def _skip(self, tick: ticks.Tick) -> int:
         reason = f"skipped: the parent job's run of this tick ({tick.due_at:%Y-%m-%d %H:%M:%S}) "
-        reason += f"ended {tick.parent_status}"
+        reason += f"for instance {tick.instance_id} ended {tick.parent_status}"
 
         async def skip(conn: Connection) -> int:
-            return await runs.skip_run(conn, tick.job_id, None, reason)
+            return await runs.skip_run(conn, tick.job_id, tick.instance_id, reason)
 
         run_id = await self._db(skip)
-        log.warning("job skipped", job_id=tick.job_id, reason=reason)
-        self.metrics.run_finished(JobResult(tick.job_id, tick.job_name, "skipped", run_id=run_id))
+        log.warning("job skipped", job_id=tick.job_id, instance_id=tick.instance_id, reason=reason)
+        self.metrics.run_finished(
+            JobResult(
+                tick.job_id, tick.job_name, "skipped", run_id=run_id, instance_id=tick.instance_id
+            )
+        )
         return run_id
 
     async def _db(self, work: Callable[[Connection], Awaitable[T]]) -> T:
@@ -373,15 +396,3 @@ class Service:
     async def _scheduler_db(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``_db`` for the scheduler loop: its waits for the database count as signs of life."""
         return await pooled(self.pool, self.scheduler_retry, work, what="the scheduler")
-
-
-_WORST = {"failed": 0, "interrupted": 1, "not started": 2, "skipped": 3, "success": 4}
-
-
-def _worst(results: list[JobResult]) -> JobResult:
-    """The result a tick ends with when it ran its job for several instances: a busy one
-    (its lock held elsewhere: run_id None) first, so the tick waits; else the worst status."""
-    busy = [r for r in results if r.run_id is None and r.status == "failed"]
-    if busy:
-        return busy[0]
-    return min(results, key=lambda r: _WORST.get(r.status, 0))

@@ -5,8 +5,9 @@
   its migrations are current and it holds a live lease as a replica (readiness);
   ``/metrics``: Prometheus text.
 - ``/``: the status page, rendered on the server; it works without JavaScript.
-- ``/api/jobs``, ``/api/runs``: JSON. ``POST /api/jobs/{id}/run`` (run now: a manual tick for
-  whichever replica claims it first) and ``POST /api/runs/{id}/cancel`` need the admin token,
+- ``/api/jobs``, ``/api/runs``: JSON. ``POST /api/jobs/{id}/run[?instance=N]`` (run now: a
+  manual tick per API instance the job runs for, or for instance N, for whichever replica
+  claims it first) and ``POST /api/runs/{id}/cancel`` need the admin token,
   as ``Authorization: Bearer`` or, from the page's plain HTML forms, the form field
   ``token``. A form post is answered 303 back to ``/`` (a reload then does not post again)
   and its errors are small HTML pages. With no token configured both are refused (403) and
@@ -281,13 +282,30 @@ class _Service:
             if not job.active:
                 why = f": {job.disabled_reason}" if job.disabled_reason else ""
                 return _error(request, 409, f"job {job_id} ({job.name}) is disabled{why}")
-            tick_id = await ticks.insert(conn, job_id, datetime.now(UTC), "manual")
-        if tick_id is None:  # ticks.insert adds none while one of the job's waits or runs
+            runs_for = (await catalog.job_instances(conn)).get(job_id, [])
+            wanted = _instance_filter(request.query)
+            if wanted is not None and wanted not in runs_for:
+                listed = ", ".join(map(str, runs_for))
+                return _error(
+                    request,
+                    409,
+                    f"job {job_id} does not run for instance {wanted} (it runs for {listed})",
+                )
+            queued: dict[int, int] = {}  # instance → tick
+            now = datetime.now(UTC)
+            for instance_id in [wanted] if wanted is not None else runs_for:
+                tick_id = await ticks.insert(conn, job_id, instance_id, now, "manual")
+                if tick_id is not None:  # none while the pair has one waiting or running
+                    queued[instance_id] = tick_id
+        if not queued:
             return _error(request, 409, f"job {job_id} has a run-now queued or running already")
-        log.info("run now queued", job_id=job_id, tick_id=tick_id, remote=request.remote)
+        first = next(iter(queued.values()))
+        log.info("run now queued", job_id=job_id, ticks=queued, remote=request.remote)
         if form:
-            raise web.HTTPSeeOther(f"/?queued={tick_id}&job={job_id}")
-        return _json({"tick_id": tick_id, "job_id": job_id}, status=202)
+            raise web.HTTPSeeOther(f"/?queued={first}&job={job_id}")
+        body = {"tick_id": first, "job_id": job_id, "tick_ids": list(queued.values()),
+                "instance_ids": list(queued)}  # fmt: skip
+        return _json(body, status=202)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         form = _is_form(request)
@@ -361,6 +379,12 @@ def _bounded_int(name: str, raw: str, low: int, high: int) -> int:
     if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise RequestError(detail=f"{name} must be a whole number {low}..{high}")
     return int(raw)
+
+
+def _instance_filter(query: MultiMapping[str]) -> int | None:
+    """``?instance=N`` of run now (empty or absent: every instance the job runs for)."""
+    raw = _single(query, {"instance"}).get("instance") or None
+    return _bounded_int("instance", raw, 1, MAX_ID) if raw is not None else None
 
 
 def _runs_filter(query: MultiMapping[str]) -> tuple[int | None, str | None, int]:

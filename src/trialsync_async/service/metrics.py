@@ -9,8 +9,8 @@ their objects; copying them into metrics on every change would only make them st
 job's freshness (freshness.py) and its running run's heartbeat are read from the database
 with the last-success timestamps, at most every ``REFRESH_SECONDS``.
 
-The freshness gauges are per (job, instance) (a run is one (job, instance)): labelled
-``job_id``, ``job_name`` and ``api_instance``.
+The freshness gauges and the last-success gauge are per (job, instance) (a run is one (job,
+instance)): labelled ``job_id``, ``job_name`` and ``api_instance``.
 
 Labels say ``job_id``/``job_name`` and ``api_instance``, never ``job`` or ``instance``:
 Prometheus sets those two on every scraped series, and a clash renames ours.
@@ -33,6 +33,7 @@ from trialsync_async.db import status
 from trialsync_async.db.types import Connection
 from trialsync_async.engine.result import JobResult
 from trialsync_async.freshness import Freshness
+from trialsync_async.inventory import DEFAULT_INSTANCE_ID
 from trialsync_async.service.schema_metrics import SchemaDriftCollector
 from trialsync_async.service.view import ServiceView
 from trialsync_async.settings import Settings
@@ -46,7 +47,10 @@ runs); this replica's own successes are exposed at once."""
 
 JOB_LABELS = ("job_id", "job_name")
 PAIR_LABELS = (*JOB_LABELS, "api_instance")
-"""A (job, instance): the freshness gauges' labels."""
+"""A (job, instance): the freshness and last-success gauges' labels."""
+
+Pair = tuple[int, int]
+"""(job id, API instance id)."""
 
 
 class ServiceMetrics:
@@ -83,7 +87,7 @@ class ServiceMetrics:
             registry=r,
         )
         Info("trialsync_build", "The loader's version.", registry=r).info({"version": __version__})
-        self._last_success: dict[int, tuple[str, float]] = {}
+        self._last_success: dict[Pair, tuple[str, float]] = {}
         self._refreshed_at: float | None = None
         self._view = view
         self.jobs = _JobsSnapshot()
@@ -104,7 +108,8 @@ class ServiceMetrics:
         for kind in RECORD_KINDS:  # inc(0) too: the series exists from the first run on
             self._records.labels(*labels, kind).inc(getattr(result.progress, kind))
         if result.ok:
-            self._last_success[result.job_id] = (result.name, time.time())
+            instance = result.instance_id or DEFAULT_INSTANCE_ID
+            self._last_success[(result.job_id, instance)] = (result.name, time.time())
 
     # --- called by /metrics -----------------------------------------------------------
 
@@ -118,9 +123,10 @@ class ServiceMetrics:
         """Last-success timestamps from the run log: a fresh replica exposes them too, and
         other replicas' successes show up. A newer time already known is kept."""
         for row in await status.last_successes(conn):
-            known = self._last_success.get(row.job_id)
+            pair = (row.job_id, row.instance_id)
+            known = self._last_success.get(pair)
             if known is None or row.at > known[1]:
-                self._last_success[row.job_id] = (row.job_name, row.at)
+                self._last_success[pair] = (row.job_name, row.at)
         s = self._view.settings if self._view is not None else Settings()
         found = await freshness.read(
             conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
@@ -152,8 +158,9 @@ class _Families:
     def __init__(self) -> None:
         self.last_success = GaugeMetricFamily(
             "trialsync_last_success_timestamp_seconds",
-            "When each job last succeeded (seconds since the epoch), on any replica.",
-            labels=JOB_LABELS,
+            "When each job last succeeded for the API instance (seconds since the epoch), on "
+            "any replica.",
+            labels=PAIR_LABELS,
         )
         self.requests = CounterMetricFamily(
             "trialsync_api_requests",
@@ -257,7 +264,7 @@ class _LiveCollector(Collector):
     def __init__(
         self,
         view: ServiceView | None,
-        last_success: dict[int, tuple[str, float]],
+        last_success: dict[Pair, tuple[str, float]],
         jobs: _JobsSnapshot | None = None,
     ):
         self._view = view
@@ -269,8 +276,8 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         f = _Families()
-        for job_id, (name, at) in sorted(self._last_success.items()):
-            f.last_success.add_metric([str(job_id), name], at)
+        for (job_id, instance), (name, at) in sorted(self._last_success.items()):
+            f.last_success.add_metric([str(job_id), name, str(instance)], at)
         self._freshness(f)
         if self._view is not None:
             self._clients(self._view, f)

@@ -1,7 +1,8 @@
-"""``trialsync_schema_drift_fields``: per job and kind, the fields that drifted in the job's
-latest checked run (schema_drift.py), read from the run log when ``/metrics`` refreshes
-(service/metrics.py, every ``REFRESH_SECONDS``). A gauge, not a counter: drift is a state the
-next run may end; every kind is exposed, 0 included, for each job checked at least once."""
+"""``trialsync_schema_drift_fields``: per job, API instance and kind, the fields that drifted in
+the latest checked run of the (job, instance) (schema_drift.py), read from the run log when
+``/metrics`` refreshes (service/metrics.py, every ``REFRESH_SECONDS``). A gauge, not a counter:
+drift is a state the next run may end; every kind is exposed, 0 included, for each (job,
+instance) checked at least once."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ class SchemaDriftCollector(Collector):
         return GaugeMetricFamily(
             NAME,
             "Fields of the job's records that drifted from the swagger's record model in its "
-            "latest checked run, by kind: undeclared, missing, type_mismatch.",
-            labels=("job_id", "job_name", "kind"),
+            "latest checked run for the API instance, by kind: undeclared, missing, "
+            "type_mismatch.",
+            labels=("job_id", "job_name", "api_instance", "kind"),
         )
 
     def describe(self) -> Iterable[Metric]:
@@ -40,5 +42,6 @@ class SchemaDriftCollector(Collector):
         for run in self.latest:
             counts = summarize(run.drift)
             for kind in KINDS:
-                family.add_metric([str(run.job_id), run.job_name or "", kind], counts[kind])
+                labels = [str(run.job_id), run.job_name or "", str(run.instance_id), kind]
+                family.add_metric(labels, counts[kind])
         return [family]
