@@ -80,7 +80,18 @@ class RequestCounter:
 
 
 def peak_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak RSS since its exec (VmHWM), or its children's if higher.
+    ``ru_maxrss`` of RUSAGE_SELF is not that: Linux carries the high-water mark of the process
+    it was forked from across the exec, so a peer started by a 150 MiB loader reported 150 MiB
+    whatever it used itself."""
+    own = 0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    own = int(line.split()[1])  # KiB
+    except OSError:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024  # KiB on Linux
 
