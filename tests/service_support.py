@@ -16,6 +16,7 @@ from ccsim import SimulatorServer
 from tests.engine_support import FAST_HTTP, fetch
 from trialsync_async.api import ApiClient
 from trialsync_async.db.connect import connect
+from trialsync_async.db.freshness import ParentsOverdue
 from trialsync_async.service.daemon import Service
 from trialsync_async.settings import Settings
 
@@ -132,3 +133,6 @@ class StubView:
 
     def clients(self) -> list[ApiClient]:
         return self.api_clients
+
+    def parents_overdue(self) -> Mapping[tuple[int, int], ParentsOverdue] | None:
+        return None  # read on each request, as the CLI does

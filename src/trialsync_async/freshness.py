@@ -41,12 +41,13 @@ not a state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from trialsync_async import schedule
-from trialsync_async.db.freshness import JobFacts, job_facts
+from trialsync_async.db.freshness import JobFacts, ParentsOverdue, job_facts
 from trialsync_async.db.status import is_dead
 from trialsync_async.db.types import Connection
 from trialsync_async.errors import ConfigError
@@ -185,12 +186,16 @@ def assess(facts: JobFacts, *, default_schedule: str, lease_seconds: float) -> F
 
 
 async def read(
-    conn: Connection, *, default_schedule: str, lease_seconds: float
+    conn: Connection,
+    *,
+    default_schedule: str,
+    lease_seconds: float,
+    overdue: Mapping[tuple[int, int], ParentsOverdue] | None = None,
 ) -> dict[int, list[Freshness]]:
     """Every job's freshness per instance it runs for, by job id (in id order), each list in
-    instance order."""
+    instance order. ``overdue``: see db/freshness.job_facts."""
     found: dict[int, list[Freshness]] = {}
-    for f in await job_facts(conn):
+    for f in await job_facts(conn, overdue):
         found.setdefault(f.job_id, []).append(
             assess(f, default_schedule=default_schedule, lease_seconds=lease_seconds)
         )

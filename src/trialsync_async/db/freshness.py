@@ -7,6 +7,7 @@ failed, its usual duration; per per-parent fan-out its parents and how many are 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,9 +55,14 @@ async def parents_overdue(conn: Connection) -> dict[tuple[int, int], ParentsOver
     }
 
 
-async def job_facts(conn: Connection) -> list[JobFacts]:
-    """The facts of every (job, instance) the job runs for, by job id, then instance."""
-    overdue = await parents_overdue(conn)
+async def job_facts(
+    conn: Connection, overdue: Mapping[tuple[int, int], ParentsOverdue] | None = None
+) -> list[JobFacts]:
+    """The facts of every (job, instance) the job runs for, by job id, then instance.
+    ``overdue``: the parents-overdue aggregate as already read (the service keeps one, read in
+    the background: it reads the whole unit state); None: read it now."""
+    if overdue is None:
+        overdue = await parents_overdue(conn)
     found: list[JobFacts] = []
     for r in await conn.fetch(query("freshness_jobs")):
         parents = overdue.get((r["job_id"], r["instance_id"]))

@@ -696,9 +696,11 @@ WHERE run_id = $1 AND run_status = 'running'
 
 -- name: session_lock_wait
 -- The table (or 'a row' / another kind of lock) session $1 is waiting to lock, if it waits.
+-- Not the brief internal ones: extending a relation by a page, or a GIN index's pending list
+-- (two writers of one run meet there for milliseconds; neither is a lock anyone holds for long).
 SELECT COALESCE(l.relation::regclass::text, 'a ' || l.locktype) AS waiting_on
 FROM pg_locks AS l
-WHERE l.pid = $1 AND NOT l.granted
+WHERE l.pid = $1 AND NOT l.granted AND l.locktype NOT IN ('extend', 'page')
 LIMIT 1
 
 -- name: run_set_pass

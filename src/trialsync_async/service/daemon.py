@@ -11,7 +11,10 @@ Each replica (any number, on one database, no other coordinator) runs three loop
   and the API instances each runs for, inserts each (job, instance)'s due tick (idempotent),
   claims pending ticks with ``FOR UPDATE SKIP LOCKED`` up to its free run slots and starts each
   as a run of that job for that instance;
-* **HTTP**: ``/healthz``, ``/readyz``, ``/metrics``, the status page and the JSON API.
+* **HTTP**: ``/healthz``, ``/readyz``, ``/metrics``, the status page and the JSON API;
+* **overdue** (every ``OVERDUE_EVERY`` seconds): reads the share of each fan-out's parents
+  past ``max_refresh``, an aggregate over the whole unit state (8M rows in production:
+  seconds), which the page and ``/metrics`` then show as read, rather than on every request.
 
 A dependent job's tick becomes claimable only once its parent's tick of the same moment and
 instance has finished; a failed parent skips it (with a run row saying why), as ``--all`` does,
@@ -41,6 +44,8 @@ from trialsync_async.api import ApiClient
 from trialsync_async.app import TrialSync
 from trialsync_async.db import replicas, retention, runs, ticks
 from trialsync_async.db.catalog import JobRow, get_instance, job_instances, list_jobs
+from trialsync_async.db.freshness import ParentsOverdue
+from trialsync_async.db.freshness import parents_overdue as read_parents_overdue
 from trialsync_async.db.resilience import DbRetry, pooled
 from trialsync_async.db.types import Connection
 from trialsync_async.engine.clients import ClientRegistry
@@ -58,6 +63,9 @@ T = TypeVar("T")
 # What a heartbeat or a scheduler turn may fail with and the loop carries on after (logged):
 # the database away past its retry window, a refused statement, a closed connection.
 LOOP_ERRORS = (TrialSyncError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+OVERDUE_EVERY = 300.0
+"""Seconds between two reads of the parents-overdue aggregate (it moves over max_refresh:
+days)."""
 TICK_STATUS = {"success": "success", "failed": "failed", "interrupted": "interrupted",
                "skipped": "skipped", "not started": "pending"}  # fmt: skip
 
@@ -87,6 +95,7 @@ class Service:
         self._last_turn = time.monotonic()
         self._pruned_at: float | None = None  # the retention's last application
         self._claiming_from = 0.0
+        self._overdue: dict[tuple[int, int], ParentsOverdue] = {}  # empty until first read
 
     # --- ServiceView ---------------------------------------------------------------
 
@@ -120,6 +129,9 @@ class Service:
     def clients(self) -> list[ApiClient]:
         return self.registry.all
 
+    def parents_overdue(self) -> dict[tuple[int, int], ParentsOverdue]:
+        return self._overdue
+
     # --- lifecycle ---------------------------------------------------------------
 
     def stop(self) -> None:
@@ -140,6 +152,7 @@ class Service:
                 loops = [
                     asyncio.create_task(self._heartbeat_loop()),
                     asyncio.create_task(self._scheduler_loop()),
+                    asyncio.create_task(self._overdue_loop()),
                 ]
                 self.ready.set()
                 await self.stopping.wait()
@@ -223,6 +236,14 @@ class Service:
         await self._rebalance(live)
         await self._cancel_requested()
         await self._retention()
+
+    async def _overdue_loop(self) -> None:
+        while True:
+            try:
+                self._overdue = await self._db(read_parents_overdue)
+            except LOOP_ERRORS as exc:
+                log.warning("parents overdue not read", error=str(exc))
+            await asyncio.sleep(OVERDUE_EVERY)
 
     async def _retention(self) -> None:
         """At start and every ``RETENTION_EVERY`` seconds: the bookkeeping's retention."""

@@ -266,8 +266,9 @@ class _Service:
     async def _freshness(self, conn: Connection) -> dict[int, list[Freshness]]:
         s = self.view.settings
         return await read_freshness(
-            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
-        )
+            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds,
+            overdue=self.view.parents_overdue(),
+        )  # fmt: skip
 
     async def run_now(self, request: web.Request) -> web.StreamResponse:
         form = _is_form(request)

@@ -128,9 +128,11 @@ class ServiceMetrics:
             if known is None or row.at > known[1]:
                 self._last_success[pair] = (row.job_name, row.at)
         s = self._view.settings if self._view is not None else Settings()
+        overdue = self._view.parents_overdue() if self._view is not None else None
         found = await freshness.read(
-            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds
-        )
+            conn, default_schedule=s.default_schedule, lease_seconds=s.lease_seconds,
+            overdue=overdue,
+        )  # fmt: skip
         self.jobs.update(freshness.pairs(found))
         await self.schema_drift.refresh(conn)
         self._refreshed_at = time.monotonic()

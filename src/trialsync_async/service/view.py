@@ -3,11 +3,13 @@ it; tests may stub it)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import asyncpg
 
 from trialsync_async.api import ApiClient
+from trialsync_async.db.freshness import ParentsOverdue
 from trialsync_async.engine.job_run import JobRun
 from trialsync_async.settings import Settings
 
@@ -37,4 +39,9 @@ class ServiceView(Protocol):
 
     def clients(self) -> list[ApiClient]:
         """This replica's API clients (one per instance), for request counters."""
+        ...
+
+    def parents_overdue(self) -> Mapping[tuple[int, int], ParentsOverdue] | None:
+        """The parents-overdue aggregate as the replica last read it in the background (empty
+        until its first read); None: the caller reads it itself."""
         ...
