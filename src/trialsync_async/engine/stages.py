@@ -110,10 +110,6 @@ class Stages:
             self.fatal = exc
         self.stop()
 
-    @property
-    def committers(self) -> list[Committer]:
-        return [lane.committer for lane in self.lanes]
-
     def pages_waiting(self) -> int:
         return sum(lane.pages.qsize() for lane in self.lanes)
 
@@ -152,7 +148,10 @@ class Stages:
             await self.fetcher.fetch(unit, self._lane(unit.key).pages)
 
     def _lane(self, unit_key: str) -> Lane:
-        """A unit's lane: the first unit's the first, and so on, round."""
+        """A unit's lane: the first unit's the first, and so on, round. With one lane nothing
+        is remembered (a fan-out's units are its parents: millions)."""
+        if len(self.lanes) == 1:
+            return self.lanes[0]
         lane = self._lane_of.get(unit_key)
         if lane is None:
             lane = self.lanes[len(self._lane_of) % len(self.lanes)]
